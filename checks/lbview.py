@@ -1,0 +1,263 @@
+"""Derived views of the load balancer: which cloud, which targets, and what its health check sends.
+
+Several checks and the probe collector need the same answer to "what does the load balancer
+actually probe, and where": read it once here, from the most authoritative source available
+(the target group / CLB listener as read from the cloud, else the annotations and the
+controller's documented defaults).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from checks.state import State, annotations
+
+SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
+ALB_ANN = "alb.ingress.kubernetes.io/"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """What the load balancer sends to a target to decide whether it is healthy."""
+
+    source: str  # where this was read: "target group <arn>", "Service annotations", "CLB listener <id>"
+    protocol: str  # HTTP | HTTPS | TCP | UDP | PING | GRPC
+    port: str  # "traffic-port" or a number (as a string)
+    path: str = ""
+    host: str = ""
+    success_codes: str = "200"  # AWS matcher syntax: "200", "200,302", "200-399"; CLB mask rendered the same way
+    timeout_s: float = 5.0
+    interval_s: float = 10.0
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 3
+    target_type: str = "instance"  # instance | ip
+    listener: str = ""  # CLB listener ID or target group ARN this belongs to
+
+
+def detect_cloud(state: State) -> str | None:
+    """'aws', 'tencent' or None, from cloud state first, then annotations and node provider IDs."""
+    if not state.aws.empty:
+        return "aws"
+    if not state.tencent.empty:
+        return "tencent"
+    forced = state.options.get("cloud")
+    if forced:
+        return forced
+    svc = state.service or {}
+    ann = annotations(svc)
+    if any(k.startswith(("service.kubernetes.io/loadbalance", "service.cloud.tencent.com/", "service.kubernetes.io/tke-", "service.kubernetes.io/qcloud")) for k in ann):
+        return "tencent"
+    if any(k.startswith(("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")) for k in ann):
+        return "aws"
+    for ing in state.ingresses:
+        if any(k.startswith(ALB_ANN) for k in annotations(ing)):
+            return "aws"
+        if any(k.startswith("ingress.cloud.tencent.com/") for k in annotations(ing)):
+            return "tencent"
+    for ing_status in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if (ing_status.get("hostname") or "").endswith((".amazonaws.com", ".amazonaws.com.cn")):
+            return "aws"
+    for node in state.nodes:
+        pid = (node.get("spec") or {}).get("providerID", "")
+        if pid.startswith("aws://"):
+            return "aws"
+        if pid.startswith(("qcloud://", "tencentcloud://")):
+            return "tencent"
+    return None
+
+
+def aws_target_type(state: State) -> str:
+    """`ip` or `instance` for the Service's NLB (absent annotation means instance, as the seed says)."""
+    for tg in state.aws.target_groups:
+        if tg.get("TargetType") in ("ip", "instance"):
+            return tg["TargetType"]
+    ann = state.service_annotations
+    if ann.get(SVC_ANN + "type") == "nlb-ip":
+        return "ip"
+    tt = ann.get(SVC_ANN + "nlb-target-type")
+    if tt:
+        return tt.strip().lower()
+    for ing in state.ingresses:
+        tt = annotations(ing).get(ALB_ANN + "target-type")
+        if tt:
+            return tt.strip().lower()
+    return "instance"
+
+
+def tencent_direct_access(state: State) -> bool:
+    ann = state.service_annotations
+    if ann.get("service.cloud.tencent.com/direct-access", "").lower() == "true":
+        return True
+    return any(annotations(i).get("ingress.cloud.tencent.com/direct-access", "").lower() == "true" for i in state.ingresses)
+
+
+def target_type(state: State) -> str:
+    cloud = detect_cloud(state)
+    if cloud == "tencent":
+        return "ip" if tencent_direct_access(state) else "instance"
+    return aws_target_type(state)
+
+
+def external_traffic_local(state: State) -> bool:
+    spec = (state.service or {}).get("spec") or {}
+    return spec.get("externalTrafficPolicy") == "Local" and spec.get("type") == "LoadBalancer"
+
+
+_CODE_RANGE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$")
+
+
+def parse_success_codes(spec: str) -> list[tuple[int, int]] | None:
+    """'200', '200,302', '200-399' -> [(lo, hi)]; None if the syntax is invalid."""
+    ranges = []
+    for part in (spec or "").split(","):
+        m = _CODE_RANGE.match(part)
+        if not m:
+            return None
+        lo = int(m.group(1))
+        hi = int(m.group(2) or lo)
+        if hi < lo:
+            return None
+        ranges.append((lo, hi))
+    return ranges or None
+
+
+def code_accepted(spec: str, code: int) -> bool:
+    ranges = parse_success_codes(spec) or []
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def clb_httpcode_to_spec(mask: int | None) -> str:
+    """CLB HttpCode bitmask (1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx) as AWS-style ranges."""
+    mask = 31 if mask is None else int(mask)
+    parts = [f"{c}00-{c}99" for bit, c in ((1, 1), (2, 2), (4, 3), (8, 4), (16, 5)) if mask & bit]
+    return ",".join(parts)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
+    matcher = tg.get("Matcher") or {}
+    return HealthCheck(
+        source=f"target group {tg.get('TargetGroupName') or tg.get('TargetGroupArn')}",
+        protocol=(tg.get("HealthCheckProtocol") or "TCP").upper(),
+        port=str(tg.get("HealthCheckPort") or "traffic-port"),
+        path=tg.get("HealthCheckPath") or "",
+        success_codes=matcher.get("HttpCode") or ("200" if tg.get("HealthCheckProtocol", "").upper().startswith("HTTP") else ""),
+        timeout_s=float(tg.get("HealthCheckTimeoutSeconds") or 5),
+        interval_s=float(tg.get("HealthCheckIntervalSeconds") or 30),
+        healthy_threshold=_int(tg.get("HealthyThresholdCount"), 5),
+        unhealthy_threshold=_int(tg.get("UnhealthyThresholdCount"), 2),
+        target_type=tg.get("TargetType") or aws_target_type(state),
+        listener=tg.get("TargetGroupArn", ""),
+    )
+
+
+def _aws_from_ingress(state: State, ing: dict[str, Any]) -> HealthCheck:
+    ann = annotations(ing)
+    protocol = (ann.get(ALB_ANN + "healthcheck-protocol") or "HTTP").upper()
+    return HealthCheck(
+        source=f"Ingress {ing['metadata'].get('namespace')}/{ing['metadata'].get('name')} annotations (controller defaults where absent)",
+        protocol=protocol,
+        port=ann.get(ALB_ANN + "healthcheck-port") or "traffic-port",
+        path=ann.get(ALB_ANN + "healthcheck-path") or "/",
+        success_codes=ann.get(ALB_ANN + "success-codes") or "200",
+        timeout_s=float(_int(ann.get(ALB_ANN + "healthcheck-timeout-seconds"), 5)),
+        interval_s=float(_int(ann.get(ALB_ANN + "healthcheck-interval-seconds"), 15)),
+        healthy_threshold=_int(ann.get(ALB_ANN + "healthy-threshold-count"), 2),
+        unhealthy_threshold=_int(ann.get(ALB_ANN + "unhealthy-threshold-count"), 2),
+        target_type=(ann.get(ALB_ANN + "target-type") or "instance").lower(),
+    )
+
+
+def _aws_from_service(state: State) -> HealthCheck:
+    ann = state.service_annotations
+    spec = (state.service or {}).get("spec") or {}
+    local = external_traffic_local(state)
+    lbc = is_lbc_service(state)
+    default_protocol = "HTTP" if local else "TCP"
+    protocol = (ann.get(SVC_ANN + "healthcheck-protocol") or default_protocol).upper()
+    port = ann.get(SVC_ANN + "healthcheck-port") or "traffic-port"
+    if local and not ann.get(SVC_ANN + "healthcheck-port") and spec.get("healthCheckNodePort"):
+        port = str(spec["healthCheckNodePort"])
+    default_path = "/healthz" if local else "/"
+    return HealthCheck(
+        source="Service annotations (" + ("AWS Load Balancer Controller" if lbc else "in-tree cloud provider") + " defaults where absent)",
+        protocol=protocol,
+        port=port,
+        path=(ann.get(SVC_ANN + "healthcheck-path") or default_path) if protocol.startswith("HTTP") else "",
+        success_codes=ann.get(SVC_ANN + "healthcheck-success-codes") or ("200-399" if protocol.startswith("HTTP") else ""),
+        timeout_s=float(_int(ann.get(SVC_ANN + "healthcheck-timeout"), 10 if lbc else 5)),
+        interval_s=float(_int(ann.get(SVC_ANN + "healthcheck-interval"), 10)),
+        healthy_threshold=_int(ann.get(SVC_ANN + "healthcheck-healthy-threshold"), 3 if lbc else 2),
+        unhealthy_threshold=_int(ann.get(SVC_ANN + "healthcheck-unhealthy-threshold"), 3 if lbc else 6),
+        target_type=aws_target_type(state),
+    )
+
+
+def is_lbc_service(state: State) -> bool:
+    """Does the AWS Load Balancer Controller (not the in-tree provider) own this Service's NLB?"""
+    svc = state.service or {}
+    spec = svc.get("spec") or {}
+    if (spec.get("loadBalancerClass") or "").startswith("service.k8s.aws/"):
+        return True
+    lb_type = state.service_annotations.get(SVC_ANN + "type", "")
+    return lb_type in ("external", "nlb-ip")
+
+
+def _tencent_checks(state: State) -> list[HealthCheck]:
+    out = []
+    direct = tencent_direct_access(state)
+    for lb_id, listeners in state.tencent.listeners.items():
+        for lst in listeners:
+            protocol = (lst.get("Protocol") or "").upper()
+            hcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            if protocol in ("HTTP", "HTTPS"):
+                hcs = [(r.get("HealthCheck") or {}, r) for r in lst.get("Rules") or []]
+            else:
+                hcs = [(lst.get("HealthCheck") or {}, {})]
+            for hc, rule in hcs:
+                if hc.get("HealthSwitch", 1) == 0:
+                    continue
+                check_type = (hc.get("CheckType") or ("HTTP" if protocol in ("HTTP", "HTTPS") else "TCP")).upper()
+                port = hc.get("CheckPort")
+                out.append(
+                    HealthCheck(
+                        source=f"CLB {lb_id} listener {lst.get('ListenerId')} ({protocol}:{lst.get('Port')})"
+                        + (f" rule {rule.get('Domain')}{rule.get('Url')}" if rule else ""),
+                        protocol=check_type,
+                        port=str(port) if port not in (None, -1) else "traffic-port",
+                        path=hc.get("HttpCheckPath") or ("/" if check_type.startswith("HTTP") else ""),
+                        host=hc.get("HttpCheckDomain") or (rule.get("Domain") or ""),
+                        success_codes=clb_httpcode_to_spec(hc.get("HttpCode")) if check_type.startswith("HTTP") else "",
+                        timeout_s=float(hc.get("TimeOut") or 2),
+                        interval_s=float(hc.get("IntervalTime") or 5),
+                        healthy_threshold=_int(hc.get("HealthNum"), 3),
+                        unhealthy_threshold=_int(hc.get("UnHealthNum"), 3),
+                        target_type="ip" if direct else "instance",
+                        listener=lst.get("ListenerId", ""),
+                    )
+                )
+    return out
+
+
+def health_checks(state: State) -> list[HealthCheck]:
+    """Every health check the load balancer(s) in front of the Service run, best source first."""
+    cloud = detect_cloud(state)
+    if cloud == "tencent":
+        return _tencent_checks(state)
+    if cloud != "aws":
+        return []
+    if state.aws.target_groups:
+        return [_aws_from_target_group(state, tg) for tg in state.aws.target_groups]
+    if state.ingresses:
+        return [_aws_from_ingress(state, i) for i in state.ingresses]
+    if ((state.service or {}).get("spec") or {}).get("type") == "LoadBalancer":
+        return [_aws_from_service(state)]
+    return []

@@ -1,0 +1,112 @@
+"""Run the applicable checks over collected state, each in isolation, and build the report.
+
+A crashing check yields an `error` finding naming the exception; it never crashes the
+diagnosis. When the Service does not exist, the Kubernetes checks that need it are skipped
+(one clear "not found" beats twenty confused failures) while cloud checks still run, so an
+alarm whose load balancer maps to no Service is still diagnosed on the cloud side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from checks.model import Finding, Report, Status, Target
+from checks.rank import rank
+from checks.registry import CheckSpec, Registry, default_registry
+from checks.state import State
+
+log = logging.getLogger(__name__)
+
+SERVICE_CHECK = "K8S-SVC-EXISTS"
+
+
+def select(registry: Registry, *, node: bool = False, only: Iterable[str] | None = None) -> list[CheckSpec]:
+    """The checks to run: all of them, or `only` those IDs; node checks only when enabled."""
+    wanted = set(only or ())
+    specs = [s for s in registry.all() if not wanted or s.id in wanted]
+    return specs
+
+
+def run_one(spec: CheckSpec, state: State) -> list[Finding]:
+    if spec.opt_in and not state.options.get("node"):
+        return [Finding(spec.id, Status.SKIP, "Node checks are off (enable them with --node; they start a short-lived pod on each target node)")]
+    if state.service is None and spec.id != SERVICE_CHECK and any(r.startswith("k8s.") for r in spec.reads) and spec.layer in ("k8s", "probe", "node"):
+        return [Finding(spec.id, Status.SKIP, f"Service {state.target.ref} was not found")]
+    try:
+        result = spec.func(state)
+    except Exception as exc:  # a check bug must not take the diagnosis down
+        log.exception("check %s crashed", spec.id)
+        return [
+            Finding(
+                spec.id,
+                Status.ERROR,
+                f"The check crashed ({type(exc).__name__}: {exc})",
+                next_step="Report this with the dump from `lbhealth snapshot` so it can be reproduced",
+            )
+        ]
+    if result is None:
+        findings: list[Finding] = []
+    elif isinstance(result, Finding):
+        findings = [result]
+    else:
+        findings = list(result)
+    if not findings:
+        findings = [Finding(spec.id, Status.SKIP, "Not applicable to this Service")]
+    for f in findings:
+        if f.check_id != spec.id:
+            f.check_id = spec.id
+    return findings
+
+
+def run_checks(state: State, specs: list[CheckSpec]) -> list[Finding]:
+    findings: list[Finding] = []
+    for spec in specs:
+        findings.extend(run_one(spec, state))
+    return findings
+
+
+def build_report(state: State, specs: list[CheckSpec], started: float, severity: Mapping[str, int] | None = None) -> Report:
+    from checks.lbview import detect_cloud
+
+    findings = run_checks(state, specs)
+    priors = {s.id: s.severity for s in specs}
+    priors.update(severity or {})
+    ordered, verdict = rank(findings, priors)
+    calls = {"k8s": state.api_calls.get("k8s", 0), "aws": state.api_calls.get("aws", 0), "tencent": state.api_calls.get("tencent", 0)}
+    return Report(
+        target=state.target,
+        verdict=verdict,
+        findings=ordered,
+        api_calls=calls,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        cloud=detect_cloud(state),
+    )
+
+
+def diagnose(
+    target: Target,
+    *,
+    sources: list[str] | None = None,
+    context: str | None = None,
+    probe: bool = True,
+    node: bool = False,
+    only: Iterable[str] | None = None,
+    registry: Registry | None = None,
+    severity: Mapping[str, int] | None = None,
+    clients: Any = None,
+) -> tuple[Report, State]:
+    """Collect state (live or from dump files) and run the catalogue. Returns the report and the state read."""
+    from checks.collect import dump, live
+
+    started = time.monotonic()
+    registry = registry or default_registry()
+    specs = select(registry, node=node, only=only)
+    options = {"probe": probe and not sources, "node": node, "offline": bool(sources), "context": context}
+    if sources:
+        state = dump.load_state(target, sources, options=options)
+    else:
+        state = live.collect(target, specs, options=options, clients=clients)
+    return build_report(state, specs, started, severity), state

@@ -1,0 +1,275 @@
+"""The collected state of one diagnosis, and the derived views checks share.
+
+Everything here is plain data in the shapes the APIs print: Kubernetes objects as
+`kubectl get -o json` prints them (camelCase dicts), AWS as the AWS CLI / boto3 prints
+responses, Tencent as tccli prints the `Response` object. Live collectors and dump files
+therefore fill the same structures, and a check cannot tell them apart.
+
+`read_errors` records reads that failed ("k8s.events" -> "forbidden: ..."), so a check can
+return `error` naming the missing permission instead of concluding from missing data.
+`reads_done` records which reads happened at all, so "no NetworkPolicy" is not confused
+with "NetworkPolicies were not read".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.model import Target
+
+
+def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
+    """Service-style equality selector. An empty/absent selector selects nothing here."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """A metav1.LabelSelector (matchLabels + matchExpressions). `{}` selects everything."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def annotations(obj: dict[str, Any] | None) -> dict[str, str]:
+    return (meta(obj).get("annotations") or {}) if obj else {}
+
+
+@dataclass
+class KubeState:
+    """A bag of Kubernetes objects, indexed by kind. Checks query it; collectors fill it."""
+
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # (namespace, pod, container, previous) -> log tail
+    logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
+
+    def add(self, obj: dict[str, Any]) -> None:
+        kind = obj.get("kind") or ""
+        if not kind:
+            return
+        bucket = self.objects.setdefault(kind, [])
+        key = (meta(obj).get("namespace"), meta(obj).get("name"))
+        for i, existing in enumerate(bucket):
+            if (meta(existing).get("namespace"), meta(existing).get("name")) == key:
+                bucket[i] = obj
+                return
+        bucket.append(obj)
+
+    def of_kind(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        items = self.objects.get(kind, [])
+        if namespace is None:
+            return list(items)
+        return [o for o in items if meta(o).get("namespace") == namespace]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        for o in self.objects.get(kind, []):
+            m = meta(o)
+            if m.get("name") == name and (namespace is None or m.get("namespace") == namespace):
+                return o
+        return None
+
+    def all_objects(self) -> list[dict[str, Any]]:
+        return [o for items in self.objects.values() for o in items]
+
+
+@dataclass
+class AwsState:
+    """ELBv2 and EC2 state as the AWS CLI prints it (`TargetHealthDescriptions` keyed by TG ARN)."""
+
+    region: str | None = None
+    load_balancers: list[dict[str, Any]] = field(default_factory=list)
+    target_groups: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # ARN -> {key: value}
+    listeners: list[dict[str, Any]] = field(default_factory=list)
+    target_health: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    security_groups: list[dict[str, Any]] = field(default_factory=list)
+    network_acls: list[dict[str, Any]] = field(default_factory=list)
+    route_tables: list[dict[str, Any]] = field(default_factory=list)
+    subnets: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)  # flattened from Reservations
+    dhcp_options: list[dict[str, Any]] = field(default_factory=list)
+    vpcs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.load_balancers or self.target_groups or self.target_health)
+
+
+@dataclass
+class TencentState:
+    """CLB/VPC/CVM state as tccli prints each `Response` (lists unwrapped, keyed where noted)."""
+
+    region: str | None = None
+    load_balancers: list[dict[str, Any]] = field(default_factory=list)  # LoadBalancerSet
+    listeners: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LB id -> Listeners
+    targets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LB id -> DescribeTargets Listeners
+    target_health: list[dict[str, Any]] = field(default_factory=list)  # LoadBalancerHealth[]
+    security_group_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # sg -> PolicySet
+    network_acls: list[dict[str, Any]] = field(default_factory=list)
+    network_interfaces: list[dict[str, Any]] = field(default_factory=list)
+    subnets: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)  # cvm InstanceSet
+
+    @property
+    def empty(self) -> bool:
+        return not (self.load_balancers or self.target_health)
+
+
+@dataclass
+class ProbeResult:
+    """One request the worker made the way the load balancer would."""
+
+    kind: str  # http | tcp | listen
+    subject: str  # "pod shop/web-1" or "node ip-10-0-1-1"
+    address: str
+    port: int
+    ok: bool
+    path: str = ""
+    host_header: str = ""
+    status_code: int | None = None
+    elapsed_ms: float = 0.0
+    error: str = ""  # "timeout", "connection refused", ...
+    expected: str = ""  # success codes the LB accepts, e.g. "200-399"
+    timeout_s: float = 0.0
+
+
+@dataclass
+class State:
+    target: Target
+    k8s: KubeState = field(default_factory=KubeState)
+    aws: AwsState = field(default_factory=AwsState)
+    tencent: TencentState = field(default_factory=TencentState)
+    probes: list[ProbeResult] = field(default_factory=list)
+    node_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> {"sysctl": {}, ...}
+    reads_done: set[str] = field(default_factory=set)
+    read_errors: dict[str, str] = field(default_factory=dict)
+    skipped_reads: dict[str, str] = field(default_factory=dict)  # read -> why not read (no creds, offline)
+    api_calls: Counter = field(default_factory=Counter)
+    options: dict[str, Any] = field(default_factory=dict)  # probe: bool, node: bool, offline: bool
+
+    # ---- reads bookkeeping -------------------------------------------------------------
+
+    def did_read(self, name: str) -> bool:
+        return name in self.reads_done and name not in self.read_errors
+
+    def why_not_read(self, name: str) -> str | None:
+        """A person-readable reason a read is unavailable, or None if it was read."""
+        if name in self.read_errors:
+            return self.read_errors[name]
+        if name in self.skipped_reads:
+            return self.skipped_reads[name]
+        if name not in self.reads_done:
+            return f"{name} was not collected"
+        return None
+
+    # ---- the Service and what it selects ----------------------------------------------
+
+    @property
+    def service(self) -> dict[str, Any] | None:
+        return self.k8s.get("Service", self.target.namespace, self.target.service)
+
+    @property
+    def selector(self) -> dict[str, str]:
+        svc = self.service or {}
+        return (svc.get("spec") or {}).get("selector") or {}
+
+    @property
+    def namespace_pods(self) -> list[dict[str, Any]]:
+        return self.k8s.of_kind("Pod", self.target.namespace)
+
+    @property
+    def selected_pods(self) -> list[dict[str, Any]]:
+        """Pods the Service selects, terminating ones excluded."""
+        sel = self.selector
+        return [
+            p
+            for p in self.namespace_pods
+            if labels_match(sel, meta(p).get("labels")) and not meta(p).get("deletionTimestamp")
+        ]
+
+    @property
+    def service_annotations(self) -> dict[str, str]:
+        return annotations(self.service)
+
+    @property
+    def endpoint_slices(self) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in self.k8s.of_kind("EndpointSlice", self.target.namespace)
+            if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == self.target.service
+        ]
+
+    @property
+    def endpoints(self) -> dict[str, Any] | None:
+        return self.k8s.get("Endpoints", self.target.namespace, self.target.service)
+
+    @property
+    def ingresses(self) -> list[dict[str, Any]]:
+        """Ingresses in the namespace with a backend (default or rule) naming this Service."""
+        return [i for i in self.k8s.of_kind("Ingress", self.target.namespace) if self.target.service in ingress_services(i)]
+
+    @property
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.k8s.of_kind("Node")
+
+    def node(self, name: str | None) -> dict[str, Any] | None:
+        return self.k8s.get("Node", None, name) if name else None
+
+    def pod_by_ip(self, ip: str) -> dict[str, Any] | None:
+        for p in self.k8s.of_kind("Pod"):
+            st = p.get("status") or {}
+            ips = {st.get("podIP")} | {x.get("ip") for x in st.get("podIPs") or []}
+            if ip in ips and not (p.get("spec") or {}).get("hostNetwork"):
+                return p
+        return None
+
+    def node_by_address(self, address: str) -> dict[str, Any] | None:
+        """A node by internal/external IP, hostname or AWS instance ID (from spec.providerID)."""
+        for n in self.nodes:
+            if (n.get("spec") or {}).get("providerID", "").rsplit("/", 1)[-1] == address:
+                return n
+            for a in (n.get("status") or {}).get("addresses") or []:
+                if a.get("address") == address:
+                    return n
+        return None
+
+
+def ingress_services(ingress: dict[str, Any]) -> set[str]:
+    """Service names an Ingress routes to (networking.k8s.io/v1 and the old extensions shape)."""
+    names: set[str] = set()
+    spec = ingress.get("spec") or {}
+
+    def add(backend: dict[str, Any] | None) -> None:
+        if not backend:
+            return
+        svc = (backend.get("service") or {}).get("name") or backend.get("serviceName")
+        if svc:
+            names.add(svc)
+
+    add(spec.get("defaultBackend") or spec.get("backend"))
+    for rule in spec.get("rules") or []:
+        for path in ((rule.get("http") or {}).get("paths")) or []:
+            add(path.get("backend"))
+    return names
