@@ -26,6 +26,8 @@ class ClusterConfig(BaseModel):
     region: str | None = None
     default: bool = False
     channel: str | None = None  # alarm follow-ups for this cluster
+    sources: list[str] = Field(default_factory=list)  # dump files/dirs: an offline cluster (demos, support)
+    probe: bool = True
 
 
 class AlarmRoute(BaseModel):
