@@ -1,0 +1,333 @@
+"""Offline mode: build State from files a support engineer was given, recognised by content.
+
+Accepted: Kubernetes objects as `kubectl get ... -o yaml|json` prints them (single objects, a
+`List`, or multi-document YAML); AWS CLI JSON (`elbv2 describe-*`, `ec2 describe-*`); tccli
+JSON (`clb Describe*`, `vpc Describe*`, `cvm DescribeInstances`, with or without the
+`Response` wrapper); lbhealth's own snapshot extras (logs). A directory means every file in
+it (recursively; dotfiles and Markdown notes are skipped). File names do not matter.
+
+A kind that no file contains is recorded as not read, with the command that would supply it,
+so checks skip instead of concluding from an absence the dump cannot show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from checks.model import Target
+from checks.state import State
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class DumpError(ValueError):
+    """A dump file that cannot be used: the message names the file and what is wrong."""
+
+
+# Kubernetes kind -> the read it stands for, and the command that would have produced it.
+KIND_READS: dict[str, tuple[str, str]] = {
+    "Service": ("k8s.service", "kubectl get svc -n {ns} -o yaml"),
+    "Pod": ("k8s.pods", "kubectl get pods -n {ns} -o yaml"),
+    "EndpointSlice": ("k8s.endpoints", "kubectl get endpointslices -n {ns} -o yaml"),
+    "Endpoints": ("k8s.endpoints", "kubectl get endpoints -n {ns} -o yaml"),
+    "Node": ("k8s.nodes", "kubectl get nodes -o yaml"),
+    "Ingress": ("k8s.ingresses", "kubectl get ingress -n {ns} -o yaml"),
+    "Event": ("k8s.events", "kubectl get events -n {ns} -o yaml"),
+    "NetworkPolicy": ("k8s.networkpolicies", "kubectl get networkpolicy -n {ns} -o yaml"),
+    "TargetGroupBinding": ("k8s.targetgroupbindings", "kubectl get targetgroupbindings -n {ns} -o yaml"),
+    "DaemonSet": ("k8s.kube_proxy", "kubectl get ds kube-proxy -n kube-system -o yaml; kubectl get pods -n kube-system -l k8s-app=kube-proxy -o yaml"),
+    "Deployment": ("k8s.lbc", "kubectl get deploy aws-load-balancer-controller -n kube-system -o yaml"),
+}
+K8S_READS_FOR_DUMP = sorted({r for r, _ in KIND_READS.values()} | {"k8s.namespace_pods", "k8s.services"})
+
+
+def iter_files(paths: Iterable[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                rel = child.relative_to(p).parts
+                if child.is_file() and not any(part.startswith(".") for part in rel) and child.suffix.lower() != ".md":
+                    files.append(child)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DumpError(f"{raw}: no such file or directory")
+    return files
+
+
+def parse_documents(path: Path) -> list[Any] | str:
+    """JSON or (multi-document) YAML documents; plain text is returned as a string."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise DumpError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it or trim it")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DumpError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    stripped = text.lstrip()
+    if not stripped:
+        return []
+    if stripped[0] in "{[":
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as exc:
+            raise DumpError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if _looks_like_text_output(text):
+            return text
+        raise DumpError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    if docs and all(isinstance(d, str) for d in docs):
+        return text
+    return docs
+
+
+def _looks_like_text_output(text: str) -> bool:
+    head = text[:2000]
+    return any(marker in head for marker in ("net.ipv4.", "*filter", ":FORWARD", "LISTEN", "Chain FORWARD"))
+
+
+def load_state(target: Target, sources: list[str], options: dict[str, Any] | None = None) -> State:
+    state = State(target=target)
+    state.options.update(options or {})
+    state.options["offline"] = True
+    state.options["probe"] = False
+    seen_kinds: set[str] = set()
+    aws_seen: set[str] = set()
+    tc_seen: set[str] = set()
+    pending_health: list[tuple[Path, dict[str, Any]]] = []
+    files = iter_files(sources)
+    if not files:
+        raise DumpError(f"no files found in {', '.join(sources)}")
+    for path in files:
+        docs = parse_documents(path)
+        if isinstance(docs, str):
+            _load_text(state, path, docs)
+            continue
+        for doc in docs:
+            _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_health)
+    _resolve_target_health(state, pending_health)
+    _mark_reads(state, seen_kinds, aws_seen, tc_seen)
+    return state
+
+
+def _load_text(state: State, path: Path, text: str) -> None:
+    try:
+        from checks.collect.probe import facts_from_text  # node facts from sysctl/iptables/netstat output
+    except ImportError:
+        facts_from_text = None
+    facts = facts_from_text(text) if facts_from_text else None
+    if not facts:
+        raise DumpError(
+            f"{path}: plain text that is not sysctl, iptables-save or netstat/ss output; "
+            "expected kubectl -o yaml|json, AWS CLI JSON or tccli JSON"
+        )
+    node = path.stem
+    state.node_facts.setdefault(node, {}).update(facts)
+
+
+def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_health) -> None:
+    if not isinstance(doc, dict):
+        raise DumpError(f"{path}: expected an object at the top level, found {type(doc).__name__}")
+    if "Response" in doc and isinstance(doc["Response"], dict) and len(doc) == 1:
+        doc = doc["Response"]  # raw Tencent API answer rather than tccli's
+        if "Error" in doc:
+            err = doc["Error"]
+            raise DumpError(f"{path}: a Tencent Cloud error response ({err.get('Code')}: {err.get('Message')}), not data")
+    kind = doc.get("kind")
+    if isinstance(kind, str) and "apiVersion" in doc:
+        if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
+            item_kind = kind[: -len("List")] if kind != "List" else None
+            for item in doc.get("items") or []:
+                if not isinstance(item, dict):
+                    raise DumpError(f"{path}: a List item is not an object")
+                if item_kind and "kind" not in item:
+                    item = {**item, "kind": item_kind, "apiVersion": doc.get("apiVersion")}
+                _add_k8s(state, path, item, seen_kinds)
+            return
+        if kind == "LbhealthLogs":
+            for entry in doc.get("logs") or []:
+                key = (entry["namespace"], entry["pod"], entry["container"], bool(entry.get("previous")))
+                state.k8s.logs[key] = entry.get("text", "")
+            state.reads_done.add("k8s.logs")
+            return
+        _add_k8s(state, path, doc, seen_kinds)
+        return
+    if _load_aws(state, path, doc, aws_seen, pending_health):
+        return
+    if _load_tencent(state, path, doc, tc_seen):
+        return
+    keys = ", ".join(sorted(doc)[:8]) or "none"
+    raise DumpError(
+        f"{path}: not output lbhealth recognises (top-level keys: {keys}); expected kubectl -o yaml|json, "
+        "AWS CLI JSON (elbv2/ec2 describe-*) or tccli JSON (clb/vpc/cvm Describe*)"
+    )
+
+
+def _add_k8s(state: State, path: Path, obj: dict[str, Any], seen_kinds: set[str]) -> None:
+    if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+        raise DumpError(f"{path}: a {obj.get('kind', 'Kubernetes')} object without metadata.name")
+    state.k8s.add(obj)
+    seen_kinds.add(obj["kind"])
+
+
+def _first(items: Any) -> dict[str, Any]:
+    return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+
+
+def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_health) -> bool:
+    aws = state.aws
+    if "TargetHealthDescriptions" in doc:
+        pending_health.append((path, doc))
+        seen.add("aws.target_health")
+        return True
+    if isinstance(doc.get("LoadBalancers"), list) and (not doc["LoadBalancers"] or "LoadBalancerArn" in _first(doc["LoadBalancers"])):
+        aws.load_balancers.extend(doc["LoadBalancers"])
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("TargetGroups"), list):
+        aws.target_groups.extend(doc["TargetGroups"])
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("TagDescriptions"), list):
+        for td in doc["TagDescriptions"]:
+            aws.tags[td.get("ResourceArn", "")] = {t.get("Key"): t.get("Value") for t in td.get("Tags") or []}
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("Listeners"), list) and (not doc["Listeners"] or "ListenerArn" in _first(doc["Listeners"])):
+        aws.listeners.extend(doc["Listeners"])
+        seen.add("aws.elbv2")
+        return True
+    ec2 = {
+        "SecurityGroups": ("security_groups", "aws.ec2_network"),
+        "NetworkAcls": ("network_acls", "aws.ec2_network"),
+        "RouteTables": ("route_tables", "aws.ec2_network"),
+        "Subnets": ("subnets", "aws.ec2_network"),
+        "DhcpOptions": ("dhcp_options", "aws.dhcp"),
+        "Vpcs": ("vpcs", "aws.dhcp"),
+    }
+    for key, (attr, read) in ec2.items():
+        if isinstance(doc.get(key), list):
+            getattr(aws, attr).extend(doc[key])
+            seen.add(read)
+            return True
+    if isinstance(doc.get("Reservations"), list):
+        for res in doc["Reservations"]:
+            aws.instances.extend(res.get("Instances") or [])
+        seen.add("aws.instances")
+        return True
+    return False
+
+
+def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
+    """`describe-target-health` output lacks the TG ARN; DESIGN asks for it at top level."""
+    for path, doc in pending:
+        arn = doc.get("TargetGroupArn")
+        if not arn:
+            if len(state.aws.target_groups) == 1:
+                arn = state.aws.target_groups[0].get("TargetGroupArn")
+            else:
+                raise DumpError(
+                    f"{path}: describe-target-health output without \"TargetGroupArn\"; add the ARN you "
+                    "passed to --target-group-arn as a top-level \"TargetGroupArn\" key"
+                )
+        state.aws.target_health.setdefault(arn, []).extend(doc["TargetHealthDescriptions"])
+    if not state.aws.region:
+        for arn in [lb.get("LoadBalancerArn", "") for lb in state.aws.load_balancers] + list(state.aws.target_health):
+            parts = (arn or "").split(":")
+            if len(parts) > 4 and parts[3]:
+                state.aws.region = parts[3]
+                break
+
+
+def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str]) -> bool:
+    tc = state.tencent
+    if isinstance(doc.get("LoadBalancerSet"), list):
+        tc.load_balancers.extend(doc["LoadBalancerSet"])
+        seen.add("tencent.clb")
+        return True
+    if isinstance(doc.get("LoadBalancers"), list) and "LoadBalancerId" in _first(doc["LoadBalancers"]):
+        tc.target_health.extend(doc["LoadBalancers"])
+        seen.add("tencent.target_health")
+        return True
+    if isinstance(doc.get("Listeners"), list):
+        lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
+        items = doc["Listeners"]
+        is_targets = any("Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or []) for i in items)
+        (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
+        seen.add("tencent.clb")
+        return True
+    if isinstance(doc.get("SecurityGroupPolicySet"), dict):
+        sg = doc.get("SecurityGroupId")
+        if not sg:
+            raise DumpError(f"{path}: DescribeSecurityGroupPolicies output without \"SecurityGroupId\"; add it at top level")
+        tc.security_group_policies[sg] = doc["SecurityGroupPolicySet"]
+        seen.add("tencent.vpc_network")
+        return True
+    mapping = {
+        "NetworkAclSet": ("network_acls", "tencent.vpc_network"),
+        "NetworkInterfaceSet": ("network_interfaces", "tencent.vpc_network"),
+        "SubnetSet": ("subnets", "tencent.vpc_network"),
+        "InstanceSet": ("instances", "tencent.instances"),
+    }
+    for key, (attr, read) in mapping.items():
+        if isinstance(doc.get(key), list):
+            getattr(tc, attr).extend(doc[key])
+            seen.add(read)
+            return True
+    return False
+
+
+def _only_lb_id(state: State, path: Path) -> str:
+    ids = {lb.get("LoadBalancerId") for lb in state.tencent.load_balancers}
+    ann = state.service_annotations
+    ann_id = ann.get("service.kubernetes.io/loadbalance-id") or ann.get("service.kubernetes.io/tke-existed-lbid")
+    if len(ids) == 1:
+        return next(iter(ids))
+    if ann_id:
+        return ann_id
+    if not ids:
+        return "unknown"
+    raise DumpError(f"{path}: DescribeListeners/DescribeTargets output with several CLBs loaded; add \"LoadBalancerId\" at top level")
+
+
+def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen: set[str]) -> None:
+    ns = state.target.namespace
+    if seen_kinds:
+        state.reads_done.update({"k8s.service", "k8s.services"})
+    system = {(o.get("kind"), o["metadata"].get("name")) for o in state.k8s.all_objects() if o["metadata"].get("namespace") == "kube-system"}
+    if not any(k == "DaemonSet" and n == "kube-proxy" for k, n in system):
+        seen_kinds.discard("DaemonSet")  # some other DaemonSet says nothing about kube-proxy
+    if not any(k == "Deployment" and "load-balancer-controller" in (n or "") for k, n in system):
+        seen_kinds.discard("Deployment")  # an app's Deployment says nothing about the controller
+    for kind, (read, command) in KIND_READS.items():
+        if kind in seen_kinds:
+            state.reads_done.add(read)
+        elif read not in state.reads_done:
+            state.skipped_reads.setdefault(read, f"the dump has no {kind} objects (add the output of `{command.format(ns=ns)}`)")
+    for read, reason in list(state.skipped_reads.items()):
+        if read in state.reads_done:
+            del state.skipped_reads[read]
+    if "k8s.pods" in state.reads_done:
+        state.reads_done.add("k8s.namespace_pods")
+    state.reads_done.update(aws_seen | tc_seen)
+    for read in ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp"):
+        if read not in aws_seen:
+            state.skipped_reads.setdefault(read, "offline: the dump has no AWS CLI output for this")
+    for read in ("tencent.clb", "tencent.target_health", "tencent.vpc_network", "tencent.instances"):
+        if read not in tc_seen:
+            state.skipped_reads.setdefault(read, "offline: the dump has no tccli output for this")
+    state.skipped_reads["probe"] = "offline: probes need the live network"
+    if state.node_facts:
+        state.reads_done.add("node")
+    else:
+        state.skipped_reads["node"] = "offline: the dump has no node sysctl/iptables output"
