@@ -1,0 +1,104 @@
+"""K8S-SVC-EXISTS: the Service being diagnosed exists.
+
+Why it matters: every other Kubernetes check starts from the Service. A typo in the name or
+the wrong namespace (`-n`) is the most common reason a diagnosis "finds nothing"; saying so
+at once, with the names that do exist, saves the on-call engineer a round trip.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from checks.k8s._podfacts import as_dict, fmt_selector, name_of, ns_of
+from checks.model import Finding, Status
+from checks.registry import check
+from checks.state import State
+
+ID = "K8S-SVC-EXISTS"
+
+
+def _close(name: str, candidates: list[str], n: int = 5) -> list[str]:
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    # "web" vs "web-frontend", "shop-web": a name containing the other is a strong hint too.
+    for c in sorted(candidates):
+        if len(close) >= n:
+            break
+        if c not in close and len(name) >= 3 and (name in c or c in name):
+            close.append(c)
+    return close
+
+
+@check(
+    ID,
+    title="The Service exists",
+    seed="all",
+    reads=("k8s.service", "k8s.services"),
+    severity=95,
+)
+def svc_exists(state: State) -> Finding:
+    """The Service named in the command or alarm exists; if not, suggest close names here and elsewhere."""
+    target = state.target
+    svc = state.service
+    if svc is not None:
+        spec = as_dict(svc.get("spec"))
+        ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+        port_text = ", ".join(f"{p.get('port')}/{p.get('protocol') or 'TCP'}" for p in ports) or "no ports"
+        return Finding(
+            ID,
+            Status.PASS,
+            f"Service {target.ref} exists (type {spec.get('type') or 'ClusterIP'}, ports {port_text})",
+            evidence=[
+                f"Service {target.ref} spec.type = {spec.get('type') or 'ClusterIP'}",
+                f"Service {target.ref} spec.selector = {fmt_selector(spec.get('selector'))}",
+            ],
+        )
+
+    reason = state.read_errors.get("k8s.service")
+    if reason:
+        return Finding(
+            ID,
+            Status.ERROR,
+            f"Could not read Service {target.ref}: {reason}",
+            evidence=[f"read k8s.service failed: {reason}"],
+            next_step=f"Grant the bot RBAC verb get on resource services in namespace {target.namespace}, "
+            f"or check by hand: kubectl get svc {target.service} -n {target.namespace}",
+        )
+    services = state.k8s.of_kind("Service")
+    if "k8s.service" not in state.reads_done and not services:
+        return Finding(ID, Status.SKIP, f"The Service was not read: {state.why_not_read('k8s.service')}")
+
+    same_ns = sorted({name_of(s) for s in services if ns_of(s) == target.namespace})
+    others = [s for s in services if ns_of(s) != target.namespace]
+    same_name_elsewhere = sorted({ns_of(s) for s in others if name_of(s) == target.service})
+    close_here = _close(target.service, same_ns)
+    close_elsewhere = [
+        f"{ns_of(s)}/{name_of(s)}"
+        for s in sorted(others, key=lambda s: (ns_of(s), name_of(s)))
+        if name_of(s) != target.service and name_of(s) in _close(target.service, [name_of(s)])
+    ][:5]
+
+    evidence = [f"No Service named '{target.service}' in namespace {target.namespace}"]
+    if same_ns:
+        shown = ", ".join(same_ns[:15]) + (f" (+{len(same_ns) - 15} more)" if len(same_ns) > 15 else "")
+        evidence.append(f"Services in namespace {target.namespace}: {shown}")
+    else:
+        evidence.append(f"No Service at all was found in namespace {target.namespace} (wrong namespace, or it does not exist)")
+    if close_here:
+        evidence.append(f"Close names in {target.namespace}: {', '.join(close_here)}")
+    if same_name_elsewhere:
+        evidence.append(f"A Service named '{target.service}' exists in namespace(s): {', '.join(same_name_elsewhere)}")
+    if close_elsewhere:
+        evidence.append(f"Close names in other namespaces: {', '.join(close_elsewhere)}")
+    other_reason = state.why_not_read("k8s.services")
+    if other_reason:
+        evidence.append(f"Other namespaces were not searched: {other_reason}")
+
+    suggestions = [f"{target.namespace}/{c}" for c in close_here] + [f"{ns}/{target.service}" for ns in same_name_elsewhere] + close_elsewhere
+    if suggestions:
+        summary = f"Service {target.ref} not found; did you mean {', '.join(suggestions[:3])}?"
+        best = suggestions[0]
+        next_step = f"Re-run for the right Service, e.g. `/lbhealth {best}`; confirm with: kubectl get svc {best.split('/')[1]} -n {best.split('/')[0]}"
+    else:
+        summary = f"Service {target.ref} not found, and no Service with a similar name exists"
+        next_step = f"List Services to find the right name and namespace: kubectl get svc -A | grep -i {target.service[:12]}"
+    return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step)
