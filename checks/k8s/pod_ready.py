@@ -1,0 +1,139 @@
+"""K8S-POD-READY: the pods behind the Service are Running and their containers ready.
+
+Why it matters (seed step "Check the pod status"): a load balancer health check can only
+pass if the application in the pod runs. A pod stuck in CrashLoopBackOff, ImagePullBackOff,
+Pending (no node fits it) or killed for memory is the root cause of its targets failing, and
+the last termination reason plus the tail of the previous container's log usually says why.
+"""
+
+from __future__ import annotations
+
+from checks.k8s._podfacts import PodHealth, fmt_selector, log_tail, ns_of, pod_health, ref
+from checks.model import Finding, Status
+from checks.registry import check
+from checks.state import State
+
+ID = "K8S-POD-READY"
+RESTART_WARN = 3  # restarts at or above this (or any OOMKill) are worth a warning on a ready pod
+
+
+def _logs(state: State, h: PodHealth) -> list[str]:
+    out = []
+    for cname, _count, _last in h.restarting:
+        tail = log_tail(state, ns_of(h.pod), h.name, cname, True)
+        if tail:
+            out.append(f"Previous log of {ref(h.pod)} container {cname} (last {len(tail)} lines):")
+            out.extend(f"  | {line}" for line in tail)
+    if not out and not h.ready:
+        for c in (h.pod.get("spec") or {}).get("containers") or []:
+            cname = (c or {}).get("name") if isinstance(c, dict) else None
+            tail = log_tail(state, ns_of(h.pod), h.name, cname or "", False) if cname else []
+            if tail:
+                out.append(f"Current log of {ref(h.pod)} container {cname} (last {len(tail)} lines):")
+                out.extend(f"  | {line}" for line in tail)
+    return out
+
+
+def _next_step(ns: str, bad: list[PodHealth]) -> str:
+    first = bad[0]
+    text = first.short
+    name = first.name
+    if "Pending, not scheduled" in text:
+        return f"kubectl describe pod {name} -n {ns}  (see Events: free capacity, fix taints/affinity/requests, or add nodes)"
+    if any(r in text for r in ("ImagePull", "ErrImage", "InvalidImageName")):
+        return f"kubectl describe pod {name} -n {ns}  (check the image name/tag and the registry pull secret)"
+    if "OOMKilled" in text or any("OOMKilled" in last for _c, _n, last in first.restarting):
+        return f"kubectl logs {name} -n {ns} --previous; raise resources.limits.memory of the container or fix the leak"
+    if "CrashLoopBackOff" in text or "terminated" in text:
+        return f"kubectl logs {name} -n {ns} --previous  (the app exits on start: fix its config/crash)"
+    if "readiness gate" in text:
+        return f"kubectl get pod {name} -n {ns} -o jsonpath='{{.status.conditions}}'  (see K8S-READINESS-GATE: the load balancer marks the target unhealthy)"
+    return f"kubectl describe pod {name} -n {ns}  (readiness probe failures are in Events); kubectl logs {name} -n {ns}"
+
+
+@check(
+    ID,
+    title="Selected pods are Running and ready",
+    seed="Check the pod status",
+    reads=("k8s.service", "k8s.pods", "k8s.logs"),
+    severity=85,
+)
+def pod_ready(state: State) -> Finding:
+    """Pods not Running/ready (CrashLoopBackOff, ImagePullBackOff, Pending, OOMKilled) fail their LB health checks."""
+    ns = state.target.namespace
+    if "k8s.pods" in state.read_errors:
+        return Finding(
+            ID,
+            Status.ERROR,
+            f"Could not read the pods of {state.target.ref}: {state.read_errors['k8s.pods']}",
+            next_step=f"Grant the bot RBAC verb list on resource pods in namespace {ns}",
+        )
+    if not state.did_read("k8s.pods") and not state.namespace_pods:
+        return Finding(ID, Status.SKIP, f"Pods were not read: {state.why_not_read('k8s.pods')}")
+    if not state.selector:
+        return Finding(ID, Status.SKIP, f"Service {state.target.ref} has no selector, so it selects no pods to check")
+    pods = state.selected_pods
+    if not pods:
+        return Finding(
+            ID,
+            Status.SKIP,
+            f"No pod matches selector {fmt_selector(state.selector)}; see K8S-SELECTOR",
+        )
+
+    health = [pod_health(p) for p in sorted(pods, key=lambda p: ref(p))]
+    bad = [h for h in health if not h.ready]
+    ready_n = len(health) - len(bad)
+
+    if bad:
+        gated_only = all(h.gated_only for h in bad)
+        evidence = [f"{ready_n} of {len(health)} pods selected by {fmt_selector(state.selector)} are ready"]
+        for h in bad:
+            evidence.append(f"Pod {ref(h.pod)} phase {h.phase}: {h.short}")
+            evidence.extend(h.details)
+            evidence.extend(_logs(state, h))
+        listed = "; ".join(f"{h.name} {h.short}" for h in bad[:3]) + (f"; +{len(bad) - 3} more" if len(bad) > 3 else "")
+        mechanisms = sorted({m for h in bad for m in h.mechanisms} - {"pods-not-ready"})
+        if gated_only:
+            return Finding(
+                ID,
+                Status.WARN,
+                f"{len(bad)} of {len(health)} pods are not ready only because the load balancer has not marked them healthy: {listed}",
+                evidence=evidence,
+                next_step=_next_step(ns, bad),
+                supports=("healthcheck-path", "healthcheck-port", "network-sg"),
+            )
+        return Finding(
+            ID,
+            Status.FAIL,
+            f"{len(bad)} of {len(health)} pods behind {state.target.ref} are not ready, so their targets fail: {listed}",
+            evidence=evidence,
+            next_step=_next_step(ns, bad),
+            cause="pods-not-ready",
+            supports=tuple(mechanisms),
+        )
+
+    restarting = [
+        h
+        for h in health
+        if h.restarts >= RESTART_WARN or any("OOMKilled" in last for _c, _n, last in h.restarting)
+    ]
+    if restarting:
+        evidence = []
+        for h in restarting:
+            for cname, count, last in h.restarting:
+                evidence.append(f"Pod {ref(h.pod)} container {cname} restartCount = {count}, last termination: {last}")
+            evidence.extend(_logs(state, h))
+        first = restarting[0]
+        cname, count, last = max(first.restarting, key=lambda x: x[1])
+        return Finding(
+            ID,
+            Status.WARN,
+            f"All {len(health)} pods are ready now, but {len(restarting)} keep restarting (e.g. {first.name}/{cname}: {count} restarts, last {last})",
+            evidence=evidence,
+            next_step=f"kubectl logs {first.name} -n {ns} -c {cname} --previous  (a restarting pod fails health checks while it starts)",
+            supports=("app-error",),
+        )
+    evidence = [f"Pod {ref(h.pod)} Running and ready" + (f" ({h.restarts} restarts)" if h.restarts else "") for h in health[:10]]
+    if len(health) > 10:
+        evidence.append(f"... and {len(health) - 10} more ready pods")
+    return Finding(ID, Status.PASS, f"All {len(health)} pods selected by {state.target.ref} are Running and ready", evidence=evidence)
