@@ -1,0 +1,314 @@
+"""AWS-TG-HEALTHCHECK: the target group's health check vs the annotations and vs what the probe saw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.aws._common import (
+    no_target_groups,
+    region_flag,
+    service_port_entry,
+    tg_lb_kind,
+    tg_name,
+    to_int,
+    unavailable,
+)
+from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
+from checks.lbview import ALB_ANN, SVC_ANN, code_accepted
+from checks.model import Finding, Status
+from checks.registry import check
+from checks.state import State, annotations, meta
+
+CHECK = "AWS-TG-HEALTHCHECK"
+
+# annotation suffix -> (target group field, how to read it)
+_SVC_FIELDS = {
+    "healthcheck-protocol": "HealthCheckProtocol",
+    "healthcheck-port": "HealthCheckPort",
+    "healthcheck-path": "HealthCheckPath",
+    "healthcheck-success-codes": "Matcher.HttpCode",
+    "healthcheck-interval": "HealthCheckIntervalSeconds",
+    "healthcheck-timeout": "HealthCheckTimeoutSeconds",
+    "healthcheck-healthy-threshold": "HealthyThresholdCount",
+    "healthcheck-unhealthy-threshold": "UnhealthyThresholdCount",
+}
+_ALB_FIELDS = {
+    "healthcheck-protocol": "HealthCheckProtocol",
+    "healthcheck-port": "HealthCheckPort",
+    "healthcheck-path": "HealthCheckPath",
+    "success-codes": "Matcher.HttpCode",
+    "healthcheck-interval-seconds": "HealthCheckIntervalSeconds",
+    "healthcheck-timeout-seconds": "HealthCheckTimeoutSeconds",
+    "healthy-threshold-count": "HealthyThresholdCount",
+    "unhealthy-threshold-count": "UnhealthyThresholdCount",
+}
+
+
+@check(
+    CHECK,
+    title="The target group's health check is the one the annotations ask for, and the app passes it",
+    seed="Verify the health check settings of the target group",
+    reads=("aws.elbv2", "k8s.service", "k8s.ingresses", "probe"),
+    severity=55,
+)
+def tg_healthcheck(state: State) -> list[Finding]:
+    """Annotations are a request; the target group is what the load balancer really does.
+
+    When they differ the controller did not apply the change (permissions, a rejected value),
+    so editing annotations further changes nothing. When the probe, sent with the target
+    group's own settings, gets a code the matcher rejects or answers slower than its timeout,
+    the health check itself is wrong, not the app.
+    """
+    skip = unavailable(state, CHECK) or no_target_groups(state, CHECK)
+    if skip:
+        return [skip]
+    findings: list[Finding] = []
+    summary_lines: list[str] = []
+    for tg, _how in service_target_groups(state):
+        name = tg_name(tg)
+        summary_lines.append(f"{name}: {_describe(tg)}")
+        source, wanted = _annotated(state, tg)
+        diffs = []
+        for key, (field, value) in wanted.items():
+            have = _field(tg, field)
+            if not _same(field, value, have):
+                diffs.append(f"{source} {key}={value!r} but target group {name} {field}={have!r}")
+        if diffs:
+            findings.append(
+                Finding(
+                    CHECK,
+                    Status.WARN,
+                    f"Target group {name} does not run the health check the annotations ask for: the controller has not applied them",
+                    evidence=diffs,
+                    next_step="kubectl logs -n kube-system deployment/aws-load-balancer-controller | grep -i -E 'error|denied'",
+                    cause="controller",
+                    supports=("controller",),
+                )
+            )
+        findings.extend(_probe_findings(state, tg))
+        port_finding = _port_finding(state, tg)
+        if port_finding:
+            findings.append(port_finding)
+    if findings:
+        return findings
+    return [
+        Finding(
+            CHECK,
+            Status.PASS,
+            "The target groups run the annotated health checks"
+            + (" and the probe passed them" if any(p.kind == "http" for p in state.probes) else ""),
+            evidence=summary_lines,
+            next_step=f"aws elbv2 describe-target-groups{region_flag(state)} --target-group-arns "
+            + " ".join(tg.get("TargetGroupArn", "") for tg, _ in service_target_groups(state)),
+        )
+    ]
+
+
+def _describe(tg: dict[str, Any]) -> str:
+    path = f" {tg.get('HealthCheckPath')}" if tg.get("HealthCheckPath") else ""
+    codes = (tg.get("Matcher") or {}).get("HttpCode")
+    return (
+        f"{tg.get('HealthCheckProtocol', '?')} port {tg.get('HealthCheckPort', '?')}{path}"
+        + (f" matcher {codes}" if codes else "")
+        + f", every {tg.get('HealthCheckIntervalSeconds', '?')} s, timeout {tg.get('HealthCheckTimeoutSeconds', '?')} s, "
+        f"healthy after {tg.get('HealthyThresholdCount', '?')}, unhealthy after {tg.get('UnhealthyThresholdCount', '?')}"
+    )
+
+
+def _field(tg: dict[str, Any], field: str) -> Any:
+    if field == "Matcher.HttpCode":
+        return (tg.get("Matcher") or {}).get("HttpCode")
+    return tg.get(field)
+
+
+def _same(field: str, wanted: str, have: Any) -> bool:
+    if have is None:
+        return False
+    w, h = str(wanted).strip(), str(have).strip()
+    if field == "HealthCheckProtocol":
+        return w.upper() == h.upper()
+    if field == "Matcher.HttpCode":
+        return w.replace(" ", "") == h.replace(" ", "")
+    if field in ("HealthCheckPort",):
+        return w.lower() == h.lower()
+    if field == "HealthCheckPath":
+        return w == h
+    return to_int(w) == to_int(h)
+
+
+def _annotated(state: State, tg: dict[str, Any]) -> tuple[str, dict[str, tuple[str, str]]]:
+    """(where, {annotation: (field, value)}) for the fields set explicitly for this target group."""
+    svc_ann = state.service_annotations
+    if tg_lb_kind(state, tg) == "application":
+        ing = _ingress_for(state, tg)
+        ann = dict(annotations(ing)) if ing else {}
+        ann.update({k: v for k, v in svc_ann.items() if k.startswith(ALB_ANN)})  # Service-level overrides
+        where = f"Ingress {meta(ing).get('name')}" if ing else f"Service {state.target.service}"
+        wanted = {ALB_ANN + k: (f, ann[ALB_ANN + k]) for k, f in _ALB_FIELDS.items() if ann.get(ALB_ANN + k)}
+        return where, wanted
+    wanted = {
+        SVC_ANN + k: (f, svc_ann[SVC_ANN + k]) for k, f in _SVC_FIELDS.items() if svc_ann.get(SVC_ANN + k)
+    }
+    port = wanted.get(SVC_ANN + "healthcheck-port")
+    if port and not port[1].isdigit() and port[1] != "traffic-port":
+        wanted.pop(SVC_ANN + "healthcheck-port")  # a named port: resolved by the controller, not compared
+    return f"Service {state.target.service}", wanted
+
+
+def _ingress_for(state: State, tg: dict[str, Any]) -> dict[str, Any] | None:
+    res = (state.aws.tags.get(tg.get("TargetGroupArn") or "") or {}).get(TAG_ING_RESOURCE, "")
+    for ing in state.ingresses:
+        if res.startswith(f"{state.target.namespace}/{meta(ing).get('name')}-{state.target.service}:"):
+            return ing
+    return state.ingresses[0] if state.ingresses else None
+
+
+def _tg_addresses(state: State, tg: dict[str, Any]) -> set[str]:
+    """Addresses a probe of this target group's targets would use (pod IPs, node IPs)."""
+    out: set[str] = set()
+    for d in state.aws.target_health.get(tg.get("TargetGroupArn") or "", []) or []:
+        tid = str((d.get("Target") or {}).get("Id") or "")
+        out.add(tid)
+        if tid.startswith("i-"):
+            node = state.node_by_address(tid)
+            for a in ((node or {}).get("status") or {}).get("addresses") or []:
+                out.add(a.get("address"))
+    return out
+
+
+def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
+    proto = (tg.get("HealthCheckProtocol") or "").upper()
+    if not proto.startswith("HTTP"):
+        return []
+    name = tg_name(tg)
+    matcher = (tg.get("Matcher") or {}).get("HttpCode") or "200"
+    path = tg.get("HealthCheckPath") or "/"
+    timeout = float(tg.get("HealthCheckTimeoutSeconds") or 5)
+    addrs = _tg_addresses(state, tg)
+    probes = [
+        p
+        for p in state.probes
+        if p.kind == "http" and (not addrs or p.address in addrs) and (p.path or "/") == path
+    ]
+    rejected = [
+        p
+        for p in probes
+        if p.status_code is not None and p.status_code < 500 and not code_accepted(matcher, p.status_code)
+    ]
+    slow = [
+        p
+        for p in probes
+        if p.status_code is not None
+        and code_accepted(matcher, p.status_code)
+        and p.elapsed_ms > timeout * 1000
+    ]
+    out: list[Finding] = []
+    if rejected:
+        codes = sorted({p.status_code for p in rejected})
+        redirect = all(300 <= c < 400 for c in codes)
+        hint = (
+            f"add the code to the matcher (success codes '{matcher},{codes[0]}') or point the path at the page the redirect leads to"
+            if redirect
+            else "point the health-check path at a URL the app answers with a success code"
+        )
+        out.append(
+            Finding(
+                CHECK,
+                Status.FAIL,
+                f"The app answers {path} with {', '.join(map(str, codes))}, which target group {name}'s matcher {matcher} rejects: {hint}",
+                evidence=[
+                    f"probe {p.subject} GET http://{p.address}:{p.port}{p.path or '/'} -> {p.status_code} in {p.elapsed_ms:.0f} ms"
+                    for p in rejected
+                ]
+                + [f"target group {name}: {_describe(tg)}"],
+                next_step=_fix_hint(state, tg, path, codes, matcher),
+                cause="healthcheck-path",
+                supports=("healthcheck-path",),
+            )
+        )
+    if slow:
+        worst = max(p.elapsed_ms for p in slow)
+        out.append(
+            Finding(
+                CHECK,
+                Status.FAIL,
+                f"The app answers {path} in {worst / 1000:.1f} s but target group {name} waits only {timeout:g} s: every check times out",
+                evidence=[
+                    f"probe {p.subject} {p.address}:{p.port}{p.path} -> {p.status_code} in {p.elapsed_ms:.0f} ms"
+                    for p in slow
+                ]
+                + [f"target group {name}: {_describe(tg)}"],
+                next_step=f"aws elbv2 modify-target-group{region_flag(state)} --target-group-arn {tg.get('TargetGroupArn')} "
+                f"--health-check-timeout-seconds {min(120, int(worst / 1000) + 2)}  # or make the health endpoint cheaper",
+                cause="healthcheck-settings",
+                supports=("healthcheck-settings", "app-error"),
+            )
+        )
+    return out
+
+
+def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], matcher: str) -> str:
+    ready_path = ""
+    for pod in state.selected_pods:
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            ready_path = ready_path or (
+                ((c.get("readinessProbe") or {}).get("httpGet") or {}).get("path") or ""
+            )
+    ns = state.target.namespace
+    if tg_lb_kind(state, tg) == "application" and state.ingresses:
+        ing = meta(_ingress_for(state, tg) or state.ingresses[0]).get("name")
+        if ready_path and ready_path != path:
+            return (
+                f"kubectl annotate ingress {ing} -n {ns} {ALB_ANN}healthcheck-path={ready_path} --overwrite"
+            )
+        return (
+            f"kubectl annotate ingress {ing} -n {ns} {ALB_ANN}success-codes={matcher},{codes[0]} --overwrite"
+        )
+    if ready_path and ready_path != path:
+        return f"kubectl annotate service {state.target.service} -n {ns} {SVC_ANN}healthcheck-path={ready_path} --overwrite"
+    return f"kubectl annotate service {state.target.service} -n {ns} {SVC_ANN}healthcheck-success-codes={matcher},{codes[0]} --overwrite"
+
+
+def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:
+    """A numeric health-check port that nothing of this Service serves."""
+    hc = str(tg.get("HealthCheckPort") or "traffic-port")
+    port = to_int(hc)
+    if port is None or port == to_int(tg.get("Port")):
+        return None
+    spec = (state.service or {}).get("spec") or {}
+    name = tg_name(tg)
+    if tg.get("TargetType") == "instance":
+        served = {to_int(p.get("nodePort")) for p in spec.get("ports") or []} | {
+            to_int(spec.get("healthCheckNodePort"))
+        }
+        what = "a NodePort or the healthCheckNodePort of the Service"
+    elif tg.get("TargetType") == "ip":
+        served = set()
+        for pod in state.selected_pods:
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                served |= {to_int(cp.get("containerPort")) for cp in c.get("ports") or []}
+        what = "a containerPort of the selected pods"
+        if not served:
+            return None
+    else:
+        return None
+    if port in served:
+        return None
+    entry = service_port_entry(state, tg) or {}
+    return Finding(
+        CHECK,
+        Status.WARN,
+        f"Target group {name} health-checks port {port}, which is not {what}",
+        evidence=[
+            f"target group {name} HealthCheckPort={hc}, traffic port {tg.get('Port')}",
+            f"served ports: {sorted(p for p in served if p)}",
+        ]
+        + (
+            [f"Service port {entry.get('name') or entry.get('port')}: targetPort {entry.get('targetPort')}"]
+            if entry
+            else []
+        ),
+        next_step=f"kubectl annotate service {state.target.service} -n {state.target.namespace} {SVC_ANN}healthcheck-port=traffic-port --overwrite",
+        cause="healthcheck-port",
+        supports=("healthcheck-port",),
+    )
