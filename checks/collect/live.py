@@ -1,0 +1,187 @@
+"""Collect the state of one live diagnosis: Kubernetes, then the cloud in front of it, then probes.
+
+    reads = union of the selected checks' `reads`
+    k8s wave 1 (parallel) ──► cloud detected ──┬─► k8s wave 2 + follow-ups (parallel)
+                                               └─► AWS *or* Tencent collector (overlapping)
+                                                        └─► probes (when enabled)
+
+The cloud collector needs the Service, its Ingresses, TargetGroupBindings and nodes (wave 1),
+not its pods, so it runs while wave 2 reads the pods: with 50 ms per API call a diagnosis
+costs about three round trips, not the sum of its calls. AWS and Tencent are never both
+asked: only the cloud `lbview.detect_cloud` names is.
+
+Clients come from `Clients` (tests and benches point them at loopback fakes) or from the
+environment: the kubeconfig context / in-cluster config, the standard AWS_* variables,
+TENCENTCLOUD_* and LBHEALTH_TENCENT_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from checks.collect.errors import CollectError
+from checks.collect.k8s import K8S_READS, KubeCollector, make_api_client
+from checks.model import Target
+from checks.registry import CheckSpec
+from checks.state import State
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Clients", "CollectError", "collect", "reads_of"]
+
+
+@dataclass
+class Clients:
+    """What a live diagnosis talks to. Anything left None comes from the environment."""
+
+    k8s: Any = None  # kubernetes.client.ApiClient
+    context: str | None = None  # kubeconfig context when k8s is None (else options["context"])
+    aws_session: Any = None  # boto3.Session
+    tencent_credential: Any = None  # tencentcloud.common.credential.Credential
+    tencent_region: str | None = None
+    tencent_endpoint: str | None = None  # default: LBHEALTH_TENCENT_ENDPOINT
+    max_workers: int = 16  # threads for the parallel reads of one diagnosis
+
+    def tencent_endpoint_or_env(self) -> str | None:
+        return self.tencent_endpoint or os.environ.get("LBHEALTH_TENCENT_ENDPOINT") or None
+
+    def tencent_region_or_env(self) -> str | None:
+        return self.tencent_region or os.environ.get("TENCENTCLOUD_REGION") or None
+
+
+def reads_of(specs: Iterable[CheckSpec]) -> set[str]:
+    reads: set[str] = set()
+    for spec in specs:
+        reads.update(spec.reads)
+    return reads
+
+
+def _optional(module: str, attr: str) -> Any:
+    """A collector function of a module that may not exist yet (None if absent)."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name) or exc.name == module:
+            return None
+        raise
+    return getattr(mod, attr, None)
+
+
+def _collect_cloud(state: State, cloud: str | None, reads: set[str], clients: Clients) -> None:
+    aws_reads = {r for r in reads if r.startswith("aws.")}
+    tc_reads = {r for r in reads if r.startswith("tencent.")}
+    other = {"aws": tc_reads, "tencent": aws_reads}.get(cloud or "", set())
+    for r in sorted(other):
+        state.skipped_reads.setdefault(r, f"not applicable: the load balancer is on {cloud}")
+    if cloud == "aws" and aws_reads:
+        fn = _optional("checks.collect.aws", "collect_aws")
+        if fn is None:
+            for r in aws_reads:
+                state.skipped_reads.setdefault(r, "the AWS collector is not available in this build")
+            return
+        fn(state, aws_reads, session=clients.aws_session)
+    elif cloud == "tencent" and tc_reads:
+        fn = _optional("checks.collect.tencent", "collect_tencent")
+        if fn is None:
+            for r in tc_reads:
+                state.skipped_reads.setdefault(r, "the Tencent Cloud collector is not available in this build")
+            return
+        fn(
+            state,
+            tc_reads,
+            credential=clients.tencent_credential,
+            region=clients.tencent_region_or_env(),
+            endpoint=clients.tencent_endpoint_or_env(),
+        )
+    elif cloud is None:
+        for r in sorted(aws_reads | tc_reads):
+            state.skipped_reads.setdefault(
+                r, "no cloud load balancer detected (no AWS/Tencent annotations, ingress class, hostname or node provider)"
+            )
+
+
+def _run_probes(state: State, reads: set[str]) -> None:
+    if "probe" not in reads:
+        return
+    if not state.options.get("probe"):
+        state.skipped_reads.setdefault("probe", "probes are off (--no-probe, or the cluster's probe setting)")
+        return
+    if state.service is None:
+        state.skipped_reads.setdefault("probe", "nothing to probe: the Service was not found")
+        return
+    fn = _optional("checks.collect.probe", "run_probes")
+    if fn is None:
+        state.skipped_reads.setdefault("probe", "the probe collector is not available in this build")
+        return
+    fn(state)
+    state.reads_done.add("probe")
+
+
+def _node_facts(state: State, reads: set[str]) -> None:
+    if "node" not in reads:
+        return
+    if not state.options.get("node"):
+        state.skipped_reads.setdefault("node", "node checks are off (enable them with --node)")
+        return
+    fn = _optional("checks.collect.node", "collect_node")
+    if fn is None:
+        state.skipped_reads.setdefault("node", "the node collector is not available in this build")
+        return
+    fn(state)
+
+
+def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] | None = None, clients: Clients | None = None) -> State:
+    """Read everything the checks in `specs` declare, each source once, in parallel where possible."""
+    options = dict(options or {})
+    clients = clients or Clients()
+    state = State(target=target, options=options)
+    reads = reads_of(specs)
+    k8s_reads = reads & K8S_READS
+
+    api_client = clients.k8s
+    owns_client = False
+    if k8s_reads and api_client is None:
+        api_client = make_api_client(clients.context or options.get("context"))
+        owns_client = True
+
+    executor = ThreadPoolExecutor(max_workers=max(4, clients.max_workers), thread_name_prefix="lbhealth-collect")
+    try:
+        kube = KubeCollector(state, k8s_reads, api_client, executor=executor) if k8s_reads else None
+        if kube is not None:
+            kube.wave1()  # raises CollectError when the API server cannot be reached
+        from checks.lbview import detect_cloud
+
+        cloud = detect_cloud(state)
+        # Buckets wave 2 may add to exist before the cloud thread can iterate the object dict.
+        for kind in ("Pod", "Service", "Endpoints", "Deployment"):
+            state.k8s.objects.setdefault(kind, [])
+        cloud_future = executor.submit(_collect_cloud, state, cloud, reads, clients)
+        try:
+            if kube is not None:
+                kube.wave2()
+        finally:
+            try:
+                cloud_future.result()
+            except CollectError:
+                raise
+            except Exception as exc:  # a cloud collector bug must not lose the Kubernetes half
+                log.exception("cloud collection failed")
+                prefix = "aws." if cloud == "aws" else "tencent."
+                for r in reads:
+                    if r.startswith(prefix) and r not in state.reads_done:
+                        state.read_errors.setdefault(r, f"the {cloud} collector failed: {type(exc).__name__}: {exc}")
+        for kind in [k for k, v in state.k8s.objects.items() if not v]:
+            del state.k8s.objects[kind]
+        _run_probes(state, reads)
+        _node_facts(state, reads)
+    finally:
+        executor.shutdown(wait=False)
+        if owns_client:
+            api_client.close()
+    return state
