@@ -1,0 +1,312 @@
+"""What the load balancer probes, and where: the plan the probe collector follows.
+
+Pure functions over the collected state (no network): the probe collector turns the plan into
+requests, and the probe/node checks use the same plan to name ports and targets, so the
+three of them agree on "the targets the load balancer probes".
+
+- ip targets: each selected pod's IP : the Service port's targetPort resolved against the pod's
+  container ports (a numeric health-check port wins, as it does on the load balancer);
+- instance targets: each node's InternalIP : the Service port's nodePort (or the numeric
+  health-check port, e.g. healthCheckNodePort with /healthz for externalTrafficPolicy Local).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from checks.lbview import HealthCheck, detect_cloud, health_checks
+from checks.state import State, meta
+
+NOT_PROBED = "not probed: "  # ProbeResult.error prefix of a target the collector did not send to
+MAX_TARGETS = 20  # distinct address:port pairs probed per diagnosis
+HTTP_PROTOCOLS = ("HTTP", "HTTPS")
+CONNECT_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TLS", "TCP_SSL")
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One request the load balancer sends to one target."""
+
+    subject: str  # "pod shop/web-1" | "node node-1"
+    address: str
+    port: int
+    protocol: str  # HTTP | HTTPS | TCP
+    path: str = ""
+    host: str = ""  # Host header the LB sends ("" = the target address, as ALB/NLB do)
+    method: str = "GET"
+    http_version: str = "HTTP/1.1"
+    expected: str = ""  # success codes, AWS matcher syntax
+    timeout_s: float = 5.0
+    source: str = ""  # which health check this comes from (HealthCheck.source)
+    node: str = ""  # node hosting the target
+    pod: str = ""  # namespace/name when the target is a pod
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return (self.address, self.port)
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in HTTP_PROTOCOLS
+
+
+def is_not_probed(result: Any) -> bool:
+    return str(getattr(result, "error", "") or "").startswith(NOT_PROBED)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return n if 0 < n < 65536 else None
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def pod_ip(pod: dict[str, Any]) -> str | None:
+    st = pod.get("status") or {}
+    return st.get("podIP") or next((x.get("ip") for x in st.get("podIPs") or [] if x.get("ip")), None)
+
+
+def node_internal_ip(node: dict[str, Any]) -> str | None:
+    for a in (node.get("status") or {}).get("addresses") or []:
+        if a.get("type") == "InternalIP" and a.get("address"):
+            return a["address"]
+    return None
+
+
+def resolve_target_port(svc_port: dict[str, Any], pod: dict[str, Any]) -> int | None:
+    """The pod port a Service port sends to: a number as is, a name via the containers' ports."""
+    tp = svc_port.get("targetPort", svc_port.get("port"))
+    n = _int(tp)
+    if n is not None:
+        return n
+    if not isinstance(tp, str) or not tp:
+        return None
+    proto = (svc_port.get("protocol") or "TCP").upper()
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("name") == tp and (p.get("protocol") or "TCP").upper() == proto:
+                return _int(p.get("containerPort"))
+    return None
+
+
+def _tcp_ports(state: State) -> list[dict[str, Any]]:
+    ports = ((state.service or {}).get("spec") or {}).get("ports") or []
+    return [p for p in ports if isinstance(p, dict) and (p.get("protocol") or "TCP").upper() == "TCP"]
+
+
+def _tencent_listener(state: State, listener_id: str) -> dict[str, Any] | None:
+    if not listener_id:
+        return None
+    for listeners in state.tencent.listeners.values():
+        for lst in listeners or []:
+            if lst.get("ListenerId") == listener_id:
+                return lst
+    return None
+
+
+def _ingress_of(state: State, hc: HealthCheck) -> dict[str, Any] | None:
+    if not hc.source.startswith("Ingress "):
+        return None
+    ref = hc.source.split()[1] if len(hc.source.split()) > 1 else ""
+    for ing in state.ingresses:
+        if f"{meta(ing).get('namespace')}/{meta(ing).get('name')}" == ref:
+            return ing
+    return None
+
+
+def _ingress_backend_ports(ing: dict[str, Any], service: str) -> list[int | str]:
+    out: list[int | str] = []
+    spec = ing.get("spec") or {}
+
+    def add(backend: dict[str, Any] | None) -> None:
+        if not backend:
+            return
+        svc = backend.get("service") or {}
+        if (svc.get("name") or backend.get("serviceName")) != service:
+            return
+        port = svc.get("port") or {}
+        ref = port.get("number") or port.get("name") or backend.get("servicePort")
+        if ref is not None and ref not in out:
+            out.append(ref)
+
+    add(spec.get("defaultBackend") or spec.get("backend"))
+    for rule in spec.get("rules") or []:
+        for path in ((rule.get("http") or {}).get("paths")) or []:
+            add(path.get("backend"))
+    return out
+
+
+def service_ports_for(state: State, hc: HealthCheck) -> list[dict[str, Any]]:
+    """The Service ports this health check's target group / listener / Ingress backend serves."""
+    ports = _tcp_ports(state)
+    if not ports:
+        return []
+    chosen: list[dict[str, Any]] = []
+    if hc.listener.startswith("arn:"):
+        tg = next((t for t in state.aws.target_groups if t.get("TargetGroupArn") == hc.listener), None)
+        tg_port = _int((tg or {}).get("Port"))
+        if tg_port is not None:
+            if hc.target_type == "instance":
+                chosen = [p for p in ports if _int(p.get("nodePort")) == tg_port]
+            else:
+                chosen = [p for p in ports if _int(p.get("targetPort")) == tg_port]
+                chosen = chosen or [p for p in ports if any(resolve_target_port(p, pod) == tg_port for pod in state.selected_pods)]
+            chosen = chosen or [p for p in ports if _int(p.get("port")) == tg_port]
+    elif (ing := _ingress_of(state, hc)) is not None:
+        for ref in _ingress_backend_ports(ing, state.target.service):
+            chosen += [p for p in ports if p.get("port") == ref or (isinstance(ref, str) and p.get("name") == ref)]
+    elif (lst := _tencent_listener(state, hc.listener)) is not None:
+        chosen = [p for p in ports if _int(p.get("port")) == _int(lst.get("Port"))]
+    return chosen or ports
+
+
+def tencent_http_method(state: State, hc: HealthCheck) -> tuple[str, str]:
+    """(method, HTTP version) the CLB sends: HttpCheckMethod defaults to HEAD on CLB."""
+    lst = _tencent_listener(state, hc.listener)
+    if lst is None:
+        return "HEAD", "HTTP/1.1"
+    candidates = [lst.get("HealthCheck") or {}] + [r.get("HealthCheck") or {} for r in lst.get("Rules") or []]
+    for c in candidates:
+        if c and (c.get("HttpCheckPath") or "/") == (hc.path or "/"):
+            method = str(c.get("HttpCheckMethod") or "HEAD").upper()
+            version = str(c.get("HttpVersion") or "HTTP/1.1").upper()
+            return (method if method in ("GET", "HEAD") else "HEAD"), ("HTTP/1.0" if version == "HTTP/1.0" else "HTTP/1.1")
+    return "HEAD", "HTTP/1.1"
+
+
+def _ordered_pods(state: State) -> list[dict[str, Any]]:
+    pods = [p for p in state.selected_pods if (p.get("status") or {}).get("phase") == "Running" and pod_ip(p)]
+    return sorted(pods, key=lambda p: (not _pod_ready(p), meta(p).get("name") or ""))
+
+
+def _ordered_nodes(state: State) -> list[dict[str, Any]]:
+    """Nodes hosting a selected pod first (the ones that must be healthy), then the others."""
+    hosting = {(p.get("spec") or {}).get("nodeName") for p in state.selected_pods}
+    nodes = [n for n in state.nodes if node_internal_ip(n)]
+    return sorted(nodes, key=lambda n: (meta(n).get("name") not in hosting, meta(n).get("name") or ""))
+
+
+def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
+    """Every (health check, target) pair the load balancer probes, and notes on what cannot be."""
+    targets: list[ProbeTarget] = []
+    notes: list[str] = []
+    seen: set[tuple[Any, ...]] = set()
+    cloud = detect_cloud(state)
+    for hc in health_checks(state):
+        protocol = (hc.protocol or "").upper()
+        if protocol not in CONNECT_PROTOCOLS:
+            notes.append(f"{hc.source}: {protocol or 'unknown'} health check; only HTTP, HTTPS and TCP are probed")
+            continue
+        if protocol in ("TLS", "TCP_SSL"):
+            protocol = "TCP"
+        method, version = ("GET", "HTTP/1.1")
+        if cloud == "tencent" and protocol in HTTP_PROTOCOLS:
+            method, version = tencent_http_method(state, hc)
+        path = hc.path or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+        svc_ports = service_ports_for(state, hc)
+        hc_port = _int(hc.port)
+        if hc_port is None and hc.port not in ("", "traffic-port"):
+            # a named Service port ("http"): the LB probes that port's target/node port
+            named = [p for p in _tcp_ports(state) if p.get("name") == hc.port]
+            if named:
+                svc_ports = named
+            else:
+                notes.append(f"{hc.source}: health-check port '{hc.port}' is neither a number nor a Service port name")
+                continue
+        common = dict(
+            protocol=protocol,
+            path=path if protocol in HTTP_PROTOCOLS else "",
+            host=hc.host if protocol in HTTP_PROTOCOLS else "",
+            method=method,
+            http_version=version,
+            expected=(hc.success_codes or "200-399") if protocol in HTTP_PROTOCOLS else "",
+            timeout_s=float(hc.timeout_s or 5.0),
+            source=hc.source,
+        )
+        if hc.target_type == "ip":
+            pods = _ordered_pods(state)
+            if not pods:
+                notes.append(f"{hc.source}: no running selected pod with an IP to probe")
+            for pod in pods:
+                name = f"{meta(pod).get('namespace')}/{meta(pod).get('name')}"
+                ports = [hc_port] if hc_port is not None else [resolve_target_port(sp, pod) for sp in svc_ports]
+                if hc_port is None and not svc_ports:
+                    notes.append(f"{hc.source}: the Service has no TCP port")
+                for sp, port in zip(svc_ports or [{}], ports, strict=False):
+                    if port is None:
+                        notes.append(f"pod {name}: no container port named '{sp.get('targetPort')}'")
+                        continue
+                    key = (protocol, pod_ip(pod), port, common["path"], common["host"])
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    targets.append(
+                        ProbeTarget(subject=f"pod {name}", address=pod_ip(pod) or "", port=port,
+                                    node=(pod.get("spec") or {}).get("nodeName") or "", pod=name, **common)
+                    )
+        else:
+            nodes = _ordered_nodes(state)
+            if not nodes:
+                notes.append(f"{hc.source}: no node with an InternalIP to probe")
+            ports = [hc_port] if hc_port is not None else [_int(sp.get("nodePort")) for sp in svc_ports]
+            if hc_port is None and ports and all(p is None for p in ports):
+                notes.append(f"{hc.source}: instance targets but the Service port has no nodePort")
+            for node in nodes:
+                for port in ports:
+                    if port is None:
+                        continue
+                    ip = node_internal_ip(node) or ""
+                    key = (protocol, ip, port, common["path"], common["host"])
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    name = meta(node).get("name") or ip
+                    targets.append(ProbeTarget(subject=f"node {name}", address=ip, port=port, node=name, **common))
+    return targets, notes
+
+
+def curl_command(t: ProbeTarget) -> str:
+    """The exact `curl` a person runs to send what the load balancer sends to this target."""
+    scheme = "https" if t.protocol == "HTTPS" else "http"
+    hostport = f"[{t.address}]" if ":" in t.address else t.address
+    parts = ["curl", "-sS", "-o", "/dev/null", "-w", "'%{http_code}'"]
+    if scheme == "https":
+        parts.append("-k")
+    if t.method.upper() == "HEAD":
+        parts.append("-I")
+    if t.http_version == "HTTP/1.0":
+        parts.append("--http1.0")
+    if t.host:
+        parts += ["-H", shlex.quote(f"Host: {t.host}")]
+    if t.timeout_s:
+        parts += ["--max-time", f"{t.timeout_s:g}"]
+    parts.append(shlex.quote(f"{scheme}://{hostport}:{t.port}{t.path or '/'}"))
+    return " ".join(parts)
+
+
+def target_of(result: Any, targets: list[ProbeTarget]) -> ProbeTarget:
+    """The planned target a ProbeResult was made for (or one rebuilt from the result itself)."""
+    for t in targets:
+        if t.address == result.address and t.port == result.port and (result.kind != "http" or t.path == result.path):
+            return t
+    host = result.host_header if result.host_header not in (result.address, f"{result.address}:{result.port}") else ""
+    return ProbeTarget(
+        subject=result.subject, address=result.address, port=result.port, protocol="HTTP" if result.kind == "http" else "TCP",
+        path=result.path, host=host, expected=result.expected, timeout_s=result.timeout_s,
+    )
+
+
+def nc_command(address: str, port: int, timeout_s: float = 5.0) -> str:
+    return f"nc -z -v -w {max(1, round(timeout_s))} {address} {port}"
