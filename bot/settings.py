@@ -74,8 +74,19 @@ class Settings(BaseSettings):
     lbhealth_tencent_endpoint: str | None = None
     lbhealth_eventbridge_secret: str | None = None
     lbhealth_max_body_bytes: int = 256 * 1024
+    lbhealth_alarm_rediagnose_after: float = 15 * 60  # a repeat ALARM re-queues a diagnosis when the last is older
+    lbhealth_alarm_flap_window: float = 10 * 60  # an ALARM this soon after recovery continues the same incident
+    lbhealth_alarm_map_timeout: float = 3.0  # seconds to find the Service behind an alarm (Tencent waits 5 s)
     lbhealth_job_timeout: int = 120
     lbhealth_log_level: str = "INFO"
+    # Slack bot and workers (issue 3)
+    lbhealth_job_retry_intervals: str = "2,10,30"  # seconds between attempts after a transient error
+    lbhealth_http_threads: int = 16  # waitress threads for `lbhealth serve`
+    lbhealth_listener_threads: int = 16  # bolt listener/lazy-listener thread pool
+
+    @property
+    def job_retry_intervals(self) -> list[int]:
+        return [int(x) for x in self.lbhealth_job_retry_intervals.split(",") if x.strip()]
 
     def file_config(self) -> FileConfig:
         return load_file_config(self.lbhealth_config)

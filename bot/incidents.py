@@ -1,0 +1,491 @@
+"""Alarm incidents: one Slack thread per load-balancer target group (or CLB listener) and alarm episode.
+
+Every alarm delivery goes through one Lua script (`record`), so that however many copies arrive at
+once (SNS retries, re-deliveries, a storm of 1,000), each transition happens exactly once:
+
+- the delivery id (SNS MessageId, EventBridge id, Tencent sessionId) is claimed with SET NX EX:
+  a copy already seen is `duplicate`;
+- ALARM with no open incident -> `opened`: a new incident id, one root message, one diagnosis;
+- ALARM on an open incident -> `repeat` (counter +1), or `rediagnose` when the last diagnosis is
+  older than `rediagnose_after` (one more job in the same thread);
+- ALARM within `flap_window` of the incident's recovery -> `reopened`: the same thread continues;
+- OK -> `resolved` (once), later OKs are `ignored`; an ALARM after the flap window opens a new incident;
+- a delivery older than the last state change seen (out of order) -> `stale`, no state change.
+
+Only the delivery that gets `opened` posts the root message; it stores the ts in the incident, and
+jobs and root updates read it from there. The job itself is enqueued with a dedup key naming the
+incident and its diagnosis sequence number, so a retried delivery can safely enqueue again when an
+earlier attempt died between recording and enqueueing (`need_enqueue`).
+
+Root-message updates for repeats are coalesced: at most one `chat.update` per incident per
+`update_every` seconds, rendered from the state in Redis at that moment (trailing edge), by a small
+scheduler thread in the web process.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import heapq
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.webhooks.alarms import Alarm
+
+log = logging.getLogger(__name__)
+
+PREFIX = "lbhealth:incident:"
+SEEN_PREFIX = "lbhealth:alarm:seen:"
+SEEN_TTL = 2 * 24 * 3600
+RESOLVED_TTL = 30 * 24 * 3600
+
+_RECORD = """
+local seen, inc = KEYS[1], KEYS[2]
+local now = tonumber(ARGV[1])
+local st = ARGV[2]
+local changed = tonumber(ARGV[3])
+local seen_ttl = tonumber(ARGV[4])
+local rediag = tonumber(ARGV[5])
+local flap = tonumber(ARGV[6])
+local new_id = ARGV[7]
+local alarm = ARGV[8]
+local requeue = tonumber(ARGV[9])
+local ikey = ARGV[10]
+local resolved_ttl = tonumber(ARGV[11])
+
+local function info(outcome, force)
+  local h = redis.call('HMGET', inc, 'id', 'count', 'job_seq', 'queued_seq', 'root_ts', 'channel',
+                       'opened_at', 'last_diag_at', 'state', 'resolved_at')
+  local need = 0
+  if force then
+    need = 1
+  elseif h[9] == 'open' and tonumber(h[4] or '0') < tonumber(h[3] or '0')
+         and now - tonumber(h[8] or '0') >= requeue then
+    need = 1
+  end
+  return {outcome, h[1] or '', tonumber(h[2] or '0'), tonumber(h[3] or '0'), need,
+          h[5] or '', h[6] or '', h[7] or '', h[10] or ''}
+end
+
+if seen ~= '' then
+  if not redis.call('SET', seen, '1', 'NX', 'EX', seen_ttl) then
+    if redis.call('EXISTS', inc) == 1 then redis.call('HINCRBY', inc, 'dups', 1) end
+    return info('duplicate', false)
+  end
+end
+
+local cur = redis.call('HGET', inc, 'state')
+local last_changed = tonumber(redis.call('HGET', inc, 'changed_at') or '')
+if changed and last_changed and changed < last_changed then
+  if cur == 'open' then redis.call('HINCRBY', inc, 'count', 1) end
+  return info('stale', false)
+end
+
+local function mark_changed()
+  if changed then redis.call('HSET', inc, 'changed_at', changed) end
+end
+
+if st == 'ALARM' then
+  if cur == 'open' then
+    redis.call('HINCRBY', inc, 'count', 1)
+    redis.call('HSET', inc, 'last_at', now, 'alarm', alarm)
+    mark_changed()
+    local last = tonumber(redis.call('HGET', inc, 'last_diag_at') or '0')
+    if now - last >= rediag then
+      redis.call('HINCRBY', inc, 'job_seq', 1)
+      redis.call('HSET', inc, 'last_diag_at', now)
+      return info('rediagnose', true)
+    end
+    return info('repeat', false)
+  end
+  if cur == 'resolved' and now - tonumber(redis.call('HGET', inc, 'resolved_at') or '0') < flap then
+    redis.call('HSET', inc, 'state', 'open', 'last_at', now, 'alarm', alarm)
+    redis.call('HDEL', inc, 'resolved_at')
+    redis.call('HINCRBY', inc, 'count', 1)
+    redis.call('HINCRBY', inc, 'flaps', 1)
+    redis.call('PERSIST', inc)
+    mark_changed()
+    local last = tonumber(redis.call('HGET', inc, 'last_diag_at') or '0')
+    if now - last >= rediag then
+      redis.call('HINCRBY', inc, 'job_seq', 1)
+      redis.call('HSET', inc, 'last_diag_at', now)
+      return info('reopened', true)
+    end
+    return info('reopened', false)
+  end
+  redis.call('DEL', inc)
+  redis.call('HSET', inc, 'key', ikey, 'id', new_id, 'state', 'open', 'opened_at', now, 'last_at', now,
+             'count', 1, 'job_seq', 1, 'queued_seq', 0, 'last_diag_at', now, 'alarm', alarm, 'first_alarm', alarm)
+  mark_changed()
+  return info('opened', true)
+elseif st == 'OK' then
+  if cur == 'open' then
+    redis.call('HSET', inc, 'state', 'resolved', 'resolved_at', now, 'last_at', now, 'resolve_alarm', alarm)
+    mark_changed()
+    redis.call('EXPIRE', inc, resolved_ttl)
+    return info('resolved', false)
+  end
+  return info('ignored', false)
+else
+  if cur == 'open' then
+    redis.call('HINCRBY', inc, 'count', 1)
+    return info('repeat', false)
+  end
+  return info('ignored', false)
+end
+"""
+
+_MARK_QUEUED = """
+local cur = tonumber(redis.call('HGET', KEYS[1], 'queued_seq') or '0')
+if cur < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'queued_seq', ARGV[1]) end
+return 1
+"""
+
+# Claim the root message: only one caller posts it, whoever first finds it missing.
+_CLAIM_ROOT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'root_ts') then return 0 end
+local claim = redis.call('HGET', KEYS[1], 'root_claim')
+if claim and tonumber(ARGV[1]) - tonumber(claim) < tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'root_claim', ARGV[1])
+return 1
+"""
+
+
+@dataclass
+class Outcome:
+    outcome: str
+    incident_id: str
+    count: int
+    job_seq: int
+    need_enqueue: bool
+    root_ts: str | None
+    channel: str | None
+    opened_at: float | None
+    resolved_at: float | None
+    incident_key: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        return f"incident:{self.incident_id}:{self.job_seq}"
+
+
+def incident_hash(key: str) -> str:
+    return PREFIX + hashlib.sha1(key.encode()).hexdigest()
+
+
+@dataclass
+class Policy:
+    rediagnose_after: float = 15 * 60
+    flap_window: float = 10 * 60
+    requeue_after: float = 10.0
+    update_every: float = 5.0
+
+
+class Incidents:
+    """The Redis side of incidents (state transitions); Slack and routing are in `AlarmDesk`."""
+
+    def __init__(self, redis, policy: Policy | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.policy = policy or Policy()
+        self.clock = clock
+        self._record = redis.register_script(_RECORD)
+        self._mark = redis.register_script(_MARK_QUEUED)
+        self._claim = redis.register_script(_CLAIM_ROOT)
+
+    def record(self, alarm: Alarm) -> Outcome:
+        key = alarm.incident_key
+        seen = f"{SEEN_PREFIX}{alarm.source}:{alarm.dedup_id}" if alarm.dedup_id else ""
+        p = self.policy
+        res = self._record(
+            keys=[seen, incident_hash(key)],
+            args=[
+                repr(self.clock()), alarm.state, "" if alarm.changed_at is None else repr(alarm.changed_at), SEEN_TTL,
+                p.rediagnose_after, p.flap_window, uuid.uuid4().hex[:12], json.dumps(alarm.to_dict()), p.requeue_after,
+                key, RESOLVED_TTL,
+            ],
+        )
+        out = [x.decode() if isinstance(x, bytes) else x for x in res]
+        return Outcome(
+            outcome=out[0], incident_id=out[1], count=int(out[2]), job_seq=int(out[3]), need_enqueue=bool(out[4]),
+            root_ts=out[5] or None, channel=out[6] or None, opened_at=float(out[7]) if out[7] else None,
+            resolved_at=float(out[8]) if out[8] else None, incident_key=key,
+        )
+
+    def mark_queued(self, key: str, seq: int) -> None:
+        self._mark(keys=[incident_hash(key)], args=[seq])
+
+    def claim_root(self, key: str, hold: float = 30.0) -> bool:
+        return bool(self._claim(keys=[incident_hash(key)], args=[repr(self.clock()), hold]))
+
+    def set_root(self, key: str, channel: str, ts: str) -> None:
+        self.redis.hset(incident_hash(key), mapping={"root_ts": ts, "channel": channel})
+
+    def set_fields(self, key: str, **fields: Any) -> None:
+        clean = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items() if v is not None}
+        if clean:
+            self.redis.hset(incident_hash(key), mapping=clean)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(incident_hash(key))
+        if not raw:
+            return None
+        data = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v for k, v in raw.items()}
+        for k in ("opened_at", "resolved_at", "last_at", "last_diag_at", "changed_at"):
+            if data.get(k):
+                data[k] = float(data[k])
+        for k in ("count", "job_seq", "queued_seq", "flaps", "dups"):
+            data[k] = int(data.get(k) or 0)
+        for k in ("alarm", "first_alarm", "resolve_alarm", "mapping", "verdict"):
+            if data.get(k):
+                try:
+                    data[k] = json.loads(data[k])
+                except ValueError:
+                    pass
+        return data
+
+
+# ---- routing -------------------------------------------------------------------------------------
+
+
+def route_channel(
+    routes: list[Any], default: str | None, *, alarm_name: str, cluster: str | None = None, namespace: str | None = None
+) -> str | None:
+    """First matching route wins: every field a route sets must match (alarm is a shell glob)."""
+    for r in routes or []:
+        get = r.get if isinstance(r, dict) else (lambda k, _r=r: getattr(_r, k, None))
+        if get("cluster") and get("cluster") != cluster:
+            continue
+        if get("namespace") and not fnmatch.fnmatchcase(namespace or "", get("namespace")):
+            continue
+        if get("alarm") and not fnmatch.fnmatchcase(alarm_name or "", get("alarm")):
+            continue
+        if not (get("cluster") or get("namespace") or get("alarm")):
+            continue
+        return get("channel")
+    return default
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s" if s else f"{minutes} min"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def render(template: str, **context: Any) -> dict[str, Any]:
+    from bot.render import env
+
+    raw = env().get_template(f"slack/{template}").render(duration=_duration, **context)
+    return json.loads(raw)
+
+
+def root_message(incident: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    alarm = incident.get("alarm") or incident.get("first_alarm") or {}
+    if isinstance(alarm, dict):
+        alarm = Alarm.from_dict(alarm)
+    end = incident.get("resolved_at") if incident.get("state") == "resolved" else now
+    return render(
+        "incident_root.j2",
+        incident=incident,
+        alarm=alarm,
+        elapsed=(end or now) - (incident.get("opened_at") or now),
+        mapping=incident.get("mapping") if isinstance(incident.get("mapping"), dict) else None,
+        verdict=incident.get("verdict") if isinstance(incident.get("verdict"), dict) else None,
+    )
+
+
+# ---- the desk: Slack side of incidents -----------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """What the webhook answers after recording an alarm."""
+
+    outcome: str
+    incident_id: str = ""
+    queued: bool = False
+    root_ts: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class AlarmDesk:
+    """Records an alarm, posts the root message once, queues the diagnosis, keeps the root up to date.
+
+    `enqueue(redis, job, post_root=...)` is bot.queue.enqueue_diagnosis (or a stand-in);
+    `mapper(alarm)` returns the mapping dict (checks.collect.alarm_map) or None; `route(alarm, mapping)`
+    returns the channel; `slack` is a slack_sdk WebClient (None: nothing posted).
+    """
+
+    def __init__(
+        self,
+        incidents: Incidents,
+        *,
+        slack: Any,
+        enqueue: Callable[..., Any],
+        route: Callable[[Alarm, dict[str, Any] | None], str | None],
+        mapper: Callable[[Alarm], dict[str, Any] | None] | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.incidents = incidents
+        self.slack = slack
+        self.enqueue = enqueue
+        self.route = route
+        self.mapper = mapper
+        self.metrics = metrics
+        self.scheduler = _Scheduler(self._render_due)
+
+    # -- the webhook path -------------------------------------------------------------------
+    def receive(self, alarm: Alarm) -> Delivery:
+        """Record durably, then act. Raises redis errors (the caller answers 5xx)."""
+        from bot.webhooks.jobs import alarm_job
+
+        out = self.incidents.record(alarm)
+        key = out.incident_key
+        if out.outcome == "duplicate" and self.metrics:
+            self.metrics.deduplicated(alarm.source)
+        root_ts, queued, info = out.root_ts, False, {"count": out.count}
+        if out.need_enqueue:
+            inc = self.incidents.get(key) or {}
+            mapping = inc.get("mapping") if isinstance(inc.get("mapping"), dict) and out.outcome not in ("opened",) else None
+            if mapping is None and self.mapper is not None:
+                mapping = self.mapper(alarm)
+                if mapping:
+                    self.incidents.set_fields(key, mapping=mapping)
+            channel = out.channel or self.route(alarm, mapping)
+            if not channel:
+                log.error("alarm %s (%s): no channel to post to (set LBHEALTH_ALARM_CHANNEL or alarm_routes)", alarm.name, key)
+                info["error"] = "no alarm channel configured"
+                return Delivery(out.outcome, out.incident_id, False, None, info)
+            job = alarm_job(alarm, out, channel=channel, root_ts=root_ts, mapping=mapping)
+
+            def post_root(_job: Any) -> str | None:
+                return self._ensure_root(key, channel)
+
+            result = self.enqueue(self.incidents.redis, job, post_root=post_root)
+            if getattr(result, "created", True) is False:
+                info["diagnosis_elsewhere"] = {"channel": getattr(result, "channel", None), "root_ts": getattr(result, "root_ts", None)}
+                self.incidents.set_fields(key, elsewhere=info["diagnosis_elsewhere"])
+                root_ts = self._ensure_root(key, channel)
+            else:
+                root_ts = getattr(result, "root_ts", None) or root_ts
+            self.incidents.mark_queued(key, out.job_seq)
+            queued = getattr(result, "created", True) is not False
+        if out.outcome == "resolved":
+            self.scheduler.schedule(key, 0.0, resolved=True)
+        elif out.outcome in ("repeat", "rediagnose", "reopened", "stale", "duplicate") and self._throttle(key):
+            self.scheduler.schedule(key, self.incidents.policy.update_every)
+        return Delivery(out.outcome, out.incident_id, queued, root_ts, info)
+
+    def _ensure_root(self, key: str, channel: str) -> str | None:
+        """The root ts: posted now if nobody has (claimed in Redis), else whatever is stored."""
+        if self.slack is not None and self.incidents.claim_root(key):
+            return self._post_root(key, channel)
+        return (self.incidents.get(key) or {}).get("root_ts")
+
+    def _throttle(self, key: str) -> bool:
+        ms = int(self.incidents.policy.update_every * 1000) or 1
+        return bool(self.incidents.redis.set(incident_hash(key) + ":upd", "1", nx=True, px=ms))
+
+    def _post_root(self, key: str, channel: str) -> str | None:
+        inc = self.incidents.get(key) or {}
+        msg = root_message(inc)
+        try:
+            resp = self.slack.chat_postMessage(channel=channel, text=msg["text"], blocks=msg["blocks"], unfurl_links=False)
+        except Exception as exc:  # Slack down: the worker posts it when the job runs
+            log.warning("incident %s: root message not posted to %s: %s", inc.get("id"), channel, exc)
+            self.incidents.redis.hdel(incident_hash(key), "root_claim")
+            return None
+        ts = resp.get("ts")
+        self.incidents.set_root(key, resp.get("channel") or channel, ts)
+        return ts
+
+    # -- background updates --------------------------------------------------------------------
+    def _render_due(self, key: str, resolved: bool, attempt: int) -> float | None:
+        """Update the root (and post the resolved note). Returns a retry delay or None."""
+        inc = self.incidents.get(key)
+        if not inc or self.slack is None:
+            return None
+        if not inc.get("root_ts"):
+            return 1.0 if attempt < 20 else None  # the opener is still posting it
+        channel, ts = inc["channel"], inc["root_ts"]
+        try:
+            if resolved and inc.get("state") == "resolved" and not inc.get("resolved_noted"):
+                note = render("incident_resolved.j2", incident=inc, elapsed=(inc.get("resolved_at") or 0) - (inc.get("opened_at") or 0),
+                              alarm=Alarm.from_dict(inc.get("resolve_alarm") or inc.get("alarm") or {}) if isinstance(inc.get("resolve_alarm") or inc.get("alarm"), dict) else None)
+                self.slack.chat_postMessage(channel=channel, thread_ts=ts, text=note["text"], blocks=note["blocks"])
+                self.incidents.set_fields(key, resolved_noted=str(inc.get("resolved_at")))
+            msg = root_message(inc)
+            self.slack.chat_update(channel=channel, ts=ts, text=msg["text"], blocks=msg["blocks"])
+        except Exception as exc:
+            log.warning("incident %s: root update failed: %s", inc.get("id"), exc)
+            return 5.0 if attempt < 5 else None
+        return None
+
+    def close(self) -> None:
+        self.scheduler.stop()
+
+
+class _Scheduler:
+    """One daemon thread running `fn(key, resolved, attempt)` when due; one pending entry per key."""
+
+    def __init__(self, fn: Callable[[str, bool, int], float | None]) -> None:
+        self.fn = fn
+        self._heap: list[tuple[float, int, str, bool, int]] = []
+        self._pending: dict[str, bool] = {}
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, key: str, delay: float, resolved: bool = False, attempt: int = 0) -> None:
+        with self._cond:
+            if key in self._pending and not resolved:
+                return
+            self._pending[key] = self._pending.get(key, False) or resolved
+            self._seq += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._seq, key, resolved, attempt))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="incident-updates", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._heap and not self._pending
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._cond.wait(timeout=(self._heap[0][0] - time.monotonic()) if self._heap else 1.0)
+                if self._stop:
+                    return
+                _, _, key, resolved, attempt = heapq.heappop(self._heap)
+                resolved = self._pending.pop(key, resolved) or resolved
+            try:
+                retry = self.fn(key, resolved, attempt)
+            except Exception:
+                log.exception("incident update crashed")
+                retry = None
+            if retry is not None:
+                self.schedule(key, retry, resolved, attempt + 1)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()

@@ -1,0 +1,382 @@
+"""Alarm payloads -> one normalised `Alarm`: CloudWatch via SNS, EventBridge, Tencent Cloud Monitor.
+
+Parsing is defensive: the senders' own documentation disagrees with itself on types (Tencent
+sends `alarmStatus` as "1" or 1, `vport` as 443 or "443", `vpcId` quoted, unquoted or numeric), so
+every field is read as "whatever it is, turned into what we need", and a payload that does not
+say which load balancer is alarming is refused as malformed (a 4xx: the sender must not retry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+ELB_NAMESPACES = ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/GatewayELB")
+ALARM_ARN = re.compile(r"^arn:(?P<partition>aws(?:-cn|-us-gov)?):cloudwatch:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):alarm:(?P<name>.+)$")
+TG_DIM = re.compile(r"^targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
+LB_DIM = re.compile(r"^(app|net|gwy)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
+IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+CLB_ID = re.compile(r"^lb-[a-z0-9]{6,}$")
+STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+# Tencent short region codes in callbacks -> API region names (the common ones; others pass through)
+TENCENT_REGIONS = {
+    "gz": "ap-guangzhou", "sh": "ap-shanghai", "bj": "ap-beijing", "cd": "ap-chengdu", "cq": "ap-chongqing",
+    "nj": "ap-nanjing", "hk": "ap-hongkong", "sg": "ap-singapore", "th": "ap-bangkok", "jkt": "ap-jakarta",
+    "in": "ap-mumbai", "kr": "ap-seoul", "jp": "ap-tokyo", "usw": "na-siliconvalley", "use": "na-ashburn",
+    "de": "eu-frankfurt", "sao": "sa-saopaulo", "szjr": "ap-shenzhen-fsi", "shjr": "ap-shanghai-fsi", "bjjr": "ap-beijing-fsi",
+}
+
+
+class AlarmRejected(ValueError):
+    """The payload is not an alarm we can act on (answered 4xx, logged with this reason)."""
+
+
+@dataclass
+class Alarm:
+    source: str  # cloudwatch | eventbridge | tencent
+    state: str  # ALARM | OK | INSUFFICIENT_DATA
+    name: str
+    dedup_id: str  # SNS MessageId, EventBridge id, Tencent sessionId
+    region: str | None = None
+    account: str | None = None
+    alarm_arn: str | None = None
+    metric: str | None = None
+    namespace: str | None = None
+    reason: str = ""
+    changed_at: float | None = None  # when the state changed, per the sender (epoch s)
+    # AWS
+    target_groups: list[str] = field(default_factory=list)  # full ARNs
+    load_balancer: str | None = None  # dimension value, app/<name>/<hex>
+    load_balancer_arn: str | None = None
+    # Tencent
+    vip: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+    lb_id: str | None = None
+    vpc_id: str | None = None
+    policy: str | None = None
+
+    @property
+    def cloud(self) -> str:
+        return "tencent" if self.source == "tencent" else "aws"
+
+    @property
+    def incident_key(self) -> str:
+        """The load balancer's target group (or CLB listener) this alarm is about."""
+        if self.cloud == "aws":
+            if self.target_groups:
+                return "aws:" + ",".join(sorted(self.target_groups))
+            if self.load_balancer_arn:
+                return "aws:" + self.load_balancer_arn
+            return "aws-alarm:" + (self.alarm_arn or self.name)
+        lb = self.lb_id or self.vip or "?"
+        listener = f"{self.port}/{(self.protocol or '').lower()}" if self.port else "*"
+        return f"tencent:{self.region or ''}:{lb}:{listener}"
+
+    @property
+    def subject(self) -> str:
+        """What the alarm is about, for people: a target group name or a CLB listener."""
+        if self.cloud == "aws":
+            if self.target_groups:
+                return ", ".join(a.rsplit(":", 1)[-1] for a in self.target_groups)
+            return self.load_balancer or self.name
+        lb = self.lb_id or self.vip or "CLB"
+        return f"{lb} {self.protocol.upper() + ':' if self.protocol else ''}{self.port}" if self.port else lb
+
+    def lb_options(self) -> dict[str, Any]:
+        """What the worker puts into State.options so cloud-side checks run without a Service."""
+        if self.cloud == "aws":
+            out: dict[str, Any] = {"aws_target_groups": list(self.target_groups), "aws_region": self.region}
+            if self.load_balancer_arn:
+                out["aws_load_balancer"] = self.load_balancer_arn
+            return out
+        return {"tencent_lb": {"id": self.lb_id, "vip": self.vip, "port": self.port, "protocol": self.protocol, "region": self.region}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alarm:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = _str(value)
+    if text and re.fullmatch(r"[+-]?\d{1,9}", text):
+        return int(text)
+    return None
+
+
+def _time(value: Any) -> float | None:
+    text = _str(value)
+    if not text:
+        return None
+    text = text.replace("Z", "+00:00")
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)  # +0000 -> +00:00
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else ("aws-us-gov" if region.startswith("us-gov-") else "aws")
+
+
+def _dims_from_list(items: Any) -> dict[str, str]:
+    """CloudWatch SNS shape: [{"name": ..., "value": ...}] (lowercase keys; tolerate Name/Value)."""
+    out: dict[str, str] = {}
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items() if _str(v)}
+    for item in items or []:
+        if isinstance(item, dict):
+            name = _str(item.get("name") or item.get("Name"))
+            value = _str(item.get("value") or item.get("Value"))
+            if name and value:
+                out[name] = value
+    return out
+
+
+def _elb_dimensions(metrics: list[tuple[str | None, str | None, dict[str, str]]], region: str, account: str) -> tuple[list[str], str | None, str | None, str | None]:
+    """(TG ARNs, LB dimension, metric, namespace) from every ELB metric the alarm reads."""
+    tgs: list[str] = []
+    lb_dim = metric_name = namespace = None
+    for ns, name, dims in metrics:
+        if ns and ns not in ELB_NAMESPACES:
+            continue
+        tg = dims.get("TargetGroup")
+        if tg and TG_DIM.match(tg):
+            arn = f"arn:{_partition(region)}:elasticloadbalancing:{region}:{account}:{tg}"
+            if arn not in tgs:
+                tgs.append(arn)
+        lb = dims.get("LoadBalancer")
+        if lb and LB_DIM.match(lb) and not lb_dim:
+            lb_dim = lb
+        if (tg or lb) and not metric_name:
+            metric_name, namespace = name, ns
+    return tgs, lb_dim, metric_name, namespace
+
+
+def _state(value: Any) -> str:
+    state = (_str(value) or "").upper()
+    if state not in STATES:
+        raise AlarmRejected(f"alarm state {value!r} is not ALARM, OK or INSUFFICIENT_DATA")
+    return state
+
+
+# ---- CloudWatch via SNS -------------------------------------------------------------------------
+
+
+def parse_cloudwatch(message: str | dict[str, Any], *, message_id: str, topic_arn: str | None = None) -> Alarm:
+    """The SNS `Message` of a CloudWatch alarm (a JSON string)."""
+    if isinstance(message, str):
+        try:
+            data = json.loads(message)
+        except ValueError as exc:
+            raise AlarmRejected("SNS Message is not JSON: not a CloudWatch alarm") from exc
+    else:
+        data = message
+    if not isinstance(data, dict) or "AlarmName" not in data or "NewStateValue" not in data:
+        raise AlarmRejected("SNS Message has no AlarmName/NewStateValue: not a CloudWatch alarm")
+    name = _str(data.get("AlarmName")) or "?"
+    arn = _str(data.get("AlarmArn")) or ""
+    m = ALARM_ARN.match(arn)
+    region = m.group("region") if m else None
+    account = (m.group("account") if m else None) or _str(data.get("AWSAccountId"))
+    if not region and topic_arn:
+        parts = topic_arn.split(":")
+        region = parts[3] if len(parts) > 5 else None
+    trigger = data.get("Trigger") if isinstance(data.get("Trigger"), dict) else {}
+    metrics: list[tuple[str | None, str | None, dict[str, str]]] = []
+    if trigger.get("Dimensions") is not None or trigger.get("MetricName"):
+        metrics.append((_str(trigger.get("Namespace")), _str(trigger.get("MetricName")), _dims_from_list(trigger.get("Dimensions"))))
+    for item in trigger.get("Metrics") or []:
+        stat = (item or {}).get("MetricStat") if isinstance(item, dict) else None
+        metric = (stat or {}).get("Metric") if isinstance(stat, dict) else None
+        if isinstance(metric, dict):
+            metrics.append((_str(metric.get("Namespace")), _str(metric.get("MetricName")), _dims_from_list(metric.get("Dimensions"))))
+    if not region or not account:
+        raise AlarmRejected("alarm has no AlarmArn/AWSAccountId: cannot tell its region and account")
+    tgs, lb_dim, metric_name, namespace = _elb_dimensions(metrics, region, account)
+    if not tgs and not lb_dim:
+        raise AlarmRejected(f"alarm {name!r} has no TargetGroup or LoadBalancer dimension in AWS/ApplicationELB or AWS/NetworkELB")
+    lb_arn = f"arn:{_partition(region)}:elasticloadbalancing:{region}:{account}:loadbalancer/{lb_dim}" if lb_dim else None
+    return Alarm(
+        source="cloudwatch",
+        state=_state(data.get("NewStateValue")),
+        name=name,
+        dedup_id=message_id,
+        region=region,
+        account=account,
+        alarm_arn=arn or None,
+        metric=metric_name,
+        namespace=namespace,
+        reason=(_str(data.get("NewStateReason")) or "")[:1000],
+        changed_at=_time(data.get("StateChangeTime")),
+        target_groups=tgs,
+        load_balancer=lb_dim,
+        load_balancer_arn=lb_arn,
+    )
+
+
+# ---- EventBridge "CloudWatch Alarm State Change" -------------------------------------------------
+
+
+def is_eventbridge(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("detail-type") == "CloudWatch Alarm State Change"
+
+
+def parse_eventbridge(data: dict[str, Any]) -> Alarm:
+    if not is_eventbridge(data) or data.get("source") != "aws.cloudwatch":
+        raise AlarmRejected("not a CloudWatch Alarm State Change event")
+    detail = data.get("detail") if isinstance(data.get("detail"), dict) else {}
+    region = _str(data.get("region"))
+    account = _str(data.get("account"))
+    resources = [r for r in data.get("resources") or [] if isinstance(r, str)]
+    arn = next((r for r in resources if ALARM_ARN.match(r)), None)
+    if arn and (not region or not account):
+        m = ALARM_ARN.match(arn)
+        region, account = region or m.group("region"), account or m.group("account")
+    if not region or not account:
+        raise AlarmRejected("event has no region/account")
+    config = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
+    metrics = []
+    for item in config.get("metrics") or []:
+        stat = (item or {}).get("metricStat") if isinstance(item, dict) else None
+        metric = (stat or {}).get("metric") if isinstance(stat, dict) else None
+        if isinstance(metric, dict):
+            metrics.append((_str(metric.get("namespace")), _str(metric.get("name")), _dims_from_list(metric.get("dimensions"))))
+    name = _str(detail.get("alarmName")) or "?"
+    tgs, lb_dim, metric_name, namespace = _elb_dimensions(metrics, region, account)
+    if not tgs and not lb_dim:
+        raise AlarmRejected(f"alarm {name!r} has no TargetGroup or LoadBalancer dimension in AWS/ApplicationELB or AWS/NetworkELB")
+    state = detail.get("state") if isinstance(detail.get("state"), dict) else {}
+    event_id = _str(data.get("id"))
+    if not event_id:
+        raise AlarmRejected("event has no id")
+    return Alarm(
+        source="eventbridge",
+        state=_state(state.get("value")),
+        name=name,
+        dedup_id=event_id,
+        region=region,
+        account=account,
+        alarm_arn=arn,
+        metric=metric_name,
+        namespace=namespace,
+        reason=(_str(state.get("reason")) or "")[:1000],
+        changed_at=_time(state.get("timestamp")) or _time(data.get("time")),
+        target_groups=tgs,
+        load_balancer=lb_dim,
+        load_balancer_arn=f"arn:{_partition(region)}:elasticloadbalancing:{region}:{account}:loadbalancer/{lb_dim}" if lb_dim else None,
+    )
+
+
+# ---- Tencent Cloud Monitor callback --------------------------------------------------------------
+
+
+def tencent_session_id(data: Any) -> str | None:
+    return _str(data.get("sessionId")) if isinstance(data, dict) else None
+
+
+def parse_tencent(data: Any) -> Alarm:
+    if not isinstance(data, dict):
+        raise AlarmRejected("body is not a JSON object")
+    session = tencent_session_id(data)
+    if not session:
+        raise AlarmRejected("callback has no sessionId")
+    status = _int(data.get("alarmStatus"))
+    if status not in (0, 1):
+        raise AlarmRejected(f"alarmStatus {data.get('alarmStatus')!r} is neither 1 (alarm) nor 0 (recovered)")
+    obj = data.get("alarmObjInfo") if isinstance(data.get("alarmObjInfo"), dict) else {}
+    dims = obj.get("dimensions") if isinstance(obj.get("dimensions"), dict) else {}
+    detail = dims.get("objDetail") if isinstance(dims.get("objDetail"), dict) else {}
+    vip = _str(dims.get("vip")) or _str(detail.get("vip"))
+    obj_id = _str(dims.get("objId")) or ""
+    id_parts = obj_id.split("#")
+    if not vip and len(id_parts) == 3 and IPV4.match(id_parts[0]):
+        vip = id_parts[0]
+    if vip and not IPV4.match(vip) and ":" not in vip:
+        vip = None
+    # listener port: vport (public/private listener), loadBalancerPort (server-port alarms), port (L7 listener shape)
+    port = _int(dims.get("vport")) or _int(dims.get("loadBalancerPort"))
+    if port is None and not _str(dims.get("lanIp")):
+        port = _int(dims.get("port"))
+    if port is None and len(id_parts) == 3:
+        port = _int(id_parts[1])
+    protocol = (_str(dims.get("protocol")) or (id_parts[2] if len(id_parts) == 3 else "") or "").lower() or None
+    lb_id = None
+    for key in ("loadBalancerId", "unLoadBalancerId", "unInstanceId", "uniqLoadBalancerId", "instanceId"):
+        value = _str(dims.get(key))
+        if value and CLB_ID.match(value):
+            lb_id = value
+            break
+    if not vip and not lb_id:
+        raise AlarmRejected("callback dimensions name no CLB (no vip, objId or loadBalancerId)")
+    if port is not None and not (0 < port < 65536):
+        port = None
+    vpc = _str(dims.get("vpcId"))
+    policy = data.get("alarmPolicyInfo") if isinstance(data.get("alarmPolicyInfo"), dict) else {}
+    conditions = policy.get("conditions") if isinstance(policy.get("conditions"), dict) else {}
+    region_code = _str(obj.get("region"))
+    region = TENCENT_REGIONS.get(region_code or "", region_code)
+    metric = _str(conditions.get("metricName")) or _str(conditions.get("eventName"))
+    reason_bits = [
+        _str(conditions.get("metricShowName")) or metric or "",
+        f"{_str(conditions.get('calcType')) or ''} {_str(conditions.get('calcValue')) or ''}{_str(conditions.get('calcUnit')) or ''}".strip(),
+        f"current {_str(conditions.get('currentValue'))}" if _str(conditions.get("currentValue")) else "",
+    ]
+    first = _str(data.get("firstOccurTime"))
+    return Alarm(
+        source="tencent",
+        state="ALARM" if status == 1 else "OK",
+        name=_str(policy.get("policyName")) or _str(policy.get("policyId")) or metric or "Cloud Monitor alarm",
+        dedup_id=session,
+        region=region,
+        account=_str(obj.get("appId")) or _str(obj.get("uin")),
+        metric=metric,
+        namespace=_str(obj.get("namespace")),
+        reason=" ".join(b for b in reason_bits if b)[:1000],
+        changed_at=None if not first else _tencent_time(_str(data.get("recoverTime")) if status == 0 else first),
+        vip=vip,
+        port=port,
+        protocol=protocol,
+        lb_id=lb_id,
+        vpc_id=vpc,
+        policy=_str(policy.get("policyId")),
+    )
+
+
+def _tencent_time(text: str | None) -> float | None:
+    """'2017-03-09 07:00:00' (Beijing time, UTC+8, which the doc does not state: assumed)."""
+    if not text or text == "0":
+        return None
+    try:
+        return datetime.fromisoformat(text.replace(" ", "T") + "+08:00").timestamp()
+    except ValueError:
+        return None
+
+
+def fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]

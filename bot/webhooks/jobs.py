@@ -1,0 +1,145 @@
+"""Alarm -> diagnosis job, and the worker-side hooks for alarm jobs.
+
+A job for an alarm carries, besides the Service the alarm was mapped to, `extra`:
+  alarm      the normalised alarm (bot.webhooks.alarms.Alarm.to_dict())
+  mapping    how the Service was found, or why not (checks.collect.alarm_map.AlarmMapping.to_dict())
+  options    what the cloud-side checks need without a Service, for State.options:
+             {"aws_target_groups": [arn], "aws_region": ..} or {"tencent_lb": {"id", "vip", "port", ..}}
+  unmapped   true when no Service was found: the worker still runs the cloud-side checks
+
+The mapping runs when an incident opens (or re-diagnoses), bounded by `timeout` seconds so the
+webhook still answers within Tencent's 5 s; results are cached in Redis per incident key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from bot.webhooks.alarms import Alarm
+
+log = logging.getLogger(__name__)
+
+MAP_CACHE = "lbhealth:lbmap:"
+MAP_CACHE_TTL = 10 * 60
+UNMAPPED_NAMESPACE = "-"
+
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alarm-map")
+
+
+def alarm_job(alarm: Alarm, outcome: Any, *, channel: str, root_ts: str | None, mapping: dict[str, Any] | None):
+    """The DiagnosisJob for an incident's diagnosis number `outcome.job_seq`."""
+    from bot.queue import DiagnosisJob
+
+    mapping = mapping or {}
+    services = mapping.get("services") or []
+    extra = {
+        "alarm": alarm.to_dict(),
+        "mapping": mapping,
+        "options": {**alarm.lb_options(), **(mapping.get("lb") or {})},
+        "incident_id": outcome.incident_id,
+        "incident_seq": outcome.job_seq,
+    }
+    if services:
+        namespace, _, service = services[0].partition("/")
+        if len(services) > 1:
+            extra["other_services"] = services[1:]
+        dedup = ""  # one job per Service at a time (the queue's target claim)
+    else:
+        namespace, service = UNMAPPED_NAMESPACE, alarm.subject
+        extra["unmapped"] = True
+        dedup = f"incident:{outcome.incident_id}:{outcome.job_seq}"
+    return DiagnosisJob(
+        namespace=namespace,
+        service=service,
+        cluster=mapping.get("cluster"),
+        channel=channel,
+        root_ts=root_ts,
+        requested_by=None,
+        origin="alarm",
+        incident_key=alarm.incident_key,
+        dedup_key=dedup,
+        extra=extra,
+    )
+
+
+def job_options(job: Any) -> dict[str, Any]:
+    """What the worker adds to the diagnosis options (State.options) for an alarm job."""
+    extra = getattr(job, "extra", None) or {}
+    opts = dict(extra.get("options") or {})
+    if extra.get("unmapped"):
+        opts["unmapped_reason"] = (extra.get("mapping") or {}).get("why") or "no Service found for the load balancer"
+    return opts
+
+
+# ---- mapping: cached, bounded ------------------------------------------------------------------
+
+
+def map_alarm(alarm: Alarm, *, clusters: list[Any] | None = None, clients: Any = None) -> dict[str, Any]:
+    from checks.collect import alarm_map
+
+    if alarm.cloud == "aws":
+        res = alarm_map.map_aws(alarm.target_groups, region=alarm.region, load_balancer_arn=alarm.load_balancer_arn,
+                                clusters=clusters, clients=clients)
+    else:
+        res = alarm_map.map_tencent(vip=alarm.vip, port=alarm.port, protocol=alarm.protocol, lb_id=alarm.lb_id,
+                                    region=alarm.region, clusters=clusters, clients=clients)
+    return res.to_dict()
+
+
+class Mapper:
+    """alarm -> mapping dict, from the Redis cache or `map_alarm`, within `timeout` seconds."""
+
+    def __init__(self, redis, settings: Any = None, *, clients: Any = None, timeout: float = 3.0, clusters: list[Any] | None = None) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.clients = clients
+        self.timeout = timeout
+        self._clusters = clusters
+
+    def clusters(self) -> list[Any]:
+        if self._clusters is not None:
+            return self._clusters
+        from checks.collect.alarm_map import clusters_from_config
+
+        try:
+            return clusters_from_config(self.settings.file_config()) if self.settings is not None else []
+        except Exception as exc:
+            log.error("config unreadable for alarm mapping: %s", exc)
+            return []
+
+    def cached(self, alarm: Alarm) -> dict[str, Any] | None:
+        raw = self.redis.get(MAP_CACHE + alarm.incident_key)
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def _run(self, alarm: Alarm) -> dict[str, Any]:
+        mapping = map_alarm(alarm, clusters=self.clusters() or None, clients=self.clients)
+        try:
+            ttl = MAP_CACHE_TTL if mapping.get("services") else 60
+            self.redis.set(MAP_CACHE + alarm.incident_key, json.dumps(mapping), ex=ttl)
+        except Exception as exc:
+            log.warning("mapping cache not written: %s", exc)
+        return mapping
+
+    def __call__(self, alarm: Alarm) -> dict[str, Any]:
+        hit = self.cached(alarm)
+        if hit is not None:
+            return hit
+        future = _pool.submit(self._run, alarm)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            log.warning("mapping %s took longer than %.1f s; diagnosing the load balancer without a Service", alarm.incident_key, self.timeout)
+            return {"services": [], "cluster": None, "how": "", "lb": alarm.lb_options(),
+                    "why": f"finding the Service took longer than {self.timeout:g} s (Kubernetes or cloud API slow)"}
+        except Exception as exc:
+            log.exception("mapping %s failed", alarm.incident_key)
+            return {"services": [], "cluster": None, "how": "", "lb": alarm.lb_options(), "why": f"mapping failed: {exc}"}

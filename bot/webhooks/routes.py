@@ -1,0 +1,274 @@
+"""HTTP receivers for alarms: CloudWatch through SNS (and EventBridge), Tencent Cloud Monitor.
+
+    register(app, deps)     # bot/http.py calls this on the one Flask app
+
+`deps` is any object (or dict) with: `settings` (bot.settings.Settings), `redis` (a redis client),
+`slack` (a slack_sdk WebClient, or None), `enqueue` (bot.queue.enqueue_diagnosis-like:
+enqueue(redis, job)); optional: `cert_source` (SNS certificates; default HTTPS with cache),
+`confirmer` (SNS subscription confirmation; default ConfirmSubscription through boto3),
+`mapper` (alarm -> mapping dict, used to route the first alarm of an incident by namespace),
+`policy` (bot.incidents.Policy), `clock`.
+
+Answers, as the senders need them:
+- 2xx only after the alarm is recorded in Redis (and its job queued when one is due);
+- 503 when Redis (or the queue) is unavailable, so SNS / Tencent retry;
+- 403 forged (bad signature, certificate URL, secret, unknown topic), 400 malformed, 413 > 256 KB;
+  logged with the reason, counted, nothing recorded;
+- Tencent always gets {"sessionId": ..., "retCode": 0} on success (its legacy success contract).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+
+from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
+from bot.webhooks import alarms as parse
+from bot.webhooks.jobs import Mapper
+from bot.webhooks.sns import ApiConfirmer, HttpsCertificateSource, SnsRejected, SnsVerifier
+
+log = logging.getLogger("lbhealth.webhooks")
+
+EVENTBRIDGE_HEADER = "X-Lbhealth-Secret"
+
+
+def _get(deps: Any, name: str, default: Any = None) -> Any:
+    if isinstance(deps, dict):
+        return deps.get(name, default)
+    return getattr(deps, name, default)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class WebhookApp:
+    def __init__(self, deps: Any) -> None:
+        from bot.webhooks import metrics
+
+        self.deps = deps
+        self.settings = _get(deps, "settings")
+        self.redis = _get(deps, "redis")
+        self.clock = _get(deps, "clock") or time.time
+        self.metrics = metrics
+        self.verifier = SnsVerifier(_get(deps, "cert_source") or HttpsCertificateSource(), clock=self.clock)
+        self.confirmer = _get(deps, "confirmer") or ApiConfirmer()
+        self.mapper = _get(deps, "mapper")
+        self.max_body = int(getattr(self.settings, "lbhealth_max_body_bytes", 256 * 1024) or 256 * 1024)
+        policy = _get(deps, "policy") or Policy(
+            rediagnose_after=float(getattr(self.settings, "lbhealth_alarm_rediagnose_after", 900) or 900),
+            flap_window=float(getattr(self.settings, "lbhealth_alarm_flap_window", 600) or 600),
+        )
+        self.incidents = Incidents(self.redis, policy, clock=self.clock)
+        mapper = self.mapper
+        if mapper is None and _get(deps, "map_alarms", True):
+            mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
+                            timeout=float(getattr(self.settings, "lbhealth_alarm_map_timeout", 3.0) or 3.0))
+        enqueue = _get(deps, "enqueue")
+        if enqueue is None:
+            from bot.queue import enqueue_diagnosis as enqueue
+        self.desk = AlarmDesk(self.incidents, slack=_get(deps, "slack"), enqueue=enqueue, route=self.route,
+                              mapper=mapper, metrics=self)
+
+    # -- metrics hooks -------------------------------------------------------------------------
+    def deduplicated(self, source: str) -> None:
+        self.metrics.ALARMS_DEDUPLICATED.labels(source).inc()
+
+    def _refuse(self, source: str, status: int, reason: str, extra: dict[str, Any] | None = None) -> Response:
+        kind = {400: "malformed", 403: "forged", 413: "too_large", 401: "forged"}.get(status, "refused")
+        self.metrics.ALARMS_REFUSED.labels(source, kind).inc()
+        log.warning("webhook %s refused (%s): %s [from %s]", source, status, reason, request.remote_addr)
+        return _json(status, {"error": reason, **(extra or {})})
+
+    # -- body ------------------------------------------------------------------------------------
+    def _body(self) -> bytes:
+        if request.content_length is not None and request.content_length > self.max_body:
+            raise Refused(413, f"body of {request.content_length} bytes exceeds {self.max_body}")
+        data = request.stream.read(self.max_body + 1)
+        if len(data) > self.max_body:
+            raise Refused(413, f"body exceeds {self.max_body} bytes")
+        return data
+
+    @staticmethod
+    def _load(data: bytes) -> Any:
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Refused(400, f"body is not JSON: {exc}") from exc
+
+    # -- routing and the job ---------------------------------------------------------------------
+    def _file_config(self):
+        try:
+            return self.settings.file_config()
+        except Exception as exc:  # a broken config must not lose the alarm: route to the default
+            log.error("config unreadable while routing an alarm: %s", exc)
+            return None
+
+    def route(self, alarm: parse.Alarm, mapping: dict[str, Any] | None = None) -> str | None:
+        """The channel for an incident: config routes by cluster, namespace, alarm name; then the
+        cluster's channel; then LBHEALTH_ALARM_CHANNEL / alarm_channel."""
+        cfg = self._file_config()
+        routes = list(cfg.alarm_routes) if cfg else []
+        clusters = list(cfg.clusters) if cfg else []
+        cluster = (mapping or {}).get("cluster")
+        if not cluster:
+            same_cloud = [c for c in clusters if c.cloud in (None, alarm.cloud) and (not c.region or not alarm.region or c.region == alarm.region)]
+            if len(same_cloud) == 1:
+                cluster = same_cloud[0].name
+        services = (mapping or {}).get("services") or []
+        namespace = services[0].split("/", 1)[0] if services else None
+        cluster_channel = next((c.channel for c in clusters if c.name == cluster and c.channel), None)
+        default = cluster_channel or getattr(self.settings, "lbhealth_alarm_channel", None) or (cfg.alarm_channel if cfg else None)
+        return route_channel(routes, default, alarm_name=alarm.name, cluster=cluster, namespace=namespace)
+
+    # -- receiving ---------------------------------------------------------------------------------
+    def _record(self, source: str, alarm: parse.Alarm) -> Any:
+        import redis as redis_lib
+
+        try:
+            delivery = self.desk.receive(alarm)
+        except (redis_lib.exceptions.RedisError, OSError) as exc:
+            self.metrics.ALARMS_RECEIVED.labels(source, "unavailable").inc()
+            log.error("webhook %s: alarm %s NOT recorded (Redis/queue unavailable: %s); answering 503 so it is retried",
+                      source, alarm.dedup_id, exc)
+            raise Refused(503, "alarm store unavailable, retry later") from exc
+        self.metrics.ALARMS_RECEIVED.labels(source, delivery.outcome).inc()
+        log.info("webhook %s: %s %s %s -> %s (incident %s%s)", source, alarm.name, alarm.state, alarm.incident_key,
+                 delivery.outcome, delivery.incident_id, ", job queued" if delivery.queued else "")
+        return delivery
+
+    def cloudwatch(self) -> Response:
+        try:
+            data = self._load(self._body())
+            if parse.is_eventbridge(data) and "Type" not in data:
+                return self._eventbridge(data)
+            return self._sns(data)
+        except Refused as r:
+            return self._refuse("cloudwatch", r.status, r.reason)
+
+    def eventbridge(self) -> Response:
+        try:
+            return self._eventbridge(self._load(self._body()))
+        except Refused as r:
+            return self._refuse("eventbridge", r.status, r.reason)
+
+    def _eventbridge(self, data: Any) -> Response:
+        secret = getattr(self.settings, "lbhealth_eventbridge_secret", None)
+        given = request.headers.get(EVENTBRIDGE_HEADER, "")
+        if not secret:
+            raise Refused(403, "EventBridge events refused: LBHEALTH_EVENTBRIDGE_SECRET is not set")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise Refused(403, f"EventBridge event without the right {EVENTBRIDGE_HEADER} header")
+        try:
+            alarm = parse.parse_eventbridge(data)
+        except parse.AlarmRejected as exc:
+            raise Refused(400, str(exc)) from exc
+        d = self._record("eventbridge", alarm)
+        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
+
+    def _topics(self) -> set[str]:
+        try:
+            return set(self.settings.sns_topic_allowlist)
+        except Exception:
+            return {t.strip() for t in (getattr(self.settings, "lbhealth_sns_topics", "") or "").split(",") if t.strip()}
+
+    def _sns(self, data: Any) -> Response:
+        header_type = request.headers.get("x-amz-sns-message-type")
+        try:
+            msg = self.verifier.verify(data, header_type=header_type)
+        except SnsRejected as exc:
+            raise Refused(exc.status, exc.reason) from exc
+        topic = msg.get("TopicArn")
+        header_topic = request.headers.get("x-amz-sns-topic-arn")
+        if header_topic and header_topic != topic:
+            raise Refused(400, "x-amz-sns-topic-arn disagrees with TopicArn")
+        allowed = self._topics()
+        if topic not in allowed:
+            why = "LBHEALTH_SNS_TOPICS is empty" if not allowed else "not in LBHEALTH_SNS_TOPICS / sns_topics"
+            raise Refused(403, f"topic {topic} is not allowed ({why})")
+        mtype = msg["Type"]
+        if mtype == "SubscriptionConfirmation":
+            try:
+                self.confirmer.confirm(topic, msg["Token"], msg["SubscribeURL"])
+            except SnsRejected as exc:
+                raise Refused(exc.status, exc.reason) from exc
+            except Exception as exc:
+                log.error("SNS subscription to %s could not be confirmed: %s", topic, exc)
+                self.metrics.ALARMS_RECEIVED.labels("cloudwatch", "confirm_failed").inc()
+                return _json(503, {"error": "confirmation failed, retry later"})
+            log.info("SNS subscription to %s confirmed", topic)
+            self.metrics.ALARMS_RECEIVED.labels("cloudwatch", "subscription_confirmed").inc()
+            return _json(200, {"confirmed": topic})
+        if mtype == "UnsubscribeConfirmation":
+            log.warning("SNS: this endpoint was unsubscribed from %s (message %s)", topic, msg.get("MessageId"))
+            self.metrics.ALARMS_RECEIVED.labels("cloudwatch", "unsubscribed").inc()
+            return _json(200, {"unsubscribed": topic})
+        try:
+            alarm = parse.parse_cloudwatch(msg.get("Message") or "", message_id=msg.get("MessageId") or "", topic_arn=topic)
+        except parse.AlarmRejected as exc:
+            raise Refused(400, str(exc)) from exc
+        d = self._record("cloudwatch", alarm)
+        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
+
+    def tencent(self, secret: str) -> Response:
+        session = None
+        try:
+            expected = getattr(self.settings, "tencent_secret", None)
+            if callable(expected):
+                expected = expected()
+            if not expected:
+                raise Refused(403, "Tencent callbacks refused: LBHEALTH_TENCENT_WEBHOOK_SECRET is not set")
+            if not hmac.compare_digest(secret.encode(), expected.encode()):
+                raise Refused(403, "wrong secret in the callback URL")
+            self._basic_auth()
+            data = self._load(self._body())
+            session = parse.tencent_session_id(data)
+            try:
+                alarm = parse.parse_tencent(data)
+            except parse.AlarmRejected as exc:
+                raise Refused(400, str(exc)) from exc
+            self._record("tencent", alarm)
+            return _json(200, {"sessionId": session, "retCode": 0})
+        except Refused as r:
+            extra = {"sessionId": session, "retCode": 1} if session else {"retCode": 1}
+            return self._refuse("tencent", r.status, r.reason, extra)
+
+    def _basic_auth(self) -> None:
+        cfg = self._file_config()
+        want = cfg.tencent_basic_auth if cfg else None
+        if not want:
+            return
+        header = request.headers.get("Authorization", "")
+        given = ""
+        if header.startswith("Basic "):
+            try:
+                given = base64.b64decode(header[6:], validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                given = ""
+        if not hmac.compare_digest(given.encode(), want.encode()):
+            raise Refused(401, "basic auth missing or wrong")
+
+
+def register(app: Flask, deps: Any) -> WebhookApp:
+    """Add /webhooks/cloudwatch, /webhooks/eventbridge and /webhooks/tencent/<secret> to `app`."""
+    hooks = WebhookApp(deps)
+    bp = Blueprint("webhooks", __name__)
+    bp.add_url_rule("/webhooks/cloudwatch", "cloudwatch", hooks.cloudwatch, methods=["POST"])
+    bp.add_url_rule("/webhooks/eventbridge", "eventbridge", hooks.eventbridge, methods=["POST"])
+    bp.add_url_rule("/webhooks/tencent/<path:secret>", "tencent", hooks.tencent, methods=["POST"])
+    app.register_blueprint(bp)
+    app.extensions["lbhealth_webhooks"] = hooks
+    return hooks
