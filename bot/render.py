@@ -65,7 +65,11 @@ def env() -> jinja2.Environment:
 def _groups(report: Report) -> dict[str, Any]:
     root = report.root_cause if report.verdict.status in (Status.FAIL, Status.WARN) else None
     failing = [f for f in report.findings if f.failing and f is not root]
+    skip_groups: dict[str, list[str]] = {}
+    for f in report.by_status(Status.SKIP):
+        skip_groups.setdefault(f.summary, []).append(f.check_id)
     return {
+        "skip_groups": sorted(skip_groups.items(), key=lambda kv: -len(kv[1])),
         "report": report,
         "root": root,
         "others": failing,

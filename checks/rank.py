@@ -36,9 +36,9 @@ def rank(findings: list[Finding], priors: Mapping[str, int]) -> tuple[list[Findi
 
 
 def verdict_of(ordered: list[Finding]) -> Verdict:
-    top = next((f for f in ordered if f.status == Status.FAIL), None) or next(
-        (f for f in ordered if f.status == Status.WARN), None
-    )
+    # The top-ranked failing finding is the verdict even when it is a warning: a symptom that
+    # "fails" (targets unhealthy) must not hide the cause that explains it.
+    top = next((f for f in ordered if f.failing), None)
     if top:
         return Verdict(top.status, top.check_id, top.summary)
     if any(f.status == Status.PASS for f in ordered):

@@ -131,7 +131,7 @@ def check(
     def decorate(func: Callable) -> Callable:
         layer = check_id.split("-", 1)[0].lower()
         layer = {"tc": "tencent"}.get(layer, layer)
-        (registry or _default).add(
+        (registry if registry is not None else _default).add(
             CheckSpec(
                 id=check_id,
                 title=title,

@@ -116,6 +116,7 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
         for doc in docs:
             _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_health)
     _resolve_target_health(state, pending_health)
+    _resolve_listeners(state)
     _mark_reads(state, seen_kinds, aws_seen, tc_seen)
     return state
 
@@ -260,10 +261,8 @@ def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str])
         seen.add("tencent.target_health")
         return True
     if isinstance(doc.get("Listeners"), list):
-        lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
-        items = doc["Listeners"]
-        is_targets = any("Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or []) for i in items)
-        (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
+        # Which CLB these belong to may only be known once every file is read.
+        state.options.setdefault("_pending_listeners", []).append((path, doc))
         seen.add("tencent.clb")
         return True
     if isinstance(doc.get("SecurityGroupPolicySet"), dict):
@@ -285,6 +284,15 @@ def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str])
             seen.add(read)
             return True
     return False
+
+
+def _resolve_listeners(state: State) -> None:
+    tc = state.tencent
+    for path, doc in state.options.pop("_pending_listeners", []):
+        lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
+        items = doc["Listeners"]
+        is_targets = any("Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or []) for i in items)
+        (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
 
 
 def _only_lb_id(state: State, path: Path) -> str:

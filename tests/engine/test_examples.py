@@ -1,0 +1,36 @@
+"""Every bundled scenario gets the right root cause as the verdict; the healthy one has no failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.model import Status, Target
+from checks.runner import diagnose
+
+CASES = [
+    ("selector-mismatch", "default/alb-instance", "K8S-SELECTOR", None),
+    ("targetport-mismatch", "shop/web", "K8S-TARGETPORT", "FIX-TARGETPORT"),
+    ("traffic-policy-local", "shop/api", "K8S-TRAFFIC-POLICY", "FIX-TRAFFIC-POLICY"),
+    ("nlb-annotation-range", "payments/gateway", "K8S-NLB-ANNOTATIONS", "FIX-NLB-ANNOTATION"),
+    ("alb-healthcheck-path", "shop/checkout", None, "FIX-HEALTHCHECK-PATH"),
+    ("tke-direct-access-crashloop", "mall/order", "K8S-POD-READY", None),
+]
+
+
+@pytest.mark.parametrize(("example", "target", "check_id", "fix_id"), CASES)
+def test_example_verdict(example, target, check_id, fix_id):
+    report, _ = diagnose(Target.parse(target), sources=[f"examples/{example}"])
+    assert report.verdict.status in (Status.FAIL, Status.WARN)
+    if check_id:
+        assert report.verdict.check_id == check_id, [(x.check_id, x.status, x.summary) for x in report.findings if x.failing]
+    root = report.root_cause
+    if fix_id:
+        assert root.fix is not None and root.fix.id == fix_id
+    assert root.evidence and root.next_step
+
+
+def test_healthy_example_has_no_failing_finding():
+    report, _ = diagnose(Target.parse("shop/cart"), sources=["examples/healthy"])
+    assert report.verdict.status == Status.PASS
+    assert [x for x in report.findings if x.failing] == []
+    assert report.exit_code == 0
