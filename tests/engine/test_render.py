@@ -36,7 +36,7 @@ def test_text_report_verdict_first_then_failing_then_collapsed():
     assert "[K8S-TARGETPORT]" in lines[1]
     assert text.index("ROOT CAUSE  K8S-TARGETPORT") < text.index("ALSO FAILING (1)") < text.index("passed (1): K8S-SELECTOR")
     assert "fix FIX-TARGETPORT" in text and "kubectl patch svc web" in text
-    assert "skipped (1): AWS-SG" in text and "COULD NOT CHECK (1)" in text
+    assert "skipped (1):\n  AWS-SG: targets answered" in text and "COULD NOT CHECK (1)" in text
 
 
 def test_json_report_contract():
