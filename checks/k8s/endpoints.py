@@ -122,8 +122,12 @@ def endpoints(state: State) -> Finding:
     not_ready = [a for a in addrs if not a.ready]
     for a in ready[:10]:
         evidence.append(f"ready {a.ip} ports {a.ports}" + (f" -> pod {a.pod}" if a.pod else "") + (f" on node {a.node}" if a.node else ""))
-    for a in not_ready:
+    for a in not_ready[:20]:
         evidence.append(f"NOT ready {a.ip} ports {a.ports}" + (f" on node {a.node}" if a.node else "") + f": {_why(state, a)}")
+    if len(not_ready) > 20:
+        evidence.append(f"... and {len(not_ready) - 20} more not-ready addresses")
+    if len(ready) > 10:
+        evidence.append(f"... and {len(ready) - 10} more ready addresses")
     if sel:
         evidence.append(f"Selector {fmt_selector(sel)} selects {len(selected)} pod(s)" + (": " + ", ".join(sorted(name_of(p) for p in selected)[:8]) if selected else ""))
 

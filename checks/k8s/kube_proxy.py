@@ -24,6 +24,7 @@ NS = "kube-system"
 # exactly as `kubectl rollout restart` writes it.
 RESTARTED_AT_PLACEHOLDER = "${APPLY_TIME_RFC3339}"
 RESTART_WARN = 3
+MAX_EVIDENCE = 30
 _ERROR_LINE = re.compile(r"^[EF]\d{4} |\blevel=(error|fatal)\b|\b(error|failed|fatal|panic)\b", re.I)
 _INFO_LINE = re.compile(r"^[IW]\d{4} |\blevel=(info|debug|warn(ing)?)\b", re.I)
 _EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -106,9 +107,10 @@ def kube_proxy(state: State) -> Finding:
             step += "; on EKS: aws eks describe-addon --cluster-name CLUSTER --addon-name kube-proxy"
         return Finding(ID, Status.SKIP, f"No kube-proxy DaemonSet in kube-system: {why}", next_step=step)
 
-    ttype = target_type(state)
+    svc_type = as_dict((state.service or {}).get("spec")).get("type") or "ClusterIP"
+    instance = target_type(state) == "instance" and svc_type in ("LoadBalancer", "NodePort")
     evidence: list[str] = []
-    if ttype == "instance":
+    if instance:
         nodes = [n for n in state.nodes if _node_ok_for_lb(n)]
         target_nodes = sorted({name_of(n) for n in nodes})
         if not target_nodes:
@@ -118,7 +120,10 @@ def kube_proxy(state: State) -> Finding:
             evidence.append(f"instance targets: the load balancer sends to a NodePort on all {len(target_nodes)} eligible nodes, so kube-proxy on each matters")
     else:
         target_nodes = sorted({str(pod_spec(p).get("nodeName")) for p in state.selected_pods if pod_spec(p).get("nodeName")})
-        evidence.append("ip targets: the load balancer reaches pod IPs directly; kube-proxy is only on the path of in-cluster traffic to the Service")
+        if svc_type in ("LoadBalancer", "NodePort"):
+            evidence.append("ip targets: the load balancer reaches pod IPs directly; kube-proxy is only on the path of in-cluster traffic to the Service")
+        else:
+            evidence.append(f"{svc_type} Service: no NodePort for a load balancer to target; kube-proxy only carries in-cluster traffic (nodes of the pods checked)")
 
     if ds is not None:
         st = as_dict(ds.get("status"))
@@ -154,6 +159,8 @@ def kube_proxy(state: State) -> Finding:
             if errors:
                 soft.append(node)
                 evidence.extend(errors)
+    if len(evidence) > MAX_EVIDENCE:
+        evidence = evidence[:MAX_EVIDENCE] + [f"... and {len(evidence) - MAX_EVIDENCE} more lines (kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide)"]
     hard = list(dict.fromkeys(hard))
     soft = [n for n in dict.fromkeys(soft) if n not in hard]
 
@@ -165,13 +172,13 @@ def kube_proxy(state: State) -> Finding:
             evidence=evidence + [f"Node {n}: kube-proxy ready" for n in target_nodes[:10]],
         )
     fix = _restart_fix(ds) if ds is not None else None
-    status = Status.FAIL if hard and ttype == "instance" else Status.WARN
+    status = Status.FAIL if hard and instance else Status.WARN
     if hard:
         summary = f"kube-proxy is down or not ready on {len(hard)} of {len(target_nodes)} target node(s) ({', '.join(hard[:3])}): NodePort traffic there is not forwarded"
     else:
         summary = f"kube-proxy is restarting or logging errors on {len(soft)} of {len(target_nodes)} target node(s) ({', '.join(soft[:3])}): its rules may be stale"
-    if ttype != "instance":
-        summary += " (ip targets: affects in-cluster traffic, not the load balancer's health checks)"
+    if not instance:
+        summary += " (no NodePort targets: affects in-cluster traffic, not the load balancer's health checks)"
     first = (hard or soft)[0]
     first_pod = next((name_of(p) for p in by_node.get(first, [])), None)
     look = (
@@ -186,5 +193,5 @@ def kube_proxy(state: State) -> Finding:
         evidence=evidence,
         next_step=f"{look}; then restart it: kubectl rollout restart daemonset/kube-proxy -n kube-system",
         fix=fix,
-        cause="kube-proxy" if ttype == "instance" else "",
+        cause="kube-proxy" if instance else "",
     )

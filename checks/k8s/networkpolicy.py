@@ -270,6 +270,9 @@ def networkpolicy(state: State) -> Finding:
     policies_all = state.k8s.of_kind("NetworkPolicy", ns)
     if not state.did_read("k8s.networkpolicies") and not policies_all:
         return Finding(ID, Status.SKIP, f"NetworkPolicies were not read: {state.why_not_read('k8s.networkpolicies')}")
+    svc_type = as_dict((state.service or {}).get("spec")).get("type") or "ClusterIP"
+    if svc_type not in ("LoadBalancer", "NodePort") and not state.ingresses:
+        return Finding(ID, Status.SKIP, f"Service {state.target.ref} is {svc_type} with no Ingress: no load balancer sends to its pods")
     pods = sorted(state.selected_pods, key=ref)
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; no pod for a NetworkPolicy to isolate")

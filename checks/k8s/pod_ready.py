@@ -14,6 +14,7 @@ from checks.registry import check
 from checks.state import State
 
 ID = "K8S-POD-READY"
+MAX_DETAILED = 8  # pods shown in full; the rest are named
 RESTART_WARN = 3  # restarts at or above this (or any OOMKill) are worth a warning on a ready pod
 
 
@@ -87,10 +88,12 @@ def pod_ready(state: State) -> Finding:
     if bad:
         gated_only = all(h.gated_only for h in bad)
         evidence = [f"{ready_n} of {len(health)} pods selected by {fmt_selector(state.selector)} are ready"]
-        for h in bad:
+        for h in bad[:MAX_DETAILED]:
             evidence.append(f"Pod {ref(h.pod)} phase {h.phase}: {h.short}")
             evidence.extend(h.details)
             evidence.extend(_logs(state, h))
+        if len(bad) > MAX_DETAILED:
+            evidence.append(f"... and {len(bad) - MAX_DETAILED} more pods not ready: " + ", ".join(h.name for h in bad[MAX_DETAILED:MAX_DETAILED + 20]))
         listed = "; ".join(f"{h.name} {h.short}" for h in bad[:3]) + (f"; +{len(bad) - 3} more" if len(bad) > 3 else "")
         mechanisms = sorted({m for h in bad for m in h.mechanisms} - {"pods-not-ready"})
         if gated_only:
@@ -119,7 +122,7 @@ def pod_ready(state: State) -> Finding:
     ]
     if restarting:
         evidence = []
-        for h in restarting:
+        for h in restarting[:MAX_DETAILED]:
             for cname, count, last in h.restarting:
                 evidence.append(f"Pod {ref(h.pod)} container {cname} restartCount = {count}, last termination: {last}")
             evidence.extend(_logs(state, h))

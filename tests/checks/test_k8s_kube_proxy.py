@@ -93,7 +93,7 @@ def test_ip_targets_only_look_at_pod_nodes_and_never_fail():
     [f] = run_check(ID, cluster(proxy("node-1", ready=False), svc=svc))
     assert f.status == Status.WARN
     assert f.cause == ""
-    assert "ip targets" in f.summary
+    assert "no NodePort targets" in f.summary
     assert not any("node-2" in e for e in f.evidence)
 
 
@@ -113,3 +113,10 @@ def test_error_and_not_read():
     assert "daemonsets (apps)" in f.next_step
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
     assert f.status == Status.SKIP and "not collected" in f.summary
+
+
+def test_clusterip_service_only_checks_pod_nodes():
+    svc = service(type="ClusterIP")
+    [f] = run_check(ID, cluster(proxy("node-1"), svc=svc))  # node-2 has no kube-proxy but hosts no pod
+    assert f.status == Status.PASS
+    assert any("ClusterIP Service: no NodePort" in e for e in f.evidence)

@@ -148,3 +148,15 @@ def test_empty_rule_admits_everyone():
     [f] = run_check(ID, base(netpol(ingress=[{}])))
     assert f.status == Status.PASS
     assert any("ingress[0] from anywhere on all ports" in e for e in f.evidence)
+
+
+def test_clusterip_without_ingress_is_not_applicable_but_with_alb_ingress_is():
+    from tests.factories import ingress
+
+    [f] = run_check(ID, base(netpol(), svc=service(type="ClusterIP")))
+    assert f.status == Status.SKIP and "no load balancer" in f.summary
+    ing = ingress(annotations={"alb.ingress.kubernetes.io/target-type": "ip"})
+    state = with_lb_subnet(base(netpol(), ing, svc=service(type="ClusterIP")))
+    [f] = run_check(ID, state)
+    assert f.status == Status.FAIL
+    assert "127.0.4.0/24" in f.summary
