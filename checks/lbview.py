@@ -54,6 +54,11 @@ def detect_cloud(state: State) -> str | None:
     for ing in state.ingresses:
         if any(k.startswith(ALB_ANN) for k in annotations(ing)):
             return "aws"
+        ing_class = (ing.get("spec") or {}).get("ingressClassName") or annotations(ing).get("kubernetes.io/ingress.class")
+        if ing_class == "alb":
+            return "aws"
+        if ing_class == "qcloud":
+            return "tencent"
         if any(k.startswith("ingress.cloud.tencent.com/") for k in annotations(ing)):
             return "tencent"
     for ing_status in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:

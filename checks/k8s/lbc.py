@@ -55,6 +55,18 @@ def _readiness(dep: dict[str, Any]) -> tuple[bool, str, list[str]]:
     return ok, f"{ready}/{want} ready", ev
 
 
+def _lb_exists(state: State, albs: list[dict[str, Any]]) -> str:
+    """Evidence that the controller already built the load balancer ('' if none)."""
+    if state.aws.load_balancers or state.aws.target_groups or state.aws.target_health:
+        n_tg = len(state.aws.target_groups) or len(state.aws.target_health)
+        return f"{len(state.aws.load_balancers)} load balancer(s) / {n_tg} target group(s) of this Service were read from AWS"
+    for obj, what in [(state.service or {}, f"Service {state.target.ref}")] + [(i, f"Ingress {ref(i)}") for i in albs]:
+        lb = as_dict(as_dict(obj.get("status")).get("loadBalancer")).get("ingress") or []
+        if lb and isinstance(lb[0], dict):
+            return f"{what} status.loadBalancer.ingress = {lb[0].get('hostname') or lb[0].get('ip')}"
+    return ""
+
+
 def _shorten(line: str) -> str:
     line = line.strip()
     try:
@@ -139,7 +151,20 @@ def lbc(state: State) -> list[Finding]:
     why_dep = state.why_not_read("k8s.lbc")
     problems: list[Finding] = []
     cmd_logs = f"kubectl -n {meta(dep).get('namespace') if dep else 'kube-system'} logs deploy/{name_of(dep) if dep else NAME} --since=1h | grep -iE 'AccessDenied|Unauthorized|FailedDeployModel|FailedBuildModel'"
-    if dep is None and why_dep is None:
+    lb_seen = _lb_exists(state, albs)
+    if dep is None and why_dep is None and lb_seen:
+        problems.append(
+            Finding(
+                ID,
+                Status.WARN,
+                f"The AWS Load Balancer Controller is not at kube-system/{NAME} (nor labelled {LABEL}={NAME}), yet the load balancer exists: "
+                "it may run under another name; its health and permissions could not be checked",
+                evidence=evidence + [lb_seen],
+                next_step="kubectl get deploy -A | grep -i load-balancer",
+                supports=("controller",),
+            )
+        )
+    elif dep is None and why_dep is None:
         problems.append(
             Finding(
                 ID,
