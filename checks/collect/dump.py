@@ -127,6 +127,8 @@ def _load_text(state: State, path: Path, text: str) -> None:
     except ImportError:
         facts_from_text = None
     facts = facts_from_text(text) if facts_from_text else None
+    if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
+        raise DumpError(f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`")
     if not facts:
         raise DumpError(
             f"{path}: plain text that is not sysctl, iptables-save or netstat/ss output; "
@@ -167,6 +169,8 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_heal
         return
     if _load_tencent(state, path, doc, tc_seen):
         return
+    if "Name" in doc and ("Namespace" in doc or "Labels" in doc or "Selector" in doc):
+        raise DumpError(f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`")
     keys = ", ".join(sorted(doc)[:8]) or "none"
     raise DumpError(
         f"{path}: not output lbhealth recognises (top-level keys: {keys}); expected kubectl -o yaml|json, "

@@ -113,3 +113,9 @@ def test_snapshot_round_trips_through_the_loader(tmp_path):
     assert again.aws.target_groups == src.aws.target_groups
     assert again.k8s.logs == src.k8s.logs
     assert again.tencent.listeners == src.tencent.listeners
+
+
+def test_kubectl_describe_output_gets_a_pointed_hint(tmp_path):
+    path = write(tmp_path, "describe.txt", "Name:              web\nNamespace:         shop\nSelector:          app=web\nType:              LoadBalancer\n")
+    with pytest.raises(DumpError, match="kubectl describe"):
+        load_state(T, [str(path)])
