@@ -117,6 +117,7 @@ def endpoints(state: State) -> Finding:
 
     sel = state.selector
     selected = state.selected_pods if sel else []
+    pods_known = bool(state.namespace_pods) or ("k8s.pods" not in state.read_errors and (state.did_read("k8s.pods") or state.did_read("k8s.namespace_pods")))
     evidence = [f"Read: {objects}" if objects else f"No EndpointSlice or Endpoints object exists for Service {state.target.ref}"]
     ready = [a for a in addrs if a.ready]
     not_ready = [a for a in addrs if not a.ready]
@@ -128,7 +129,7 @@ def endpoints(state: State) -> Finding:
         evidence.append(f"... and {len(not_ready) - 20} more not-ready addresses")
     if len(ready) > 10:
         evidence.append(f"... and {len(ready) - 10} more ready addresses")
-    if sel:
+    if sel and pods_known:
         evidence.append(f"Selector {fmt_selector(sel)} selects {len(selected)} pod(s)" + (": " + ", ".join(sorted(name_of(p) for p in selected)[:8]) if selected else ""))
 
     if not addrs:
@@ -136,6 +137,10 @@ def endpoints(state: State) -> Finding:
             summary = f"Service {state.target.ref} has no selector and no endpoint addresses: nothing receives its traffic"
             supports: tuple[str, ...] = ()
             next_step = f"kubectl get endpointslices -n {ns} -l kubernetes.io/service-name={name}; add a selector or the manual endpoints"
+        elif not selected and not pods_known:
+            summary = f"Service {state.target.ref} has no endpoints (its pods could not be read to say why: {state.why_not_read('k8s.pods')})"
+            supports = ()
+            next_step = f"kubectl get pods -n {ns} -l {fmt_selector(sel)} -o wide; kubectl describe svc {name} -n {ns}"
         elif not selected:
             summary = f"Service {state.target.ref} has no endpoints because its selector {fmt_selector(sel)} matches no pod"
             supports = ("selector",)

@@ -103,7 +103,6 @@ def pod_ready(state: State) -> Finding:
                 f"{len(bad)} of {len(health)} pods are not ready only because the load balancer has not marked them healthy: {listed}",
                 evidence=evidence,
                 next_step=_next_step(ns, bad),
-                supports=("healthcheck-path", "healthcheck-port", "network-sg"),
             )
         return Finding(
             ID,

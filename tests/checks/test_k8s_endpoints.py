@@ -93,3 +93,12 @@ def test_odd_slice_does_not_crash():
     [f] = run_check(ID, make_state(service(), pod("web-1"), s))
     assert f.status == Status.PASS  # absent "ready" means ready (discovery.k8s.io/v1)
     assert any("127.0.0.9 ports no ports" in e for e in f.evidence)
+
+
+def test_does_not_blame_the_selector_when_pods_were_not_readable():
+    state = make_state(service(), endpoint_slice(endpoints=[]))
+    state.read_errors["k8s.pods"] = "forbidden: cannot list pods in namespace shop"
+    [f] = run_check(ID, state)
+    assert f.status == Status.FAIL
+    assert "could not be read" in f.summary and "forbidden" in f.summary
+    assert f.supports == ()
