@@ -1,0 +1,91 @@
+"""The one web app of `lbhealth serve`: Slack, alarm webhooks, health and metrics.
+
+    POST /slack/events          slash commands and interactions (bolt, signed requests only)
+    POST /webhooks/...          alarm receivers (bot.webhooks.routes.register, when present)
+    GET  /healthz               the process answers
+    GET  /readyz                Redis answers (503 otherwise)
+    GET  /metrics               Prometheus text format (bot.metrics.REGISTRY)
+
+Bodies larger than LBHEALTH_MAX_BODY_BYTES are refused with 413 before anything reads them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis import Redis
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+
+from bot import metrics
+
+log = logging.getLogger("lbhealth.http")
+
+
+def create_app(
+    settings: Any,
+    redis: Redis,
+    slack_client: WebClient,
+    *,
+    bolt_app: App | None = None,
+    webhook_deps: dict[str, Any] | None = None,
+) -> Flask:
+    from bot.queue import enqueue_diagnosis
+    from bot.slack.app import create_bolt_app
+
+    app = Flask("lbhealth")
+    max_body = int(settings.lbhealth_max_body_bytes)
+    app.config["MAX_CONTENT_LENGTH"] = max_body  # also bounds chunked bodies with no Content-Length
+    bolt = bolt_app or create_bolt_app(settings, redis, slack_client)
+    handler = SlackRequestHandler(bolt)
+    metrics.register_queue_gauges(redis)
+
+    @app.before_request
+    def _refuse_large_bodies() -> Response | None:
+        if request.content_length is not None and request.content_length > max_body:
+            log.warning("request body too large", extra={"path": request.path, "bytes": request.content_length})
+            return Response("request body too large\n", status=413, mimetype="text/plain")
+        return None
+
+    @app.post("/slack/events")
+    def slack_events() -> Response:
+        return handler.handle(request)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            redis.ping()
+        except Exception as exc:
+            return Response(f"redis unavailable: {type(exc).__name__}\n", status=503, mimetype="text/plain")
+        return Response("ready\n", mimetype="text/plain")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+
+    deps = {"settings": settings, "redis": redis, "slack": slack_client, "enqueue": enqueue_diagnosis}
+    deps.update(webhook_deps or {})
+    register_webhooks(app, deps)
+    app.extensions["lbhealth.bolt"] = bolt
+    return app
+
+
+def register_webhooks(app: Flask, deps: dict[str, Any]) -> bool:
+    """Mount the alarm receivers if this build has them (bot.webhooks.routes.register(app, deps))."""
+    try:
+        routes = importlib.import_module("bot.webhooks.routes")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bot.webhooks", "bot.webhooks.routes"):
+            raise
+        return False
+    routes.register(app, deps)
+    return True

@@ -1,0 +1,66 @@
+"""The Slack Web API client every part of lbhealth uses, with the retry handlers Slack needs.
+
+slack_sdk retries only connection errors by default; 429s (with Retry-After) and 5xx answers
+are retried here too. `SLACK_API_URL` points the client elsewhere (tests, proxies).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot import metrics
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the bot cannot post here": tell the requester to invite it.
+NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+# Errors that will not go away by retrying the same call.
+PERMANENT = NOT_IN_CHANNEL | {
+    "invalid_blocks", "msg_too_long", "msg_blocks_too_long", "invalid_auth", "not_authed", "account_inactive",
+    "token_revoked", "missing_scope", "restricted_action", "message_not_found", "cant_update_message",
+    "edit_window_closed", "invalid_arguments", "too_many_attachments",
+}
+
+
+def web_client(token: str | None, base_url: str | None = None, *, timeout: int = 15) -> WebClient:
+    base = (base_url or WebClient.BASE_URL).rstrip("/") + "/"
+    return WebClient(
+        token=token,
+        base_url=base,
+        timeout=timeout,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def slack_error(exc: BaseException) -> str | None:
+    if isinstance(exc, SlackApiError):
+        try:
+            return str(exc.response.get("error") or exc.response.status_code)
+        except Exception:
+            return "unknown"
+    return None
+
+
+def call(client: WebClient, method: str, **kwargs: Any):
+    """client.<method>(**kwargs), counting failures in lbhealth_slack_api_errors_total."""
+    try:
+        return getattr(client, method)(**kwargs)
+    except SlackApiError as exc:
+        metrics.SLACK_API_ERRORS.labels(method, slack_error(exc) or "unknown").inc()
+        raise
+    except Exception as exc:
+        metrics.SLACK_API_ERRORS.labels(method, type(exc).__name__).inc()
+        raise

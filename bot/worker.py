@@ -1,0 +1,580 @@
+"""`lbhealth worker`: run diagnosis jobs from Redis and post each report once into its thread.
+
+A job (bot.queue.DiagnosisJob, JSON) runs the engine (checks.runner.diagnose) against the
+cluster named in the config, posts the report as replies in the thread of `root_ts`, then
+updates the root message through ROOT_UPDATERS[origin] (commands here; alarms register theirs).
+
+Reliability, and why it is built this way:
+- Retries: rq `Retry(max=3, interval=[2, 10, 30])` for transient errors (an exception escaping
+  the job). Errors that retrying cannot fix (unknown cluster, bad dump, the bot not in the
+  channel) end the job at once with a message in the thread.
+- After the last attempt, `on_job_failure` (rq failure callback) says in the thread that the
+  diagnosis failed and why, and updates the root message.
+- Posting is idempotent per job: each part (reply i, the file, the failure note) is claimed
+  with SET NX under `lbhealth:posted:<job>:<part>` and its ts recorded, so a job that runs twice
+  (after a crash, or a retry after a partial post) never posts a part twice. The one window
+  left is a worker killed after Slack accepted a message and before the ts was recorded (a
+  few ms); the claim then expires and that one part may be posted again.
+- A worker killed with SIGKILL: rq notices an abandoned job only when its StartedJobRegistry
+  entry expires (job timeout + 60 s for a SimpleWorker) *and* a surviving worker runs its
+  maintenance (every 10 min by default), i.e. up to ~13 min with our 120 s timeout. Lowering
+  rq's knobs cannot reach 60 s without also killing slow but healthy jobs. So each worker
+  process keeps a liveness key (`lbhealth:alive:<worker>`, TTL 10 s, refreshed every 2 s by a
+  thread) and a reaper thread (one at a time, under a lock) looks every 3 s at the started
+  jobs: a job whose worker's liveness key is gone has its registry entry expired now and rq's
+  own `StartedJobRegistry.cleanup()` does the rest (AbandonedJobError, failure callback, and
+  re-enqueue through the job's Retry). Recovery = liveness TTL + reaper period + first retry
+  interval + the job itself; measured in tests/bot/test_worker_kill.py.
+- Scheduled retries: rq's scheduler runs in a forked child holding a 61 s lock; if its worker
+  is SIGKILLed that lock (or the orphaned child) delays retries by up to a minute. The reaper
+  thread therefore also moves due retries from the ScheduledJobRegistry to the queue, under a
+  2 s lock, and the rq scheduler is not started.
+- SIGTERM: rq's warm shutdown: the job in hand finishes, then the worker exits. A second
+  SIGTERM/SIGINT (cold shutdown) exits at once; the liveness key is deleted on the way out so
+  the reaper hands the job back to another worker within seconds.
+- Jobs run in the worker process (rq SimpleWorker: no fork per job, the engine's imports and
+  clients stay warm); `--concurrency N` starts N such processes and supervises them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq import SimpleWorker, get_current_job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException, TimerDeathPenalty
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import metrics
+from bot.logs import job_context, setup_logging
+from bot.queue import PREFIX, DiagnosisJob, get_queue, release_target, update_record
+from bot.slack import client as slack
+from bot.slack.messages import format_duration, render_message
+
+log = logging.getLogger("lbhealth.worker")
+
+ALIVE_TTL = 10  # seconds a worker's liveness key outlives its last refresh
+ALIVE_REFRESH = 2
+REAP_INTERVAL = 3
+POSTED_TTL = 7 * 24 * 3600
+POST_CLAIM_TTL = 30  # a claim left by a worker killed mid-post expires after this
+TEST_DELAY_ENV = "LBHEALTH_TEST_SLOW_JOB_SECONDS"  # tests only: sleep inside each job (off when unset)
+
+
+class PermanentError(Exception):
+    """The job cannot succeed by retrying (the message is shown in the thread)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Dependencies: built from the environment in a worker process, injected by in-process tests.
+
+
+@dataclass
+class Deps:
+    settings: Any
+    redis: Redis
+    client: WebClient
+
+
+_deps: Deps | None = None
+_deps_lock = threading.Lock()
+
+
+def configure(deps: Deps | None) -> None:
+    """Set (or clear) the dependencies jobs use in this process (tests; `run_worker`)."""
+    global _deps
+    _deps = deps
+
+
+def deps() -> Deps:
+    global _deps
+    with _deps_lock:
+        if _deps is None:
+            from bot.settings import get_settings
+
+            settings = get_settings()
+            _deps = Deps(
+                settings=settings,
+                redis=Redis.from_url(settings.redis_url),
+                client=slack.web_client(settings.slack_bot_token, settings.slack_api_url),
+            )
+        return _deps
+
+
+# --------------------------------------------------------------------------------------------
+# Idempotent posting
+
+
+def once(redis: Redis, job_id: str, part: str, action: Callable[[], str]) -> str | None:
+    """Run `action` (which posts something and returns its ts/id) at most once per job and part.
+
+    Returns the recorded value (from this call or an earlier run of the same job).
+    """
+    key = f"{PREFIX}posted:{job_id}:{part}"
+    deadline = time.monotonic() + POST_CLAIM_TTL + 5
+    while True:
+        value = redis.get(key)
+        if value is not None and value != b"pending":
+            return value.decode()
+        if redis.set(key, "pending", nx=True, ex=POST_CLAIM_TTL):
+            break
+        # Another run of this job is posting this part right now, or died doing so: wait for
+        # its result, or for its claim to expire (then this run posts it).
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"part {part} of job {job_id} stayed claimed")
+        time.sleep(0.2)
+    try:
+        result = action()
+    except BaseException:
+        redis.delete(key)
+        raise
+    redis.set(key, result or "posted", ex=POSTED_TTL)
+    return result
+
+
+def posted(redis: Redis, job_id: str, part: str) -> str | None:
+    value = redis.get(f"{PREFIX}posted:{job_id}:{part}")
+    return value.decode() if value is not None and value != b"pending" else None
+
+
+# --------------------------------------------------------------------------------------------
+# Root message updaters (pluggable by origin)
+
+
+@dataclass
+class Outcome:
+    """How a job ended, for the root-message updater of its origin."""
+
+    job: DiagnosisJob
+    job_id: str
+    client: WebClient
+    redis: Redis
+    report: Any = None  # checks.model.Report when the diagnosis ran
+    error: str | None = None  # why it failed (after the last attempt)
+    attempts: int = 1
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+RootUpdater = Callable[[Outcome], None]
+ROOT_UPDATERS: dict[str, RootUpdater] = {}
+
+
+def register_root_updater(origin: str) -> Callable[[RootUpdater], RootUpdater]:
+    def decorator(fn: RootUpdater) -> RootUpdater:
+        ROOT_UPDATERS[origin] = fn
+        return fn
+
+    return decorator
+
+
+@register_root_updater("command")
+def update_command_root(outcome: Outcome) -> None:
+    """The /lbhealth root message, updated in place: status emoji, root cause in one line, duration."""
+    job = outcome.job
+    if not job.root_ts:
+        return
+    if outcome.ok:
+        message = render_message("root_done", job=job, verdict=outcome.report.verdict,
+                                 duration=format_duration(outcome.duration_s))
+    else:
+        message = render_message("root_failed", job=job, reason=outcome.error, attempts=outcome.attempts)
+    slack.call(outcome.client, "chat_update", channel=job.channel, ts=job.root_ts, **message)
+
+
+def _root_updater(origin: str) -> RootUpdater:
+    if origin not in ROOT_UPDATERS and origin == "alarm":
+        try:  # the webhook module registers the alarm updater when imported
+            import bot.incidents  # noqa: F401
+        except ImportError:
+            pass
+    return ROOT_UPDATERS.get(origin, update_command_root)
+
+
+# --------------------------------------------------------------------------------------------
+# The job
+
+
+def _attempt(redis: Redis, job_id: str) -> int:
+    return int(redis.hincrby(f"{PREFIX}job:{job_id}", "attempts", 1))
+
+
+def _attempts(redis: Redis, job_id: str) -> int:
+    value = redis.hget(f"{PREFIX}job:{job_id}", "attempts")
+    return int(value or 1)
+
+
+def _test_delay() -> None:
+    delay = os.environ.get(TEST_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
+def _diagnose(settings: Any, job: DiagnosisJob):
+    from bot.settings import ConfigError
+    from checks.collect.dump import DumpError
+    from checks.model import InvalidTarget, Target
+    from checks.runner import diagnose
+
+    try:
+        cluster = settings.cluster(job.cluster)
+        target = Target.parse(job.service, job.namespace, cluster.name if cluster else job.cluster)
+    except (ConfigError, InvalidTarget) as exc:
+        raise PermanentError(str(exc)) from exc
+    try:
+        report, _state = diagnose(
+            target,
+            sources=list(cluster.sources) if cluster and cluster.sources else None,
+            context=cluster.context if cluster else None,
+            probe=cluster.probe if cluster else True,
+            severity=settings.file_config().severity or None,
+        )
+    except (DumpError, FileNotFoundError) as exc:
+        raise PermanentError(f"the cluster's dump files cannot be read: {exc}") from exc
+    return report
+
+
+def run_diagnosis(payload: dict[str, Any]) -> dict[str, Any]:
+    """rq job: diagnose, post the report into the thread, update the root message."""
+    job = DiagnosisJob.model_validate(payload)
+    rq_job = get_current_job()
+    job_id = rq_job.id if rq_job is not None else job.job_id
+    d = deps()
+    with job_context(job_id):
+        started = time.monotonic()
+        attempt = _attempt(d.redis, job_id)
+        update_record(d.redis, job_id, state="running")
+        metrics.JOBS_STARTED.inc()
+        log.info("diagnosis started", extra={"target": job.dedup_key, "attempt": attempt, "origin": job.origin})
+        _test_delay()
+        try:
+            report = _diagnose(d.settings, job)
+            post_report(d, job, job_id, report)
+            duration = time.monotonic() - started
+            _root_updater(job.origin)(Outcome(job, job_id, d.client, d.redis, report=report,
+                                              attempts=attempt, duration_s=duration))
+        except PermanentError as exc:
+            finish_failed(d, job, job_id, str(exc), attempt)
+            return {"status": "failed", "reason": str(exc)}
+        except SlackApiError as exc:
+            error = slack.slack_error(exc) or ""
+            if error not in slack.PERMANENT:
+                raise  # transient: rq retries with backoff
+            if error in slack.NOT_IN_CHANNEL:
+                tell_requester_to_invite(d, job, error)
+            finish_failed(d, job, job_id, f"Slack refused the post ({error})", attempt, post_in_thread=False)
+            return {"status": "failed", "reason": error}
+        update_record(d.redis, job_id, state="done", verdict=str(report.verdict.status))
+        release_target(d.redis, job.dedup_key, job_id)
+        metrics.JOBS_DONE.labels(str(report.verdict.status)).inc()
+        metrics.JOB_DURATION.observe(duration)
+        log.info("diagnosis posted", extra={"target": job.dedup_key, "verdict": str(report.verdict.status),
+                                            "duration_ms": int(duration * 1000)})
+        return {"status": "done", "verdict": report.verdict.to_dict(), "duration_ms": int(duration * 1000)}
+
+
+def post_report(d: Deps, job: DiagnosisJob, job_id: str, report: Any) -> None:
+    """The report as replies in the thread of job.root_ts; the full report as a file when too large."""
+    from bot import render
+
+    try:
+        messages, overflow = render.slack_report(report)
+    except ValueError as exc:  # does not fit Slack's limits even split: only the file
+        log.warning("report does not fit in messages; attaching it as a file", extra={"error": str(exc)})
+        messages, overflow = [], True
+    if overflow and not messages:
+        messages = [render_message("too_large", job=job, verdict=report.verdict, n_findings=len(report.findings),
+                                   filename=_filename(job))]
+    thread = job.root_ts
+    for i, message in enumerate(messages):
+        once(d.redis, job_id, f"reply:{i}", lambda m=message: slack.call(
+            d.client, "chat_postMessage", channel=job.channel, thread_ts=thread, unfurl_links=False, **m)["ts"])
+    if overflow:
+        def upload() -> str:
+            resp = slack.call(
+                d.client, "files_upload_v2", channel=job.channel, thread_ts=thread,
+                content=render.report_markdown(report), filename=_filename(job),
+                title=f"lbhealth report: {job.ref}" + (f" on {job.cluster}" if job.cluster else ""),
+            )
+            files = resp.get("files") or [resp.get("file") or {}]
+            return str(files[0].get("id") or "uploaded")
+
+        once(d.redis, job_id, "file", upload)
+
+
+def _filename(job: DiagnosisJob) -> str:
+    return f"lbhealth-{job.cluster + '-' if job.cluster else ''}{job.namespace}-{job.service}.md"
+
+
+def tell_requester_to_invite(d: Deps, job: DiagnosisJob, error: str) -> None:
+    """Ephemeral "invite the bot" to whoever asked (response_url first: it works outside the channel)."""
+    message = render_message("invite", error=error, command_text=f"/lbhealth {job.ref}")
+    try:
+        if job.response_url:
+            import requests
+
+            requests.post(job.response_url, json={"response_type": "ephemeral", **message}, timeout=5)
+        elif job.requested_by:
+            slack.call(d.client, "chat_postEphemeral", channel=job.channel, user=job.requested_by, **message)
+    except Exception:
+        log.warning("could not tell the requester to invite the bot", exc_info=True)
+
+
+def finish_failed(d: Deps, job: DiagnosisJob, job_id: str, reason: str, attempts: int, *,
+                  post_in_thread: bool = True) -> None:
+    """After the last attempt: say in the thread that the diagnosis failed and why; update the root."""
+    with job_context(job_id):
+        log.error("diagnosis failed", extra={"target": job.dedup_key, "reason": reason, "attempts": attempts})
+        try:
+            if post_in_thread:
+                message = render_message("failed", job=job, job_id=job_id, reason=reason, attempts=attempts)
+                once(d.redis, job_id, "failed", lambda: slack.call(
+                    d.client, "chat_postMessage", channel=job.channel, thread_ts=job.root_ts, **message)["ts"])
+                _root_updater(job.origin)(Outcome(job, job_id, d.client, d.redis, error=reason, attempts=attempts))
+        except Exception:
+            log.exception("could not post the failure")
+        finally:
+            update_record(d.redis, job_id, state="failed", reason=reason)
+            release_target(d.redis, job.dedup_key, job_id)
+            metrics.JOBS_FAILED.labels("final").inc()
+
+
+def _reason(exc_type: Any, exc_value: Any) -> str:
+    if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
+        return "the worker running it stopped (killed or crashed) every time it was tried"
+    if exc_type is JobTimeoutException or isinstance(exc_value, JobTimeoutException):
+        return f"it took longer than the job timeout ({exc_value})"
+    if isinstance(exc_value, SlackApiError):
+        return f"Slack API error: {slack.slack_error(exc_value)}"
+    name = getattr(exc_type, "__name__", str(exc_type))
+    text = str(exc_value) if exc_value is not None else ""
+    return f"{name}: {text}" if text else name
+
+
+def on_job_failure(rq_job: Job, connection: Redis, exc_type: Any, exc_value: Any, tb: Any) -> None:
+    """rq failure callback (each failed attempt, and abandoned jobs found by cleanup).
+
+    Only after the last attempt does it post; earlier failures are logged and retried by rq.
+    It never raises: rq would record the callback's error instead of the job's.
+    """
+    try:
+        job = DiagnosisJob.model_validate(rq_job.args[0])
+        d = deps()
+        with job_context(rq_job.id):
+            reason = _reason(exc_type, exc_value)
+            if rq_job.should_retry:
+                kind = "abandoned" if exc_type is AbandonedJobError else "transient"
+                metrics.JOBS_FAILED.labels(kind).inc()
+                update_record(d.redis, rq_job.id, state="retrying", last_error=reason)
+                log.warning("attempt failed; rq will retry", extra={"target": job.dedup_key, "reason": reason,
+                                                                     "retries_left": rq_job.retries_left})
+                return
+            finish_failed(d, job, rq_job.id, reason, _attempts(d.redis, rq_job.id))
+    except Exception:
+        log.exception("failure callback failed", extra={"job_id": getattr(rq_job, "id", None)})
+
+
+# --------------------------------------------------------------------------------------------
+# Liveness and the reaper
+
+
+def alive_key(worker_name: str) -> str:
+    return f"{PREFIX}alive:{worker_name}"
+
+
+class Liveness(threading.Thread):
+    """Refreshes `lbhealth:alive:<worker>` while this process lives."""
+
+    def __init__(self, redis: Redis, worker_name: str) -> None:
+        super().__init__(name="lbhealth-liveness", daemon=True)
+        self.redis, self.worker_name = redis, worker_name
+        self.stopped = threading.Event()
+        self.beat()
+
+    def beat(self) -> None:
+        self.redis.set(alive_key(self.worker_name), str(os.getpid()), ex=ALIVE_TTL)
+
+    def run(self) -> None:
+        while not self.stopped.wait(ALIVE_REFRESH):
+            try:
+                self.beat()
+            except Exception:
+                log.warning("liveness refresh failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        try:
+            self.redis.delete(alive_key(self.worker_name))
+        except Exception:
+            pass
+
+
+def reap_abandoned(redis: Redis) -> list[str]:
+    """Expire the StartedJobRegistry entries of jobs whose worker is gone; rq's cleanup re-enqueues them.
+
+    Returns the ids of the jobs handed back.
+    """
+    queue = get_queue(redis)
+    # TimerDeathPenalty: the failure callback runs here, in a thread, where SIGALRM cannot be used.
+    registry = StartedJobRegistry(queue=queue, death_penalty_class=TimerDeathPenalty)
+    dead: dict[str, float] = {}
+    reaped: list[str] = []
+    for entry in redis.zrange(registry.key, 0, -1):
+        entry_s = entry.decode()
+        job_id = entry_s.split(":", 1)[0]
+        try:
+            job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+        except NoSuchJobError:
+            continue
+        worker_name = job.worker_name
+        if not worker_name or redis.exists(alive_key(worker_name)):
+            continue
+        dead[entry_s] = 0
+        reaped.append(job_id)
+    if dead:
+        redis.zadd(registry.key, dead, xx=True)  # expire them now ...
+        registry.cleanup()  # ... and let rq handle them as abandoned (failure callback + Retry)
+        for job_id in reaped:
+            log.warning("job handed back: its worker is gone", extra={"job_id": job_id})
+    return reaped
+
+
+def enqueue_due_retries(redis: Redis) -> None:
+    scheduler = RQScheduler([get_queue(redis)], connection=redis, serializer=JSONSerializer)
+    scheduler.prepare_registries([get_queue(redis).name])
+    scheduler.enqueue_scheduled_jobs()
+
+
+class Reaper(threading.Thread):
+    def __init__(self, redis: Redis, name: str, interval: float = REAP_INTERVAL) -> None:
+        super().__init__(name="lbhealth-reaper", daemon=True)
+        self.redis, self.worker_name, self.interval = redis, name, interval
+        self.stopped = threading.Event()
+
+    def tick(self) -> None:
+        # Due retries: every tick, one process at a time (2 s lock: a dead holder blocks briefly).
+        if self.redis.set(f"{PREFIX}lock:retries", self.worker_name, nx=True, px=2000):
+            enqueue_due_retries(self.redis)
+        if self.redis.set(f"{PREFIX}lock:reaper", self.worker_name, nx=True, px=int(self.interval * 1000)):
+            reap_abandoned(self.redis)
+
+    def run(self) -> None:
+        while not self.stopped.wait(min(1.0, self.interval)):
+            try:
+                self.tick()
+            except Exception:
+                log.warning("reaper tick failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def make_worker(redis: Redis, name: str | None = None) -> SimpleWorker:
+    return SimpleWorker(
+        [get_queue(redis)],
+        connection=redis,
+        serializer=JSONSerializer,
+        name=name,
+        worker_ttl=30,  # dequeue blocks for worker_ttl - 15 s between heartbeats/maintenance
+        maintenance_interval=60,
+    )
+
+
+def run_worker(settings: Any, *, burst: bool = False, name: str | None = None) -> int:
+    redis = Redis.from_url(settings.redis_url)
+    configure(Deps(settings=settings, redis=redis,
+                   client=slack.web_client(settings.slack_bot_token, settings.slack_api_url)))
+    worker = make_worker(redis, name)
+    liveness = Liveness(redis, worker.name)
+    reaper = Reaper(redis, worker.name)
+    liveness.start()
+    if burst:
+        reaper.tick()
+    else:
+        reaper.start()
+    log.info("worker started", extra={"worker": worker.name, "pid": os.getpid(), "burst": burst})
+    try:
+        worker.work(burst=burst, logging_level=settings.lbhealth_log_level.upper(), with_scheduler=False)
+    finally:
+        reaper.stop()
+        liveness.stop()  # a job abandoned by a cold shutdown is handed back within a reaper period
+    return 0
+
+
+def supervise(n: int, burst: bool) -> int:
+    """Run N worker processes; forward SIGTERM/SIGINT (warm, then cold shutdown); restart crashed ones."""
+    cmd = [sys.executable, "-m", "bot.worker", "--concurrency", "1"] + (["--burst"] if burst else [])
+    procs = [subprocess.Popen(cmd) for _ in range(n)]
+    stopping = threading.Event()
+
+    def forward(signum: int, _frame: Any) -> None:
+        stopping.set()
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        running = False
+        for i, p in enumerate(procs):
+            code = p.poll()
+            if code is None:
+                running = True
+            elif not stopping.is_set() and not burst and code != 0:
+                log.warning("worker process exited; restarting", extra={"pid": p.pid, "code": code})
+                procs[i] = subprocess.Popen(cmd)
+                running = True
+        if not running:
+            break
+        time.sleep(0.5)
+    return max((p.returncode or 0) for p in procs)
+
+
+def main(args: argparse.Namespace) -> int:
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    setup_logging(settings.lbhealth_log_level)
+    n = int(getattr(args, "concurrency", 1) or 1)
+    burst = bool(getattr(args, "burst", False))
+    if n > 1:
+        return supervise(n, burst)
+    return run_worker(settings, burst=burst, name=getattr(args, "name", None))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot.worker", description="Run lbhealth diagnosis workers")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    p.add_argument("--name", default=None)
+    return p
+
+
+if __name__ == "__main__":
+    from bot.worker import main as _main  # the importable module, not __main__: jobs resolve bot.worker.*
+
+    sys.exit(_main(_parser().parse_args()))

@@ -1,0 +1,184 @@
+"""`/lbhealth` over real HTTP into the running web app: signed requests, ack, root, thread, dedup."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.queue import get_queue
+from tests.bot.conftest import command_body, get, post, run_jobs, signed_headers, validate_message, wait_until
+
+
+def send(web, slack_api, text: str, **kw) -> tuple[int, bytes, dict]:
+    body = command_body(text, response_url=kw.pop("response_url", None) or slack_api.response_url(), **kw)
+    return post(web.url + "/slack/events", body, signed_headers(body))
+
+
+def queued(redis) -> int:
+    return get_queue(redis).count
+
+
+def test_command_end_to_end_root_thread_and_update(web, slack_api, redis):
+    status, body, _ = send(web, slack_api, "shop/web")
+    assert status == 200 and body == b""  # acknowledged, nothing shown yet
+    (root_call,) = slack_api.wait_for("chat.postMessage")
+    root = root_call.args
+    assert root["channel"] == "C111" and "thread_ts" not in root
+    assert root["text"] == "Diagnosing shop/web on prod, asked by <@U111>"
+    validate_message(root)
+    wait_until(lambda: queued(redis) == 1)
+
+    assert run_jobs(redis)
+    root_ts = slack_api.calls_to("chat.postMessage")[0].args and next(
+        ts for (ch, ts), m in slack_api.messages.items() if ch == "C111" and "thread_ts" not in m)
+    replies = slack_api.thread("C111", root_ts)
+    assert replies, "the report goes into the root's thread"
+    assert replies[0]["text"].startswith("Root cause: ")
+    assert "targetPort 8080" in replies[0]["text"]
+    for call in slack_api.calls_to("chat.postMessage"):
+        validate_message(call.args)
+    all_text = json.dumps([r["blocks"] for r in replies])
+    assert "Suggested fix" in all_text and "kubectl patch svc web -n shop" in all_text
+    assert "Passed (" in all_text and "Skipped (" in all_text
+
+    (update,) = slack_api.calls_to("chat.update")
+    assert update.args["ts"] == root_ts and update.args["channel"] == "C111"
+    validate_message(update.args)
+    section = update.args["blocks"][0]["text"]["text"]
+    assert section.startswith(":red_circle: *shop/web* on *prod*: ") and "`K8S-TARGETPORT`" in section
+    assert "Diagnosed in " in update.args["blocks"][1]["elements"][0]["text"]
+    assert get_queue(redis).count == 0
+
+
+def test_help_and_bad_text_answer_in_the_ack_and_queue_nothing(web, slack_api, redis):
+    for text, expect in [("", None), ("help", None), ("Shop/Web", "not a valid namespace"),
+                         ("shop/web_1", "not a valid Service name"), ("web -x", "unknown option"),
+                         ("a b", "one Service at a time"), ("web --cluster nope", "unknown cluster 'nope'"),
+                         ("-n shop", "no Service name")]:
+        status, body, headers = send(web, slack_api, text, trigger_id=f"t-{text}")
+        assert status == 200, text
+        message = json.loads(body)
+        validate_message(message)
+        blob = json.dumps(message)
+        assert "/lbhealth [namespace/]service" in blob and "/lbhealth shop/web" in blob
+        if expect:
+            assert expect in blob, (text, blob)
+        assert message.get("response_type", "ephemeral") == "ephemeral"
+    time.sleep(0.3)  # lazy listeners have run by now; they must not have done anything
+    assert slack_api.calls_to("chat.postMessage") == []
+    assert queued(redis) == 0
+
+
+def test_bad_signature_and_stale_timestamp_are_401_and_queue_nothing(web, slack_api, redis):
+    body = command_body("shop/web", response_url=slack_api.response_url())
+    bad = signed_headers(body, secret="not-the-secret")
+    assert post(web.url + "/slack/events", body, bad)[0] == 401
+    stale = signed_headers(body, timestamp=int(time.time()) - 10 * 60)
+    assert post(web.url + "/slack/events", body, stale)[0] == 401
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert post(web.url + "/slack/events", body, unsigned)[0] == 401
+    time.sleep(0.3)
+    assert slack_api.calls == [] and queued(redis) == 0
+
+
+def test_large_body_is_refused_before_parsing(web, slack_api, redis):
+    body = command_body("shop/web " + "x" * 70_000, response_url=slack_api.response_url())
+    status, _, _ = post(web.url + "/slack/events", body, signed_headers(body))
+    assert status == 413
+    assert slack_api.calls == [] and queued(redis) == 0
+
+
+def test_slack_retry_of_the_same_command_creates_no_second_job(web, slack_api, redis):
+    body = command_body("shop/web", response_url=slack_api.response_url(), trigger_id="999.1.retry")
+    assert post(web.url + "/slack/events", body, signed_headers(body))[0] == 200
+    retry_headers = {**signed_headers(body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert post(web.url + "/slack/events", body, retry_headers)[0] == 200
+    slack_api.wait_for("chat.postMessage")
+    wait_until(lambda: queued(redis) == 1)
+    time.sleep(0.3)
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+    assert slack_api.calls_to("response_url") == []  # the retry is silent, not "already running"
+    assert queued(redis) == 1
+
+
+def test_second_request_for_the_same_target_links_the_running_thread(web, slack_api, redis):
+    assert send(web, slack_api, "shop/web", trigger_id="1.a")[0] == 200
+    slack_api.wait_for("chat.postMessage")
+    wait_until(lambda: queued(redis) == 1)
+    second_url = slack_api.response_url()
+    assert send(web, slack_api, "web -n shop", trigger_id="1.b", user="U222", response_url=second_url)[0] == 200
+    (reply,) = slack_api.wait_for("response_url")
+    assert reply.path == second_url.split(slack_api.root, 1)[1]
+    validate_message(reply.args)
+    text = reply.args["blocks"][0]["text"]["text"]
+    assert "already queued" in text and "https://lbhealth-test.slack.com/archives/C111/p" in text
+    assert reply.args["response_type"] == "ephemeral"
+    assert len(slack_api.calls_to("chat.postMessage")) == 1 and queued(redis) == 1
+    # Another cluster is another target.
+    assert send(web, slack_api, "shop/web --cluster staging", trigger_id="1.c")[0] == 200
+    wait_until(lambda: queued(redis) == 2)
+    # Once the report is posted the target is free again.
+    run_jobs(redis)
+    assert send(web, slack_api, "shop/web", trigger_id="1.d")[0] == 200
+    wait_until(lambda: queued(redis) == 1)
+
+
+def test_bot_not_in_channel_gets_an_invite_hint_and_nothing_queued(web, slack_api, redis):
+    slack_api.fail("chat.postMessage", error="not_in_channel", channel="C999")
+    assert send(web, slack_api, "shop/web", channel="C999", trigger_id="2.a")[0] == 200
+    (reply,) = slack_api.wait_for("response_url")
+    validate_message(reply.args)
+    assert "/invite @lbhealth" in reply.args["blocks"][0]["text"]["text"]
+    assert queued(redis) == 0
+    # After the invite, the same target can be asked for at once (the claim was released).
+    assert send(web, slack_api, "shop/web", channel="C999", trigger_id="2.b")[0] == 200
+    wait_until(lambda: queued(redis) == 1)
+
+
+def test_channel_not_found_falls_back_to_post_ephemeral_without_response_url(settings, redis, slack_api):
+    from slack_bolt import BoltRequest
+
+    from bot.slack.app import create_bolt_app
+    from bot.slack.client import web_client
+
+    app = create_bolt_app(settings, redis, web_client("xoxb-test", slack_api.url))
+    slack_api.fail("chat.postMessage", error="channel_not_found")
+    body = command_body("shop/web", response_url="", trigger_id="3.a")
+    resp = app.dispatch(BoltRequest(body=body, headers=signed_headers(body)))
+    assert resp.status == 200
+    (eph,) = slack_api.wait_for("chat.postEphemeral")
+    assert eph.args["user"] == "U111" and "/invite @lbhealth" in json.dumps(eph.args["blocks"])
+
+
+def test_health_ready_and_metrics(web, slack_api, redis):
+    assert get(web.url + "/healthz") == (200, b"ok\n")
+    assert get(web.url + "/readyz")[0] == 200
+    send(web, slack_api, "shop/web", trigger_id="4.a")
+    send(web, slack_api, "nope!", trigger_id="4.b")
+    wait_until(lambda: queued(redis) == 1)
+    status, text = get(web.url + "/metrics")
+    assert status == 200
+    text = text.decode()
+    assert 'lbhealth_commands_total{outcome="queued"}' in text
+    assert 'lbhealth_commands_total{outcome="bad_input"}' in text
+    assert 'lbhealth_jobs_queued_total{origin="command"}' in text
+    assert 'lbhealth_jobs{state="queued"} 1.0' in text
+    assert "lbhealth_job_duration_seconds_bucket" in text
+    assert "lbhealth_slack_api_errors_total" in text
+
+
+def test_readyz_fails_when_redis_is_unreachable(settings, slack_api):
+    import redis as redis_lib
+
+    from bot.http import create_app
+    from bot.slack.client import web_client
+    from tests.bot.conftest import Server
+    from tests.fakes.redis_server import free_port
+
+    dead = redis_lib.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    server = Server(create_app(settings, dead, web_client("xoxb-test", slack_api.url)))
+    try:
+        assert get(server.url + "/readyz")[0] == 503
+        assert get(server.url + "/healthz")[0] == 200
+    finally:
+        server.stop()
