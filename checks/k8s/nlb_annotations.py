@@ -59,7 +59,7 @@ def nlb_annotations(state: State) -> list[Finding]:
     owner = service_owner(state)
     if owner.key == "other-class":
         return [Finding(ID, Status.SKIP, f"The load balancer is provisioned by {owner.name} ({owner.reason}); these annotations are not its settings")]
-    ann = state.service_annotations
+    ann = {str(k): str(v) for k, v in state.service_annotations.items() if v is not None}  # dumps may carry ints
     local = spec.get("externalTrafficPolicy") == "Local"
     dkey = owner.key if owner.key != "in-tree-nlb" or not local else "in-tree-nlb-local"
     defaults = DEFAULTS.get(dkey, DEFAULTS["lbc"])
