@@ -489,3 +489,42 @@ class _Scheduler:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+
+
+# ---- the worker side: the alarm root updater ------------------------------------------------------
+
+
+def update_alarm_root(outcome: Any) -> None:
+    """bot.worker ROOT_UPDATERS["alarm"]: after a diagnosis (or its final failure), show the verdict on
+    the incident's root message, with the current counter and state (rendered from Redis)."""
+    job = outcome.job
+    key = job.incident_key
+    if not key:
+        return
+    incidents = Incidents(outcome.redis)
+    if outcome.ok and outcome.report is not None:
+        verdict = outcome.report.verdict.to_dict()
+    else:
+        verdict = {"status": "error", "check_id": None, "summary": f"the diagnosis failed: {outcome.error}"}
+    incidents.set_fields(key, verdict=verdict, last_report_at=repr(time.time()))
+    inc = incidents.get(key)
+    if not inc:
+        return
+    channel, ts = inc.get("channel") or job.channel, inc.get("root_ts") or job.root_ts
+    if not ts:
+        return
+    msg = root_message(inc)
+    from bot.slack import client as slack
+
+    slack.call(outcome.client, "chat_update", channel=channel, ts=ts, text=msg["text"], blocks=msg["blocks"])
+
+
+def _register_with_worker() -> None:
+    try:
+        from bot import worker
+    except ImportError:  # a build without the worker (tests of the webhook alone)
+        return
+    worker.register_root_updater("alarm")(update_alarm_root)
+
+
+_register_with_worker()
