@@ -91,7 +91,8 @@ def make_api_client(context: str | None = None, *, pool_maxsize: int = POOL_SIZE
         if in_cluster:
             config.load_incluster_config(client_configuration=cfg)
         else:
-            config.load_kube_config(context=context, client_configuration=cfg)
+            # KUBECONFIG read now, not when the kubernetes package was imported (its default)
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, context=context, client_configuration=cfg)
     except Exception as exc:  # ConfigException, FileNotFoundError, a bad YAML file, ...
         where = f"context '{context}' of the kubeconfig" if context else ("the in-cluster service account" if in_cluster else "the kubeconfig")
         raise CollectError(
@@ -534,9 +535,15 @@ class KubeCollector:
 
     def _log_task(self, read: str, pod: str, namespace: str, container: str, previous: bool, tail: int) -> Callable[[], _Result]:
         def body(r: _Result) -> None:
-            data = self._raw(
-                self.core.read_namespaced_pod_log, pod, namespace, container=container, previous=previous, tail_lines=tail
-            )
+            try:
+                data = self._raw(
+                    self.core.read_namespaced_pod_log, pod, namespace, container=container, previous=previous, tail_lines=tail
+                )
+            except Exception as exc:
+                # 400 "previous terminated container ... not found": the runtime kept no earlier log
+                if getattr(exc, "status", None) == 400 and "not found" in _status_message(exc):
+                    return
+                raise
             r.log_key = (namespace, pod, container, previous)
             r.log_text = data.decode("utf-8", "replace")
 

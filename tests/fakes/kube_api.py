@@ -518,7 +518,7 @@ class FakeKubeAPI:
         self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 128
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kube-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kube-api", daemon=True)
         self._thread.start()
         return self
 
