@@ -273,7 +273,12 @@ def service_target_groups(state: State) -> list[tuple[dict[str, Any], str]]:
     if out:
         return out
     lb_arns = {lb.get("LoadBalancerArn") for lb in _lbs_by_hostname(state)}
-    on_lb = [tg for tg in tgs if lb_arns & set(tg.get("LoadBalancerArns") or [])]
+    on_lb = [
+        tg
+        for tg in tgs
+        if lb_arns & set(tg.get("LoadBalancerArns") or [])
+        and not services_from_tags(state.aws.tags.get(tg.get("TargetGroupArn")), state.k8s.of_kind("Ingress"))
+    ]
     if on_lb:
         return [(tg, "attached to the load balancer named by the status hostname") for tg in on_lb]
     if not any(state.aws.tags.get(tg.get("TargetGroupArn")) for tg in tgs) and not state.aws.load_balancers:

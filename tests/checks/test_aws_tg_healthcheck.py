@@ -1,0 +1,95 @@
+"""AWS-TG-HEALTHCHECK: target group settings vs annotations and vs the probe."""
+
+from __future__ import annotations
+
+from checks.model import Status
+from checks.state import ProbeResult
+from tests import aws_factories as a
+from tests.factories import run_check
+
+ANN = "service.beta.kubernetes.io/aws-load-balancer-"
+
+
+def test_passes_when_annotations_match():
+    state = a.world(
+        service_annotations={ANN + "healthcheck-protocol": "tcp", ANN + "healthcheck-interval": "10"}
+    )
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.PASS
+    assert "TCP port traffic-port" in finding.evidence[0]
+
+
+def test_warns_when_target_group_ignores_annotations():
+    state = a.world(
+        service_annotations={ANN + "healthcheck-protocol": "http", ANN + "healthcheck-path": "/healthz"}
+    )
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.WARN
+    assert finding.cause == "controller"
+    assert any("healthcheck-path='/healthz'" in e and "HealthCheckPath=None" in e for e in finding.evidence)
+
+
+def test_ingress_annotations_for_alb():
+    state = a.world(lb_type="application")
+    ing = state.k8s.of_kind("Ingress")[0]
+    ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"] = "/ready"
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.WARN
+    assert "Ingress web alb.ingress.kubernetes.io/healthcheck-path='/ready'" in finding.evidence[0]
+
+
+def test_probe_code_rejected_by_matcher():
+    state = a.world(lb_type="application")
+    state.probes.append(
+        ProbeResult(
+            kind="http",
+            subject="pod shop/web-1",
+            address="127.0.0.2",
+            port=80,
+            ok=False,
+            path="/",
+            status_code=404,
+            elapsed_ms=3,
+        )
+    )
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.FAIL
+    assert finding.cause == "healthcheck-path"
+    assert "404" in finding.summary and "matcher 200" in finding.summary
+    assert finding.next_step.startswith("kubectl annotate ingress web")
+
+
+def test_probe_slower_than_timeout():
+    state = a.world(lb_type="application")
+    a.tg_of(state)["HealthCheckTimeoutSeconds"] = 5
+    state.probes.append(
+        ProbeResult(
+            kind="http",
+            subject="pod shop/web-1",
+            address="127.0.0.2",
+            port=80,
+            ok=True,
+            path="/",
+            status_code=200,
+            elapsed_ms=7200,
+        )
+    )
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.FAIL
+    assert finding.cause == "healthcheck-settings"
+    assert "7.2 s" in finding.summary
+
+
+def test_health_check_port_nobody_serves():
+    state = a.world(target_type="instance")
+    a.tg_of(state)["HealthCheckPort"] = "31999"
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.WARN
+    assert finding.cause == "healthcheck-port"
+
+
+def test_skips_without_target_groups():
+    state = a.world()
+    state.aws.target_groups = []
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.SKIP
