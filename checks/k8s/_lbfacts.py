@@ -99,7 +99,7 @@ def service_owner(state: State) -> Owner:
     if cloud == "tencent":
         return Owner("tke", "TKE service controller", "TKE cluster (Tencent annotations / node provider IDs)")
     if cloud is None:
-        return Owner("unknown", "the cluster's cloud controller", "cloud not recognised (no AWS/Tencent annotations, node provider IDs or load balancer read)")
+        return Owner("unknown", "the cluster's cloud controller", "no AWS/Tencent annotation, node provider ID or load balancer read")
     lb_type = str(ann.get(SVC_ANN + "type", "")).strip()
     if lb_type.lower() == "external":
         return Owner("lbc", "AWS Load Balancer Controller", f"annotation {SVC_ANN}type=external")

@@ -52,7 +52,7 @@ def _readiness(dep: dict[str, Any]) -> tuple[bool, str, list[str]]:
         if isinstance(c, dict) and c.get("status") != "True":
             ev.append(f"condition {c.get('type')} = {c.get('status')}: {c.get('reason') or ''} {c.get('message') or ''}".rstrip())
     ok = want > 0 and ready >= want and available > 0
-    return ok, f"{ready}/{want} ready", ev
+    return ok, f"{ready}/{want} replicas ready", ev
 
 
 def _lb_exists(state: State, albs: list[dict[str, Any]]) -> str:

@@ -163,9 +163,13 @@ def nlb_annotations(state: State) -> list[Finding]:
             patch[TARGET_TYPE] = "instance"
             tt_text = f"unknown ({TARGET_TYPE} = {tt_raw!r})"
 
+    port_text = ann.get(HC + "port") or "traffic-port"
+    hcnp = as_int(spec.get("healthCheckNodePort"))
+    if local and HC + "port" not in ann:
+        port_text = f"healthCheckNodePort {hcnp}" if hcnp is not None else "healthCheckNodePort"
     settings = (
-        f"{protocol} on {ann.get(HC + 'port') or 'traffic-port'}"
-        + (f" {ann.get(HC + 'path') or '/'}" if protocol.startswith("HTTP") else "")
+        f"{protocol} on {port_text}"
+        + (f" {ann.get(HC + 'path') or ('/healthz' if local else '/')}" if protocol.startswith("HTTP") else "")
         + f", every {effective['interval']} s, timeout {effective['timeout']} s, "
         f"healthy/unhealthy {effective['healthy-threshold']}/{effective['unhealthy-threshold']}"
     )

@@ -262,6 +262,17 @@ def readiness_vs_lb(state: State) -> list[Finding]:
     if findings:
         return findings
     mode = f"target type {target_type(state)}"
+    if not any(hc.protocol.startswith("HTTP") and not _kube_proxy_answers(state, hc) for hc in hcs):
+        return [
+            Finding(
+                ID,
+                Status.PASS,
+                f"The load balancer's health check does not ask the app for a path ({', '.join(sorted({hc.protocol for hc in hcs}))}"
+                + (", answered by kube-proxy" if any(_kube_proxy_answers(state, hc) for hc in hcs) else "")
+                + f"), so the readiness path {app_path} cannot disagree with it ({mode})",
+                evidence=info,
+            )
+        ]
     return [
         Finding(
             ID,

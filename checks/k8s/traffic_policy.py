@@ -335,6 +335,10 @@ def traffic_policy(state: State) -> list[Finding]:
             )
         )
     elif without:
+        unhealthy = {n for n, st in states.items() if not st.startswith(("healthy", "initial"))}
+        exact = bool(states) and unhealthy == set(without) and not unexplained
+        if exact:
+            base.append("the unhealthy targets are exactly the nodes without a ready pod: the health checks behave as designed")
         findings.append(
             Finding(
                 ID,
@@ -346,7 +350,8 @@ def traffic_policy(state: State) -> list[Finding]:
                 + fix.command
                 + " (client source IP is then lost), or spread the pods over every node",
                 fix=fix,
-                supports=("traffic-policy",),
+                cause="traffic-policy" if exact else "",
+                supports=() if exact else ("traffic-policy",),
             )
         )
     else:

@@ -22,14 +22,14 @@ def test_passes_when_ready_and_quiet():
     state.k8s.logs[("kube-system", "aws-load-balancer-controller-6d4-abc", "controller", False)] = '{"level":"info","msg":"successfully deployed model"}\n'
     [f] = run_check(ID, state)
     assert f.status == Status.PASS
-    assert "2/2 ready" in f.summary
+    assert "2/2 replicas ready" in f.summary
     assert any("1 log line(s) scanned" in e for e in f.evidence)
 
 
 def test_not_ready_controller_fails():
     [f] = run_check(ID, make_state(service(annotations=NLB), pod(), deployment(ready=0)))
     assert f.status == Status.FAIL and f.cause == "controller"
-    assert "0/2 ready" in f.summary
+    assert "0/2 replicas ready" in f.summary
     assert "deployment kube-system/aws-load-balancer-controller: replicas 2, ready 0, available 0" in f.evidence
 
 

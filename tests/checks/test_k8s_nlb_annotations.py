@@ -80,6 +80,11 @@ def test_path_on_tcp_check_and_unknown_keys_warn():
     assert any("intervall is not an annotation" in e and "interval" in e for e in f.evidence)
 
 
+def test_local_policy_defaults_name_the_health_check_node_port():
+    [f] = run_check(ID, make_state(svc(external_traffic_policy="Local", healthCheckNodePort=32111), pod()))
+    assert f.status == Status.PASS and "HTTP on healthCheckNodePort 32111 /healthz" in f.summary
+
+
 def test_tcp_with_local_policy_warns():
     [f] = run_check(ID, make_state(svc({HC + "protocol": "TCP"}, external_traffic_policy="Local"), pod()))
     assert f.status == Status.WARN and any("always connects" in e for e in f.evidence)

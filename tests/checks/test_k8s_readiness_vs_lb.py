@@ -72,7 +72,7 @@ def test_ingress_case_supports_alb_ingress_instead_of_claiming():
 
 def test_tcp_health_check_ignores_the_path():
     [f] = run_check(ID, make_state(service(annotations={SVC + "type": "nlb"}), ready_pod()))
-    assert f.status == Status.PASS
+    assert f.status == Status.PASS and "does not ask the app for a path (TCP)" in f.summary
     assert any("TCP check only opens a connection" in e for e in f.evidence)
 
 
@@ -81,7 +81,7 @@ def test_local_instance_targets_are_answered_by_kube_proxy():
     state = make_state(svc, ready_pod())
     state.probes = [probe("/healthz", 503, port=32000)]
     [f] = run_check(ID, state)
-    assert f.status == Status.PASS
+    assert f.status == Status.PASS and "answered by kube-proxy" in f.summary
     assert any("kube-proxy answers" in e for e in f.evidence)
 
 

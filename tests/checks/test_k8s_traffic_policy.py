@@ -63,6 +63,15 @@ def test_target_health_is_tied_to_nodes_and_unexplained_ones_named():
     assert any("not explained by the traffic policy" in e and "node-2" in e for e in f.evidence)
 
 
+def test_unhealthy_exactly_the_podless_nodes_explains_the_symptom():
+    state = make_state(local_svc(), pod("web-1", node="node-1"), *nodes(3))
+    unhealthy = {"State": "unhealthy", "Reason": "Target.FailedHealthChecks"}
+    state.aws.target_health = health({1: {"State": "healthy"}, 2: unhealthy, 3: unhealthy})
+    [f] = run_check(ID, state)
+    assert f.status == Status.WARN and f.cause == "traffic-policy"
+    assert "the unhealthy targets are exactly the nodes without a ready pod: the health checks behave as designed" in f.evidence
+
+
 def test_all_nodes_with_pods_pass():
     state = make_state(local_svc(), pod("web-1", node="node-1"), pod("web-2", node="node-2", ip="127.0.0.3"), *nodes(2))
     [f] = run_check(ID, state)
