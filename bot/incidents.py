@@ -158,6 +158,13 @@ return 1
 """
 
 
+_SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
 @dataclass
 class Outcome:
     outcome: str
@@ -198,6 +205,7 @@ class Incidents:
         self._record = redis.register_script(_RECORD)
         self._mark = redis.register_script(_MARK_QUEUED)
         self._claim = redis.register_script(_CLAIM_ROOT)
+        self._set = redis.register_script(_SET_IF_EXISTS)
 
     def record(self, alarm: Alarm) -> Outcome:
         key = alarm.incident_key
@@ -225,12 +233,14 @@ class Incidents:
         return bool(self._claim(keys=[incident_hash(key)], args=[repr(self.clock()), hold]))
 
     def set_root(self, key: str, channel: str, ts: str) -> None:
-        self.redis.hset(incident_hash(key), mapping={"root_ts": ts, "channel": channel})
+        self.set_fields(key, root_ts=ts, channel=channel)
 
     def set_fields(self, key: str, **fields: Any) -> None:
+        """Update an existing incident (never recreate one that expired or was deleted)."""
         clean = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in fields.items() if v is not None}
         if clean:
-            self.redis.hset(incident_hash(key), mapping=clean)
+            args = [x for kv in clean.items() for x in kv]
+            self._set(keys=[incident_hash(key)], args=args)
 
     def get(self, key: str) -> dict[str, Any] | None:
         raw = self.redis.hgetall(incident_hash(key))
@@ -485,10 +495,12 @@ class _Scheduler:
             if retry is not None:
                 self.schedule(key, retry, resolved, attempt + 1)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 # ---- the worker side: the alarm root updater ------------------------------------------------------
