@@ -93,7 +93,8 @@ def svc_exists(state: State) -> Finding:
     if other_reason:
         evidence.append(f"Other namespaces were not searched: {other_reason}")
 
-    suggestions = [f"{target.namespace}/{c}" for c in close_here] + [f"{ns}/{target.service}" for ns in same_name_elsewhere] + close_elsewhere
+    # The exact name in another namespace (a wrong -n) first, then typos here, then elsewhere.
+    suggestions = [f"{ns}/{target.service}" for ns in same_name_elsewhere] + [f"{target.namespace}/{c}" for c in close_here] + close_elsewhere
     if suggestions:
         summary = f"Service {target.ref} not found; did you mean {', '.join(suggestions[:3])}?"
         best = suggestions[0]

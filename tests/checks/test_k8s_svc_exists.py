@@ -62,3 +62,9 @@ def test_skip_when_not_read():
     [f] = run_check(ID, make_state(reads=set()))
     assert f.status == Status.SKIP
     assert "not collected" in f.summary
+
+
+def test_exact_name_in_another_namespace_is_suggested_first():
+    [f] = run_check(ID, make_state(service("web-frontend"), service("web", namespace="staging")))
+    assert f.summary == "Service shop/web not found; did you mean staging/web, shop/web-frontend?"
+    assert "`/lbhealth staging/web`" in f.next_step and "kubectl get svc web -n staging" in f.next_step
