@@ -579,3 +579,107 @@ def sorted_policies(rules: Any, key: str = "PolicyIndex") -> list[dict[str, Any]
     if any(r.get(key) is not None for r in items):
         return sorted(items, key=lambda r: (as_int(r.get(key), 1 << 30) if as_int(r.get(key)) is not None else 1 << 30))
     return items
+
+
+# ---- backends' network identity (security groups, subnet) --------------------------------
+
+
+@dataclass
+class BackendNet:
+    subject: str  # "node node-1 (ins-node1)", "pod shop/web-1 on node node-1"
+    ip: str
+    port: int | None
+    sgs: list[str] | None  # None: not known
+    where: str  # "CVM ins-node1", "ENI eni-web1", or why unknown
+    subnet: str | None = None
+
+
+def _instance_for(state: State, ip: str, target_id: str) -> dict[str, Any] | None:
+    for ins in state.tencent.instances:
+        if not isinstance(ins, dict):
+            continue
+        if target_id and ins.get("InstanceId") == target_id:
+            return ins
+    for ins in state.tencent.instances:
+        if isinstance(ins, dict) and ip and ip in as_list(ins.get("PrivateIpAddresses")):
+            return ins
+    return None
+
+
+def _eni_for(state: State, ip: str) -> dict[str, Any] | None:
+    for eni in state.tencent.network_interfaces:
+        if not isinstance(eni, dict):
+            continue
+        if any(as_dict(a).get("PrivateIpAddress") == ip for a in as_list(eni.get("PrivateIpAddressSet"))):
+            return eni
+    return None
+
+
+def backend_nets(state: State, targets: list[TargetRef]) -> list[BackendNet]:
+    """Security groups and subnet of each distinct backend (ip, port).
+
+    ENI (VPC-CNI / direct-access pods) first, then the CVM (node, by TargetId or IP), then,
+    for a pod IP without its own ENI (GlobalRouter), the CVM of the node it runs on.
+    """
+    out: list[BackendNet] = []
+    seen: set[tuple[str, int | None]] = set()
+    for t in targets:
+        key = (t.ip, t.port)
+        if key in seen:
+            continue
+        seen.add(key)
+        subject = describe_target(state, t.ip, t.target_id)
+        eni = _eni_for(state, t.ip)
+        if eni is not None:
+            out.append(BackendNet(subject, t.ip, t.port, [str(s) for s in as_list(eni.get("GroupSet"))], f"ENI {eni.get('NetworkInterfaceId')}", eni.get("SubnetId")))
+            continue
+        ins = _instance_for(state, t.ip, t.target_id)
+        if ins is None:
+            pod = state.pod_by_ip(t.ip)
+            node = state.node((pod.get("spec") or {}).get("nodeName")) if pod else None
+            ins_id = node_instance_id(node) if node else ""
+            ins = _instance_for(state, "", ins_id) if ins_id else None
+            if ins is not None:
+                vpc = as_dict(ins.get("VirtualPrivateCloud"))
+                out.append(
+                    BackendNet(subject, t.ip, t.port, [str(s) for s in as_list(ins.get("SecurityGroupIds"))],
+                               f"CVM {ins.get('InstanceId')} of the pod's node (no ENI of its own)", vpc.get("SubnetId"))
+                )
+                continue
+            out.append(BackendNet(subject, t.ip, t.port, None, "no ENI or CVM with this IP was read"))
+            continue
+        vpc = as_dict(ins.get("VirtualPrivateCloud"))
+        out.append(BackendNet(subject, t.ip, t.port, [str(s) for s in as_list(ins.get("SecurityGroupIds"))], f"CVM {ins.get('InstanceId')}", vpc.get("SubnetId")))
+    return out
+
+
+def probe_protocol(refs: list[HealthCheckRef]) -> str:
+    for r in refs:
+        ct = r.check_type
+        if ct == "PING":
+            return "ICMP"
+        if r.ref.protocol == "UDP" and ct == "CUSTOM":
+            return "UDP"
+    return "TCP"
+
+
+def probe_sources(refs: list[HealthCheckRef]) -> tuple[list[str], bool, bool]:
+    """(VIPs probes may come from, vip_sourced, range_sourced) over switched-on checks.
+
+    A missing SourceIpType counts as the VIP (the default of older accounts)."""
+    vips: list[str] = []
+    vip_sourced = range_sourced = False
+    for r in refs:
+        if not r.switched_on:
+            continue
+        if r.source_ip_type == RANGE_SOURCE:
+            range_sourced = True
+            continue
+        vip_sourced = True
+        for v in r.ref.tied.vips:
+            try:
+                if ipaddress.ip_address(v).version == 4 and v not in vips:
+                    vips.append(v)
+            except ValueError:
+                continue
+    return vips, vip_sourced, range_sourced
