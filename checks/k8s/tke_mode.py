@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from checks.k8s._lbfacts import as_dict, as_list, name_of, ref, spec_of
+from checks.k8s._lbfacts import as_dict, as_list, ingress_class, name_of, ref, spec_of
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.registry import check
@@ -78,7 +78,8 @@ def tke_mode(state: State) -> list[Finding]:
     svc_type = spec.get("type") or "ClusterIP"
     svc_raw = annotations(svc).get(SVC_DIRECT)
     svc_direct, svc_ok = _flag(svc_raw)
-    ings = state.ingresses
+    # Only Ingresses TKE's CLB controller serves (class qcloud, or no class); nginx & co. sit behind their own Service.
+    ings = [i for i in state.ingresses if ingress_class(i) in (None, "qcloud")]
     ing_direct = [i for i in ings if _flag(annotations(i).get(ING_DIRECT))[0]]
     problems: list[str] = []
     evidence: list[str] = [f"Service {state.target.ref}: type {svc_type}, {SVC_DIRECT} = {svc_raw!r}" if svc_raw is not None else f"Service {state.target.ref}: type {svc_type}, {SVC_DIRECT} not set"]

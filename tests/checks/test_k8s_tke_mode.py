@@ -68,6 +68,12 @@ def test_ingress_direct_access_and_nodeport_ingress_on_clusterip():
     assert f.status == Status.WARN and "no NodePort" in f.summary
 
 
+def test_nginx_ingress_on_clusterip_is_not_a_clb_concern():
+    svc = service(type="ClusterIP", annotations=LB)
+    [f] = run_check(ID, make_state(svc, pod(), ingress(ingress_class="nginx"), tke_node()))
+    assert f.status == Status.PASS and "NodePort mode" in f.summary
+
+
 def test_unrecognised_flag_value_warns():
     [f] = run_check(ID, make_state(service(annotations=dict(LB, **{"service.cloud.tencent.com/direct-access": "yes"})), pod(), tke_node()))
     assert f.status == Status.WARN and "'yes'" in f.summary

@@ -123,6 +123,14 @@ def test_hostname_override_already_present_is_fine():
     assert f.status == Status.PASS
 
 
+def test_dhcp_not_read_is_said():
+    state = make_state(local_svc(), pod("web-1", node="node-1"), *nodes(1), reads={"k8s.service", "k8s.pods", "k8s.nodes"})
+    state.skipped_reads["aws.dhcp"] = "no AWS credentials"
+    [f] = run_check(ID, state)
+    assert f.status == Status.PASS
+    assert any("DHCP options were not read (no AWS credentials)" in e for e in f.evidence)
+
+
 def test_default_domain_is_fine():
     state = make_state(local_svc(), pod("web-1", node="node-1"), *nodes(1), kube_proxy_ds())
     custom_dhcp(state, "us-west-2.compute.internal")
