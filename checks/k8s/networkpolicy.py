@@ -105,33 +105,63 @@ def _aws_sources(state: State) -> tuple[list[Source], str]:
     return [], ""
 
 
+def _tencent_probe_sources(state: State) -> tuple[list[Source], str]:
+    """100.64.0.0/10, or the CLB VIPs for listeners whose HealthCheck.SourceIpType is 0."""
+    vip_lbs: set[str] = set()
+    range_used = not state.tencent.listeners  # unknown listeners: the documented default range
+    for lb_id, listeners in state.tencent.listeners.items():
+        for lst in as_list(listeners):
+            lst = as_dict(lst)
+            hcs = [as_dict(lst.get("HealthCheck"))] + [as_dict(as_dict(r).get("HealthCheck")) for r in as_list(lst.get("Rules"))]
+            for hc in hcs:
+                if not hc:
+                    continue
+                if as_int(hc.get("SourceIpType")) == 0:
+                    vip_lbs.add(lb_id)
+                else:
+                    range_used = True
+    out: list[Source] = []
+    if range_used or not vip_lbs:
+        out.append(Source(ipaddress.ip_network(TENCENT_PROBE_SOURCE), "Tencent CLB health-check source"))
+    for lb in state.tencent.load_balancers:
+        lb = as_dict(lb)
+        if lb.get("LoadBalancerId") in vip_lbs:
+            for vip in as_list(lb.get("LoadBalancerVips")):
+                net = _net(vip)
+                if net is not None:
+                    out.append(Source(net, f"CLB {lb.get('LoadBalancerId')} VIP (listener SourceIpType 0)"))
+    note = (
+        "Tencent CLB health checks come from 100.64.0.0/10 (SourceIpType 1)"
+        + (", and from the CLB VIP for listeners with SourceIpType 0" if vip_lbs else "; listeners with SourceIpType 0 use the CLB VIP instead")
+    )
+    return out, note
+
+
 def _sources(state: State) -> tuple[list[Source], list[str]]:
+    """Where the load balancer's packets come from, as the pod sees them."""
     cloud = detect_cloud(state)
     ttype = target_type(state)
+    local = external_traffic_local(state)
     notes: list[str] = []
     nodes = [Source(n, f"node {name} InternalIP") for name, ip in _node_ips(state) if (n := _net(ip))]
-    out: list[Source] = []
     if cloud == "tencent":
-        out.append(Source(ipaddress.ip_network(TENCENT_PROBE_SOURCE), "Tencent CLB health-check source"))
-        notes.append("Tencent CLB probes come from 100.64.0.0/10 (or the CLB VIP when the listener's SourceIpType is 0)")
-        if ttype == "instance":
-            out.extend(nodes)
-            notes.append("instance (NodePort) targets: kube-proxy forwards from the node IPs")
-        return out, notes
-    lb, how = _aws_sources(state) if cloud == "aws" else ([], "")
-    if ttype == "ip":
-        if lb:
-            notes.append(f"ip targets: the load balancer connects to the pods directly, from {how}")
-            return lb, notes
-        notes.append("ip targets, but no VPC/subnet data was read: assuming the load balancer shares the nodes' network, "
-                     "so the node InternalIPs stand in for its addresses")
-        return [Source(s.net, s.label, assumed=True) for s in nodes], notes
-    notes.append("instance targets: after the NodePort, kube-proxy forwards to the pod from the node IPs (SNAT)")
-    out.extend(nodes)
-    if external_traffic_local(state):
-        notes.append("externalTrafficPolicy Local: the pod sees the load balancer's (or the client's) address, not the node's")
-        out.extend(lb)
-    return out, notes
+        lb, how = _tencent_probe_sources(state)
+        assumed = False
+    else:
+        lb, how = _aws_sources(state) if cloud == "aws" else ([], "")
+        assumed = not lb
+    if ttype == "instance" and not local:
+        notes.append("instance targets with externalTrafficPolicy Cluster: after the NodePort, kube-proxy forwards to the pod "
+                     "from the node IPs (SNAT)")
+        return nodes, notes
+    what = "ip targets: the load balancer connects to the pods directly" if ttype == "ip" else (
+        "instance targets with externalTrafficPolicy Local: no SNAT, the pod sees the load balancer's (or the client's) address")
+    if not assumed:
+        notes.append(f"{what}, from {how}")
+        return lb, notes
+    notes.append(f"{what}; no VPC/subnet data was read, so assuming the load balancer shares the nodes' network: "
+                 "the node InternalIPs stand in for its addresses")
+    return [Source(s.net, s.label, assumed=True) for s in nodes], notes
 
 
 def _pod_ports(state: State, pod: dict[str, Any]) -> list[PodPort]:

@@ -160,3 +160,30 @@ def test_clusterip_without_ingress_is_not_applicable_but_with_alb_ingress_is():
     [f] = run_check(ID, state)
     assert f.status == Status.FAIL
     assert "127.0.4.0/24" in f.summary
+
+
+def test_tencent_nodeport_mode_needs_the_node_ips_not_100_64():
+    svc = service(annotations={"service.kubernetes.io/qcloud-loadbalancer-internal-subnetid": "subnet-x"})
+    [f] = run_check(ID, base(netpol(ingress=[{"from": [{"ipBlock": {"cidr": "127.0.1.0/24"}}]}]), svc=svc))
+    assert f.status == Status.PASS
+    assert any("kube-proxy forwards to the pod from the node IPs" in e for e in f.evidence)
+
+
+def test_tencent_vip_source_when_listener_uses_source_ip_type_0():
+    state = base(netpol(ingress=[{"from": [{"ipBlock": {"cidr": "100.64.0.0/10"}}]}]), svc=service(annotations=TKE_DIRECT))
+    state.tencent.load_balancers = [{"LoadBalancerId": "lb-1", "LoadBalancerVips": ["127.0.7.7"]}]
+    state.tencent.listeners = {"lb-1": [{"ListenerId": "lbl-1", "Protocol": "TCP", "Port": 80,
+                                         "HealthCheck": {"HealthSwitch": 1, "SourceIpType": 0}}]}
+    [f] = run_check(ID, state)
+    assert f.status == Status.FAIL
+    assert "127.0.7.7/32" in f.summary
+    assert any("CLB lb-1 VIP (listener SourceIpType 0)" in e for e in f.evidence)
+
+
+def test_instance_targets_with_local_policy_use_the_lb_subnets():
+    svc = service(external_traffic_policy="Local")
+    pol = netpol(ingress=[{"from": [{"ipBlock": {"cidr": "127.0.1.0/24"}}]}])  # node IPs only
+    [f] = run_check(ID, with_lb_subnet(base(pol, svc=svc)))
+    assert f.status == Status.FAIL
+    assert "127.0.4.0/24" in f.summary
+    assert any("externalTrafficPolicy Local: no SNAT" in e for e in f.evidence)
