@@ -40,7 +40,10 @@ PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"health ?check", re.I), ("healthcheck-settings",)),
     (re.compile(r"network ?polic", re.I), ("network-policy",)),
     (re.compile(r"failedtoupdateendpoint", re.I), ("controller",)),
+    (re.compile(r"failedcreate|exceeded quota|forbidden: .*(violates|denied)", re.I), ("pods-not-ready",)),
 ]
+
+WORKLOAD_KINDS = {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"}
 
 NEXT_STEPS = {
     "healthcheck-path": "The app answers its own probe path with a 3xx/4xx: curl it from inside the pod (kubectl exec -n {ns} {pod} -- wget -qSO- http://127.0.0.1:PORT/PATH) and fix the probe or health-check path",
@@ -124,6 +127,16 @@ def events(state: State) -> Finding:
     pod_names = {name_of(p) for p in state.namespace_pods if labels_match(state.selector, meta(p).get("labels"))}
     ingress_names = {name_of(i) for i in state.ingresses}
     subjects = {("Service", svc_name)} | {("Pod", n) for n in pod_names} | {("Ingress", n) for n in ingress_names}
+    # The workloads that own the pods: quota, admission and image errors land on the ReplicaSet.
+    owners = {
+        (str(o.get("kind")), str(o.get("name")))
+        for p in state.namespace_pods
+        if name_of(p) in pod_names
+        for o in (meta(p).get("ownerReferences") or [])
+        if isinstance(o, dict)
+    }
+    subjects |= owners
+    workload_prefix = f"{svc_name}-" if not pod_names else None  # no pod at all: maybe none could be created
 
     seen: dict[tuple[str, str, str, str], Ev] = {}
     normal = 0
@@ -132,7 +145,14 @@ def events(state: State) -> Finding:
         if ev is None:
             continue
         inv = as_dict(raw.get("involvedObject")) or as_dict(raw.get("regarding"))
-        if (inv.get("namespace") or ns_of(raw)) != ns or (ev.kind, ev.name) not in subjects:
+        if (inv.get("namespace") or ns_of(raw)) != ns:
+            continue
+        by_name = (
+            workload_prefix is not None
+            and ev.kind in WORKLOAD_KINDS
+            and (ev.name == svc_name or ev.name.startswith(workload_prefix))
+        )
+        if (ev.kind, ev.name) not in subjects and not by_name:
             continue
         if str(raw.get("type") or "Normal") != "Warning":
             normal += 1
@@ -144,7 +164,12 @@ def events(state: State) -> Finding:
         else:
             seen[key] = ev
     warnings = sorted(seen.values(), key=lambda e: (e.last, e.count), reverse=True)
-    scope = f"Service {state.target.ref}, its {len(pod_names)} pod(s)" + (f" and Ingress {', '.join(sorted(ingress_names))}" if ingress_names else "")
+    parts = [f"Service {state.target.ref}", f"its {len(pod_names)} pod(s)"]
+    if owners or workload_prefix:
+        parts.append("their workloads")
+    if ingress_names:
+        parts.append(f"Ingress {', '.join(sorted(ingress_names))}")
+    scope = ", ".join(parts[:-1]) + " and " + parts[-1]
 
     if not warnings:
         return Finding(

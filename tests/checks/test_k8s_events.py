@@ -99,3 +99,25 @@ def test_odd_events_do_not_crash():
     [f] = run_check(ID, make_state(service(), bad, bad2))
     assert f.status == Status.WARN
     assert "(x1, last ?)" in f.evidence[0]
+
+
+def test_owner_replicaset_events_are_included():
+    p = pod("web-7d9-abc")
+    p["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-7d9", "controller": True}]
+    state = make_state(service(), p, event("ReplicaSet", "web-7d9", reason="FailedCreate",
+                                            message='pods "web-7d9-x" is forbidden: exceeded quota: compute, requested: cpu=2'),
+                       event("ReplicaSet", "other-1", reason="FailedCreate", message="unrelated"))
+    [f] = run_check(ID, state)
+    assert f.status == Status.WARN
+    assert "ReplicaSet web-7d9 FailedCreate" in f.summary
+    assert not any("unrelated" in e for e in f.evidence)
+    assert "pods-not-ready" in f.supports
+
+
+def test_no_pod_at_all_looks_at_workloads_named_like_the_service():
+    state = make_state(service(), event("ReplicaSet", "web-5c4", reason="FailedCreate", message="exceeded quota: pods"),
+                       event("ReplicaSet", "webshop-1", reason="FailedCreate", message="not this one"))
+    [f] = run_check(ID, state)
+    assert f.status == Status.WARN
+    assert "Service shop/web, its 0 pod(s) and their workloads;" in f.summary
+    assert len([e for e in f.evidence if e.startswith("ReplicaSet")]) == 1
