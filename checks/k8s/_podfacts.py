@@ -250,7 +250,7 @@ def pod_health(pod: dict[str, Any]) -> PodHealth:
     if not ready:
         mechanisms.add("pods-not-ready")
 
-    short = "; ".join(dict.fromkeys(reasons)) if reasons else ("ready" if ready else "not ready")
+    short = "; ".join(dict.fromkeys(" ".join(r.split()) for r in reasons)) if reasons else ("ready" if ready else "not ready")
     return PodHealth(
         pod=pod,
         ready=ready,

@@ -87,7 +87,7 @@ def _normalise(e: dict[str, Any]) -> Ev | None:
         kind=str(inv.get("kind") or ""),
         name=str(inv.get("name") or ""),
         reason=str(e.get("reason") or ""),
-        message=str(e.get("message") or e.get("note") or "").strip(),
+        message=" ".join(str(e.get("message") or e.get("note") or "").split()),  # one line: API messages carry \n\t
         count=count,
         last=str(last),
     )

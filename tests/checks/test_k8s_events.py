@@ -121,3 +121,10 @@ def test_no_pod_at_all_looks_at_workloads_named_like_the_service():
     assert f.status == Status.WARN
     assert "Service shop/web, its 0 pod(s) and their workloads;" in f.summary
     assert len([e for e in f.evidence if e.startswith("ReplicaSet")]) == 1
+
+
+def test_multi_line_messages_become_one_line():
+    msg = 'error creating target group: "ValidationError: Health check interval must be at least 5 seconds\n\tstatus code: 400"'
+    [f] = run_check(ID, make_state(service(), event("Service", "web", reason="SyncLoadBalancerFailed", message=msg)))
+    assert "\n" not in f.summary and "\t" not in f.summary
+    assert "seconds status code: 400" in f.evidence[0]

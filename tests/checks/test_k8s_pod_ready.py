@@ -115,3 +115,12 @@ def test_skip_when_no_pod_selected_and_error_when_forbidden():
     [f] = run_check(ID, state)
     assert f.status == Status.ERROR
     assert "RBAC verb list on resource pods" in f.next_step
+
+
+def test_multi_line_scheduler_message_stays_one_line_in_the_summary():
+    cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/2 nodes are available:\n 1 node(s) had untolerated taint,\n 1 Insufficient memory."}
+    p = pod("web-1", phase="Pending", ready=False, node="", conditions=[cond])
+    [f] = run_check(ID, make_state(service(), p))
+    assert "\n" not in f.summary
+    assert "0/2 nodes are available: 1 node(s) had untolerated taint, 1 Insufficient memory." in f.summary
