@@ -286,7 +286,10 @@ def _aws_tags(arns: list[str], region: str | None, clients: Clients, calls: Coun
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return None, "elasticloadbalancing:DescribeTags is not allowed for the bot's IAM role"
         return None, f"DescribeTags failed: {_short(exc)}"
-    return {d["ResourceArn"]: {t["Key"]: t.get("Value", "") for t in d.get("Tags") or []} for d in resp.get("TagDescriptions") or []}, None
+    tags = {d["ResourceArn"]: {t["Key"]: t.get("Value", "") for t in d.get("Tags") or []} for d in resp.get("TagDescriptions") or []}
+    if not any(a in tags for a in arns):
+        return None, f"target group {arns[0].rsplit(':', 1)[-1]} does not exist (deleted since the alarm was made?)"
+    return tags, None
 
 
 # ---- Tencent ---------------------------------------------------------------------------------------
