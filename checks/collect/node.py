@@ -316,50 +316,51 @@ def reader_pod(node: str, *, image: str = DEFAULT_IMAGE, namespace: str = DEFAUL
 
 
 def _read_node(core: Any, node: str, *, image: str, namespace: str, timeout_s: float, poll_s: float) -> tuple[dict[str, Any], int]:
-    """Run the reader pod on one node. Returns (facts, API calls made)."""
+    """Run the reader pod on one node and delete it. Returns (facts, API calls made)."""
     body = reader_pod(node, image=image, namespace=namespace)
     name = body["metadata"]["name"]
     calls = 0
     created = False
+    facts: dict[str, Any]
     try:
-        core.create_namespaced_pod(namespace, body)
         calls += 1
+        core.create_namespaced_pod(namespace, body)
         created = True
         deadline = time.monotonic() + timeout_s
         phase = ""
         while True:
-            pod = core.read_namespaced_pod(name, namespace)
             calls += 1
+            pod = core.read_namespaced_pod(name, namespace)
             phase = getattr(getattr(pod, "status", None), "phase", None) or ""
             if phase in ("Succeeded", "Failed") or time.monotonic() >= deadline:
                 break
             time.sleep(poll_s)
         if phase not in ("Succeeded", "Failed"):
-            return {"node": node, "error": f"reader pod {namespace}/{name} did not finish within {timeout_s:g}s (phase {phase or 'unknown'})"}, calls
-        log = core.read_namespaced_pod_log(name, namespace, container="read")
-        calls += 1
-        facts = facts_from_text(log or "") or {}
-        facts["node"] = node
-        if "iptables" not in facts and "iptables-save failed" in (log or ""):
-            facts["iptables_error"] = "iptables-save failed in the reader pod (NET_ADMIN denied by policy?)"
-        if not facts.get("sysctl") and not facts.get("iptables"):
-            facts["error"] = f"reader pod {namespace}/{name} printed nothing usable (phase {phase})"
-        return facts, calls
+            facts = {"node": node, "error": f"reader pod {namespace}/{name} did not finish within {timeout_s:g}s (phase {phase or 'unknown'})"}
+        else:
+            calls += 1
+            log = core.read_namespaced_pod_log(name, namespace, container="read") or ""
+            facts = facts_from_text(log) or {}
+            facts["node"] = node
+            if "iptables" not in facts and "iptables-save failed" in log:
+                facts["iptables_error"] = "iptables-save failed in the reader pod (NET_ADMIN denied by policy?)"
+            if not facts.get("sysctl") and not facts.get("iptables"):
+                facts["error"] = f"reader pod {namespace}/{name} printed nothing usable (phase {phase})"
     except Exception as exc:  # noqa: BLE001 - one node failing must not stop the others
         status = getattr(exc, "status", None)
         reason = getattr(exc, "reason", None) or str(exc)
         if status == 403:
-            why = f"forbidden: create/get/delete pods and get pods/log in {namespace} are needed ({reason})"
+            why = f"forbidden: the worker needs create/get/delete pods and get pods/log in {namespace} ({reason})"
         else:
             why = f"{type(exc).__name__}: {reason}"
-        return {"node": node, "error": why}, calls
-    finally:
-        if created:
-            try:
-                core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-                calls += 1
-            except Exception:  # noqa: BLE001,S110 - best effort; activeDeadlineSeconds bounds it anyway
-                pass
+        facts = {"node": node, "error": why}
+    if created:
+        try:
+            calls += 1
+            core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except Exception:  # noqa: BLE001,S110 - best effort; activeDeadlineSeconds bounds the pod anyway
+            pass
+    return facts, calls
 
 
 def collect_node_facts(state: State, api_client: Any, *, poll_s: float = 1.0) -> None:
