@@ -217,6 +217,8 @@ def _hostname_finding(state: State, states: dict[str, str]) -> Finding | None:
     else:
         evidence.append("daemonset kube-system/kube-proxy runs without --hostname-override")
     healthy = sorted(n for n, st in states.items() if st.startswith("healthy"))
+    if states and not healthy:
+        evidence.append(f"all {len(states)} registered node target(s) are unhealthy, including nodes that run a ready pod")
     if healthy:
         evidence.append(f"healthy targets exist ({', '.join(healthy)}): kube-proxy finds its local endpoints today")
     fix = kube_proxy_hostname_fix(state)

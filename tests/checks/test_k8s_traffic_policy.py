@@ -105,6 +105,7 @@ def test_custom_dhcp_domain_needs_hostname_override():
     state.aws.target_health = health({1: {"State": "unhealthy", "Reason": "Target.FailedHealthChecks"}, 2: {"State": "unhealthy", "Reason": "Target.FailedHealthChecks"}})
     [f] = run_check(ID, state)
     assert f.status == Status.FAIL and f.cause == "kube-proxy-hostname"
+    assert "all 2 registered node target(s) are unhealthy, including nodes that run a ready pod" in f.evidence
     assert "VPC DHCP options dopt-1: domain-name = corp.example.com (not the AWS default <region>.compute.internal)" in f.evidence
     assert f.fix.id == "FIX-KUBE-PROXY-HOSTNAME" and f.fix.patch_type == "strategic-merge"
     c = f.fix.patch["spec"]["template"]["spec"]["containers"][0]
@@ -113,6 +114,15 @@ def test_custom_dhcp_domain_needs_hostname_override():
     assert c["env"] == [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}]
     assert f.fix.target.kind == "DaemonSet" and f.fix.target.namespace == "kube-system" and f.fix.target.resource_version == "77"
     assert f.fix.command.startswith("kubectl -n kube-system patch daemonset kube-proxy --type strategic -p '")
+
+
+def test_custom_domain_with_healthy_targets_is_only_a_warning():
+    state = make_state(local_svc(), pod("web-1", node="node-1"), *nodes(1), kube_proxy_ds())
+    custom_dhcp(state)
+    state.aws.target_health = health({1: {"State": "healthy"}})
+    findings = run_check(ID, state)
+    [f] = [f for f in findings if f.fix and f.fix.id == "FIX-KUBE-PROXY-HOSTNAME"]
+    assert f.status == Status.WARN and f.cause == "" and f.supports == ("kube-proxy-hostname",)
 
 
 def test_hostname_override_already_present_is_fine():
