@@ -261,8 +261,8 @@ def ingress_services(ingress: dict[str, Any]) -> set[str]:
     names: set[str] = set()
     spec = ingress.get("spec") or {}
 
-    def add(backend: dict[str, Any] | None) -> None:
-        if not backend:
+    def add(backend: Any) -> None:
+        if not isinstance(backend, dict):
             return
         svc = (backend.get("service") or {}).get("name") or backend.get("serviceName")
         if svc:
@@ -270,6 +270,9 @@ def ingress_services(ingress: dict[str, Any]) -> set[str]:
 
     add(spec.get("defaultBackend") or spec.get("backend"))
     for rule in spec.get("rules") or []:
-        for path in ((rule.get("http") or {}).get("paths")) or []:
-            add(path.get("backend"))
+        if not isinstance(rule, dict) or not isinstance(rule.get("http"), dict):
+            continue
+        for path in rule["http"].get("paths") or []:
+            if isinstance(path, dict):
+                add(path.get("backend"))
     return names
