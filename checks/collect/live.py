@@ -43,6 +43,7 @@ class Clients:
     k8s: Any = None  # kubernetes.client.ApiClient
     context: str | None = None  # kubeconfig context when k8s is None (else options["context"])
     aws_session: Any = None  # boto3.Session
+    aws_clients: dict[str, Any] | None = None  # {"elbv2": ..., "ec2": ...} made elsewhere (tests: Stubber)
     tencent_credential: Any = None  # tencentcloud.common.credential.Credential
     tencent_region: str | None = None
     tencent_endpoint: str | None = None  # default: LBHEALTH_TENCENT_ENDPOINT
@@ -67,7 +68,7 @@ def _optional(module: str, attr: str) -> Any:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name) or exc.name == module:
+        if exc.name == module:
             return None
         raise
     return getattr(mod, attr, None)
@@ -85,7 +86,10 @@ def _collect_cloud(state: State, cloud: str | None, reads: set[str], clients: Cl
             for r in aws_reads:
                 state.skipped_reads.setdefault(r, "the AWS collector is not available in this build")
             return
-        fn(state, aws_reads, session=clients.aws_session)
+        if clients.aws_clients is not None:
+            fn(state, aws_reads, session=clients.aws_session, clients=clients.aws_clients)
+        else:
+            fn(state, aws_reads, session=clients.aws_session)
     elif cloud == "tencent" and tc_reads:
         fn = _optional("checks.collect.tencent", "collect_tencent")
         if fn is None:
@@ -123,17 +127,20 @@ def _run_probes(state: State, reads: set[str]) -> None:
     state.reads_done.add("probe")
 
 
-def _node_facts(state: State, reads: set[str]) -> None:
+def _node_facts(state: State, reads: set[str], api_client: Any) -> None:
     if "node" not in reads:
         return
     if not state.options.get("node"):
         state.skipped_reads.setdefault("node", "node checks are off (enable them with --node)")
         return
-    fn = _optional("checks.collect.node", "collect_node")
+    if api_client is None or state.service is None:
+        state.skipped_reads.setdefault("node", "no Kubernetes access or no Service: no target node to read")
+        return
+    fn = _optional("checks.collect.node", "collect_node_facts")
     if fn is None:
         state.skipped_reads.setdefault("node", "the node collector is not available in this build")
         return
-    fn(state)
+    fn(state, api_client)
 
 
 def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] | None = None, clients: Clients | None = None) -> State:
@@ -146,7 +153,7 @@ def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] 
 
     api_client = clients.k8s
     owns_client = False
-    if k8s_reads and api_client is None:
+    if (k8s_reads or (options.get("node") and "node" in reads)) and api_client is None:
         api_client = make_api_client(clients.context or options.get("context"))
         owns_client = True
 
@@ -179,7 +186,7 @@ def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] 
         for kind in [k for k, v in state.k8s.objects.items() if not v]:
             del state.k8s.objects[kind]
         _run_probes(state, reads)
-        _node_facts(state, reads)
+        _node_facts(state, reads, api_client)
     finally:
         executor.shutdown(wait=False)
         if owns_client:
