@@ -537,6 +537,10 @@ def _register_with_worker() -> None:
     except ImportError:  # a build without the worker (tests of the webhook alone)
         return
     worker.register_root_updater("alarm")(update_alarm_root)
+    if hasattr(worker, "JOB_PREPARERS"):
+        from bot.webhooks.jobs import prepare_alarm_job
+
+        worker.JOB_PREPARERS["alarm"] = prepare_alarm_job
 
 
 _register_with_worker()

@@ -210,6 +210,17 @@ def _root_updater(origin: str) -> RootUpdater:
     return ROOT_UPDATERS.get(origin, update_command_root)
 
 
+# Job preparers (pluggable by origin): (job, cluster config) -> (Target, extra State.options).
+JobPreparer = Callable[[DiagnosisJob, Any], tuple[Any, dict[str, Any]]]
+JOB_PREPARERS: dict[str, JobPreparer] = {}
+
+
+def _job_preparer(origin: str) -> JobPreparer | None:
+    if origin not in JOB_PREPARERS and origin == "alarm":
+        _root_updater(origin)  # importing bot.incidents registers the alarm updater and preparer
+    return JOB_PREPARERS.get(origin)
+
+
 # --------------------------------------------------------------------------------------------
 # The job
 
@@ -237,7 +248,11 @@ def _diagnose(settings: Any, job: DiagnosisJob):
 
     try:
         cluster = settings.cluster(job.cluster)
-        target = Target.parse(job.service, job.namespace, cluster.name if cluster else job.cluster)
+        prepare = _job_preparer(job.origin)
+        if prepare is not None:  # e.g. alarms: the load balancer's identifiers, a target with no Service
+            target, options = prepare(job, cluster)
+        else:
+            target, options = Target.parse(job.service, job.namespace, cluster.name if cluster else job.cluster), {}
     except (ConfigError, InvalidTarget) as exc:
         raise PermanentError(str(exc)) from exc
     try:
@@ -247,6 +262,7 @@ def _diagnose(settings: Any, job: DiagnosisJob):
             context=cluster.context if cluster else None,
             probe=cluster.probe if cluster else True,
             severity=settings.file_config().severity or None,
+            **({"options": options} if options else {}),
         )
     except (DumpError, FileNotFoundError) as exc:
         raise PermanentError(f"the cluster's dump files cannot be read: {exc}") from exc

@@ -97,14 +97,18 @@ def diagnose(
     registry: Registry | None = None,
     severity: Mapping[str, int] | None = None,
     clients: Any = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[Report, State]:
-    """Collect state (live or from dump files) and run the catalogue. Returns the report and the state read."""
+    """Collect state (live or from dump files) and run the catalogue. Returns the report and the state read.
+
+    `options` adds to State.options (e.g. an alarm's load balancer: "aws_target_groups", "tencent_lb").
+    """
     from checks.collect import dump, live
 
     started = time.monotonic()
     registry = registry or default_registry()
     specs = select(registry, node=node, only=only)
-    options = {"probe": probe and not sources, "node": node, "offline": bool(sources), "context": context}
+    options = {**dict(options or {}), "probe": probe and not sources, "node": node, "offline": bool(sources), "context": context}
     if sources:
         state = dump.load_state(target, sources, options=options)
     else:

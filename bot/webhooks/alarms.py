@@ -82,7 +82,7 @@ class Alarm:
         """What the alarm is about, for people: a target group name or a CLB listener."""
         if self.cloud == "aws":
             if self.target_groups:
-                return ", ".join(a.rsplit(":", 1)[-1] for a in self.target_groups)
+                return ", ".join(_tg_name(a) for a in self.target_groups)
             return self.load_balancer or self.name
         lb = self.lb_id or self.vip or "CLB"
         return f"{lb} {self.protocol.upper() + ':' if self.protocol else ''}{self.port}" if self.port else lb
@@ -106,6 +106,12 @@ class Alarm:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+
+def _tg_name(arn: str) -> str:
+    """arn:...:targetgroup/<name>/<hex> -> <name>"""
+    parts = arn.rsplit(":", 1)[-1].split("/")
+    return parts[1] if len(parts) == 3 else arn
 
 
 def _str(value: Any) -> str | None:

@@ -75,6 +75,18 @@ def job_options(job: Any) -> dict[str, Any]:
     return opts
 
 
+def prepare_alarm_job(job: Any, cluster: Any) -> tuple[Any, dict[str, Any]]:
+    """bot.worker JOB_PREPARERS["alarm"]: the Target (a placeholder when no Service was found, so the
+    Kubernetes checks skip and the cloud-side checks run on the load balancer) and the options."""
+    from checks.model import Target
+
+    cluster_name = cluster.name if cluster else job.cluster
+    options = job_options(job)
+    if (job.extra or {}).get("unmapped"):
+        return Target(namespace=UNMAPPED_NAMESPACE, service=str(job.service)[:253], cluster=cluster_name), options
+    return Target.parse(job.service, job.namespace, cluster_name), options
+
+
 # ---- mapping: cached, bounded ------------------------------------------------------------------
 
 
