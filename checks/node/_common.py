@@ -130,8 +130,11 @@ def match(rule: dict[str, Any], probe: Probe) -> str:
         results.append(_flip(YES if str(proto).lower() in (probe.proto, "6") else NO, "proto" in negated))
     dports = rule.get("dports")
     if dports:
-        inside = any(int(lo) <= probe.port <= int(hi) for lo, hi in dports)
-        results.append(_flip(YES if inside else NO, "dports" in negated))
+        try:
+            inside = any(int(lo) <= probe.port <= int(hi) for lo, hi in dports)
+            results.append(_flip(YES if inside else NO, "dports" in negated))
+        except (TypeError, ValueError):
+            results.append(MAYBE)
     states = rule.get("ctstate")
     if states:
         results.append(_flip(YES if "NEW" in states else NO, "ctstate" in negated))
@@ -147,9 +150,11 @@ def match(rule: dict[str, Any], probe: Probe) -> str:
 
 def evaluate(ipt: dict[str, Any], chain: str, probe: Probe, _depth: int = 0) -> Outcome:
     """Walk `chain` of the parsed filter table for the probe; built-in chains end in their policy."""
-    rules: dict[str, list[dict[str, Any]]] = ipt.get("rules") or {}
+    rules: dict[str, list[dict[str, Any]]] = ipt.get("rules") if isinstance(ipt.get("rules"), dict) else {}
     maybe: list[str] = []
     for rule in rules.get(chain) or []:
+        if not isinstance(rule, dict):
+            continue
         m = match(rule, probe)
         if m == NO:
             continue
@@ -174,5 +179,6 @@ def evaluate(ipt: dict[str, Any], chain: str, probe: Probe, _depth: int = 0) -> 
                 break
     if _depth:
         return Outcome("RETURN", "", maybe)
-    policy = (ipt.get("policies") or {}).get(chain, "ACCEPT")
+    policies = ipt.get("policies") if isinstance(ipt.get("policies"), dict) else {}
+    policy = policies.get(chain, "ACCEPT")
     return Outcome(f"POLICY-{policy}", f":{chain} {policy}", maybe)

@@ -54,7 +54,7 @@ def probe_sources(state: State) -> tuple[list[str], str]:
         how: list[str] = []
         if 1 in types or "1" in types or not types:
             sources.append(CLB_PROBE_RANGE)
-            how.append("CLB SourceIpType 1 (100.64.0.0/10)" if types else "CLB default for new instances (100.64.0.0/10; SourceIpType not read)")
+            how.append("CLB SourceIpType 1" if types else "the CLB default for new instances; SourceIpType not read")
         if 0 in types or "0" in types:
             vips = [v for lb in state.tencent.load_balancers for v in lb.get("LoadBalancerVips") or []]
             ingress = (((state.service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
@@ -124,8 +124,10 @@ def _judge(node: str, ipt: dict[str, Any], state: State, sources: list[str], how
     fails: list[str] = []
     warns: list[str] = []
     oks: list[str] = []
-    policies = ipt.get("policies") or {}
-    rules = ipt.get("rules") or {}
+    policies = ipt.get("policies") if isinstance(ipt.get("policies"), dict) else {}
+    rules = {k: [r for r in v if isinstance(r, dict)] for k, v in (ipt.get("rules") or {}).items() if isinstance(v, list)} \
+        if isinstance(ipt.get("rules"), dict) else {}
+    ipt = {**ipt, "policies": policies, "rules": rules}
     ip_targets = target_type(state) == "ip"
 
     policy = policies.get("FORWARD", "ACCEPT")
@@ -190,7 +192,8 @@ def node_iptables(state: State) -> Finding:
     warns: list[str] = []
     oks: list[str] = []
     for node, facts in nodes.items():
-        f, w, o = _judge(node, facts.get("iptables") or {}, state, sources, how)
+        ipt = facts.get("iptables")
+        f, w, o = _judge(node, ipt if isinstance(ipt, dict) else {}, state, sources, how)
         fails += f
         warns += w
         oks += o
