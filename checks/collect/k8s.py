@@ -52,6 +52,9 @@ LBC_DEFAULT_SELECTOR = "app.kubernetes.io/name=aws-load-balancer-controller"
 TGB_GROUP, TGB_VERSION, TGB_PLURAL = "elbv2.k8s.aws", "v1beta1", "targetgroupbindings"
 
 PAGE = 500  # items per LIST page
+NAMES_PAGE = 5000  # metadata-only pages (Service names for suggestions) are small
+# Ask for metadata only (names, namespaces, labels): what the close-name suggestions need.
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 MAX_PAGES = 20  # a selector-scoped list larger than 10,000 items is truncated (and said so)
 MAX_PREVIOUS_LOGS = 3
 MAX_KUBE_PROXY_LOGS = 3
@@ -254,8 +257,19 @@ class KubeCollector:
     def _get(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         return json.loads(self._raw(fn, *args, **kwargs))
 
-    def _list(self, fn: Callable[..., Any], *args: Any, max_pages: int = MAX_PAGES, limit: int = PAGE, **kwargs: Any) -> tuple[list[dict[str, Any]], bool]:
-        """LIST with `limit`/`continue`; items get kind/apiVersion back. Returns (items, truncated)."""
+    def _list(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        max_pages: int = MAX_PAGES,
+        limit: int = PAGE,
+        as_kind: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """LIST with `limit`/`continue`; items get kind/apiVersion back. Returns (items, truncated).
+
+        `as_kind` (kind, apiVersion) names metadata-only items (PartialObjectMetadata) by what they are.
+        """
         items: list[dict[str, Any]] = []
         token: str | None = None
         for _ in range(max_pages):
@@ -267,6 +281,8 @@ class KubeCollector:
             for item in data.get("items") or []:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", api_version)
+                if as_kind and item["kind"] == "PartialObjectMetadata":
+                    item["kind"], item["apiVersion"] = as_kind
                 items.append(item)
             token = (data.get("metadata") or {}).get("continue") or None
             if not token:
@@ -458,7 +474,14 @@ class KubeCollector:
         if svc is None and self.service_found is False and "k8s.services" in self.reads:
 
             def services(r: _Result) -> None:
-                r.objects, r.truncated = self._list(self.core.list_service_for_all_namespaces)
+                # names only matter: metadata-only pages, so 10,000 Services cost 2 small calls
+                r.objects, r.truncated = self._list(
+                    self.core.list_service_for_all_namespaces,
+                    limit=NAMES_PAGE,
+                    max_pages=4,
+                    as_kind=("Service", "v1"),
+                    _headers={"Accept": PARTIAL_METADATA},
+                )
 
             tasks.append(self._task("k8s.services", "list", "services", "", None, services))
         elif "k8s.services" in self.reads:

@@ -364,10 +364,12 @@ def test_service_not_found_lists_services_for_suggestions():
         state = run(api, target="shop/wbe")
     (svc_list,) = api.calls(verb="list", resource="services")
     assert svc_list.cluster_wide and svc_list.path == "/api/v1/services"
+    assert "as=PartialObjectMetadataList" in svc_list.accept, "names only: metadata-only list"
     assert state.service is None
     assert "k8s.service" not in state.read_errors and "k8s.services" in state.reads_done
     names = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in state.k8s.of_kind("Service")}
     assert {("shop", "web"), ("shop", "api"), ("team-0", "web")} <= names
+    assert all(s["kind"] == "Service" and s["apiVersion"] == "v1" and "spec" not in s for s in state.k8s.of_kind("Service"))
     assert api.count(resource="pods", namespace="shop") == 0, "no Service, no selector: no pod list"
     assert api.count(resource="deployments") == 0
 

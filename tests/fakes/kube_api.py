@@ -352,6 +352,10 @@ class RequestRecord:
     name: str | None = None
     elapsed_ms: float = 0.0
     body: Any = None
+    accept: str = ""
+    content_type: str = ""
+    started: float = 0.0  # time.monotonic() when the request arrived
+    finished: float = 0.0  # ... and when its answer was ready (latency included)
 
     @property
     def query_string(self) -> str:
@@ -603,7 +607,15 @@ class FakeKubeAPI:
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        rec = RequestRecord(method=method, verb="discovery", path=path, query=query, status=200)
+        rec = RequestRecord(
+            method=method,
+            verb="discovery",
+            path=path,
+            query=query,
+            status=200,
+            accept=headers.get("accept", ""),
+            content_type=headers.get("content-type", ""),
+        )
         try:
             status, payload = self._route(method, path, query, headers, body, rec)
         except ApiError as err:
@@ -676,7 +688,8 @@ class FakeKubeAPI:
         if method == "GET" and name:
             return 200, self._get(res, namespace, name)
         if method == "GET":
-            return 200, self._list(res, namespace, query)
+            metadata_only = "as=PartialObjectMetadataList" in (headers.get("accept") or "")
+            return 200, self._list(res, namespace, query, metadata_only=metadata_only)
         if method == "PATCH" and name:
             ctype = (headers.get("content-type") or "").split(";")[0].strip()
             return 200, self._patch(res, namespace, name, ctype, body, query)
@@ -738,7 +751,8 @@ class FakeKubeAPI:
                 raise self._not_found(res, name)
             return copy.deepcopy(obj)
 
-    def _list(self, res: Resource, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
+    def _list(self, res: Resource, namespace: str | None, query: dict[str, str], *, metadata_only: bool = False) -> dict[str, Any]:
+        """A LIST; `metadata_only` answers `Accept: application/json;as=PartialObjectMetadataList;...`."""
         try:
             lreqs = parse_label_selector(query.get("labelSelector", ""))
             freqs = parse_field_selector(query.get("fieldSelector", ""))
@@ -787,6 +801,9 @@ class FakeKubeAPI:
         if limit > 0 and end < len(items):
             list_meta["continue"] = base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": end}).encode()).decode()
             list_meta["remainingItemCount"] = len(items) - end
+        if metadata_only:
+            items_meta = [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata") or {}} for o in page]
+            return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "items": items_meta}
         if not res.custom:
             for o in page:  # built-in LIST items carry no kind/apiVersion
                 o.pop("kind", None)
@@ -929,7 +946,8 @@ class _Handler(BaseHTTPRequestHandler):
                 rec.body = body
         if self.api.latency_ms:
             time.sleep(self.api.latency_ms / 1000.0)
-        rec.elapsed_ms = (time.monotonic() - started) * 1000
+        rec.started, rec.finished = started, time.monotonic()
+        rec.elapsed_ms = (rec.finished - started) * 1000
         self.api._record(rec)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
