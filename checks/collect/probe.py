@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from checks.probe._targets import MAX_TARGETS, NOT_PROBED, ProbeTarget, plan
+from checks.probe._targets import MAX_TARGETS, SKIP_ALLOW, SKIP_CAP, SKIP_LISTEN, ProbeTarget, plan
 from checks.state import ProbeResult, State
 
 CONCURRENCY = 16
@@ -164,21 +164,21 @@ def _is_local_address(address: str) -> bool:
         return False
 
 
-def probe_listen(t: ProbeTarget, allow: list[Any] | None, listen_allowed: bool) -> ProbeResult:
+def probe_listen(t: ProbeTarget, allow: list[Any] | None, listen_allowed: bool) -> ProbeResult | str:
     """The target refused: does the port answer on 127.0.0.1 instead (a localhost-only listener)?
 
     Meaningful only where the worker shares the target's network namespace (host-network worker
     on the node, or the address is this host's own); elsewhere it needs an exec into the pod.
+    Returns the result, or the reason it was not probed.
     """
+    if not listen_allowed:
+        return LISTEN_NOT_ALLOWED
+    if not allowed(LOOPBACK, allow):
+        return f"{LOOPBACK} is outside the probe allow-list"
+    if t.address == LOOPBACK or not _is_local_address(t.address):
+        return "the target's loopback is in a network namespace the worker does not share; " + LISTEN_NOT_ALLOWED
     base = _base(t, "listen")
     base["address"] = LOOPBACK
-    if not listen_allowed:
-        return ProbeResult(ok=False, error=NOT_PROBED + LISTEN_NOT_ALLOWED, **base)
-    if not allowed(LOOPBACK, allow):
-        return ProbeResult(ok=False, error=NOT_PROBED + f"{LOOPBACK} is outside the probe allow-list", **base)
-    if t.address == LOOPBACK or not _is_local_address(t.address):
-        why = "the target's loopback is in a network namespace the worker does not share; " + LISTEN_NOT_ALLOWED
-        return ProbeResult(ok=False, error=NOT_PROBED + why, **base)
     start = time.monotonic()
     try:
         sock = socket.create_connection((LOOPBACK, t.port), timeout=t.timeout_s)
@@ -197,8 +197,18 @@ def probe_listen(t: ProbeTarget, allow: list[Any] | None, listen_allowed: bool) 
 # ---- the collector ---------------------------------------------------------------------------
 
 
+def _endpoints_text(endpoints: list[tuple[str, int]], limit: int = 10) -> str:
+    shown = ", ".join(f"{a}:{p}" for a, p in endpoints[:limit])
+    return shown + (f" and {len(endpoints) - limit} more" if len(endpoints) > limit else "")
+
+
 def run_probes(state: State, *, max_targets: int | None = None, concurrency: int | None = None) -> None:
-    """Probe every target of every load-balancer health check; results go to state.probes."""
+    """Probe every target of every load-balancer health check; results go to state.probes.
+
+    state.probes holds only requests really sent. Targets not probed are summarised in
+    state.skipped_reads under "probe.cap" (over the cap), "probe.allow" (outside the allow-list)
+    and "probe.listen" (a refused target whose loopback could not be probed).
+    """
     if state.options.get("offline"):
         state.skipped_reads["probe"] = "offline dump: probes need the live network"
         return
@@ -222,21 +232,17 @@ def run_probes(state: State, *, max_targets: int | None = None, concurrency: int
         if t.endpoint not in endpoints:
             endpoints.append(t.endpoint)
     chosen = set(endpoints[:cap])
-    total = len(endpoints)
+    over_cap = endpoints[cap:]
+    outside: list[tuple[str, int]] = []
 
     jobs: list[tuple[str, ProbeTarget]] = []
-    results: list[ProbeResult | None] = []
     first_of_endpoint: dict[tuple[str, int], ProbeTarget] = {}
     for t in targets:
         if t.endpoint not in chosen:
-            why = f"cap of {cap} targets reached ({total} targets in all)"
-            results.append(ProbeResult(ok=False, error=NOT_PROBED + why, **_base(t, "http" if t.is_http else "tcp")))
             continue
         if not allowed(t.address, allow):
-            results.append(
-                ProbeResult(ok=False, error=NOT_PROBED + f"{t.address} is outside the probe allow-list ({_allow_text(allow)})",
-                            **_base(t, "http" if t.is_http else "tcp"))
-            )
+            if t.endpoint not in outside:
+                outside.append(t.endpoint)
             continue
         if t.endpoint not in first_of_endpoint:
             first_of_endpoint[t.endpoint] = t
@@ -248,21 +254,37 @@ def run_probes(state: State, *, max_targets: int | None = None, concurrency: int
         kind, t = job
         return probe_http(t) if kind == "http" else probe_tcp(t)
 
+    done: list[ProbeResult] = []
     if jobs:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), thread_name_prefix="lbhealth-probe") as pool:
             done = list(pool.map(run, jobs))
-    else:
-        done = []
     state.api_calls["probe"] += len(jobs)
 
     # a refused endpoint: is it listening on localhost only?
     listen_allowed = bool(state.options.get("listen_probe"))
-    refused = [r for r in done if r.kind == "tcp" and r.error == "connection refused"]
-    listen = [probe_listen(first_of_endpoint[(r.address, r.port)], allow, listen_allowed) for r in refused]
+    listen: list[ProbeResult] = []
+    listen_skipped: dict[str, list[tuple[str, int]]] = {}
+    for r in done:
+        if r.kind == "tcp" and r.error == "connection refused":
+            got = probe_listen(first_of_endpoint[(r.address, r.port)], allow, listen_allowed)
+            if isinstance(got, ProbeResult):
+                listen.append(got)
+            else:
+                listen_skipped.setdefault(got, []).append((r.address, r.port))
 
-    state.probes.extend([r for r in results if r is not None] + done + listen)
+    state.probes.extend(done + listen)
     state.reads_done.add("probe")
     state.skipped_reads.pop("probe", None)
+    if over_cap:
+        state.skipped_reads[SKIP_CAP] = (f"probed {len(chosen)} of {len(endpoints)} targets (cap {cap}); "
+                                         f"not probed: {_endpoints_text(over_cap)}")
+    if outside:
+        state.skipped_reads[SKIP_ALLOW] = (f"{len(outside)} target(s) outside the probe allow-list ({_allow_text(allow)}) "
+                                           f"not probed: {_endpoints_text(outside)}")
+    if listen_skipped:
+        state.skipped_reads[SKIP_LISTEN] = "; ".join(
+            f"{why} (refused: {_endpoints_text(eps)})" for why, eps in listen_skipped.items()
+        )
 
 
 def _allow_text(allow: list[Any] | None) -> str:

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 from checks.model import Finding, Status
-from checks.probe._targets import NOT_PROBED, is_not_probed
+from checks.probe._targets import SKIP_ALLOW, SKIP_CAP, SKIP_LISTEN, is_not_probed
 from checks.state import ProbeResult, State
 
 MAX_EVIDENCE = 10
 IN_CLUSTER = "From a pod in the cluster (e.g. `kubectl run -n {ns} lbhealth-curl -it --rm --restart=Never --image=curlimages/curl -- sh`): "
 
 
-def split(state: State, kind: str) -> tuple[list[ProbeResult], list[ProbeResult]]:
-    """(probed results, not-probed results) of one kind."""
-    done, skipped = [], []
+def split(state: State, kind: str) -> tuple[list[ProbeResult], list[str]]:
+    """(results of one kind, notes on targets not probed for it).
+
+    Notes come from state.skipped_reads ("probe.cap", "probe.allow"; "probe.listen" for listen).
+    Results whose error carries the NOT_PROBED prefix (older dumps) count as notes too.
+    """
+    done: list[ProbeResult] = []
+    notes: list[str] = []
     for r in state.probes:
         if getattr(r, "kind", None) != kind:
             continue
-        (skipped if is_not_probed(r) else done).append(r)
-    return done, skipped
+        if is_not_probed(r):
+            notes.append(f"{r.subject} {r.address}:{r.port} {r.error}")
+        else:
+            done.append(r)
+    keys = (SKIP_LISTEN,) if kind == "listen" else (SKIP_CAP, SKIP_ALLOW)
+    notes += [f"not probed: {state.skipped_reads[k]}" for k in keys if state.skipped_reads.get(k)]
+    return done, notes
 
 
 def not_run(state: State, check_id: str) -> Finding | None:
@@ -30,13 +40,9 @@ def not_run(state: State, check_id: str) -> Finding | None:
     return None
 
 
-def skipped_note(skipped: list[ProbeResult]) -> list[str]:
-    """One evidence line per distinct reason targets were not probed."""
-    reasons: dict[str, int] = {}
-    for r in skipped:
-        why = r.error[len(NOT_PROBED):] if r.error.startswith(NOT_PROBED) else r.error
-        reasons[why] = reasons.get(why, 0) + 1
-    return [f"{n} target(s) not probed: {why}" for why, n in reasons.items()]
+def skipped_note(notes: list[str]) -> list[str]:
+    """Evidence lines for targets not probed (kept for symmetry with `capped`)."""
+    return list(dict.fromkeys(notes))
 
 
 def capped(lines: list[str], limit: int = MAX_EVIDENCE) -> list[str]:

@@ -19,8 +19,12 @@ from typing import Any
 from checks.lbview import HealthCheck, detect_cloud, health_checks
 from checks.state import State, meta
 
-NOT_PROBED = "not probed: "  # ProbeResult.error prefix of a target the collector did not send to
+NOT_PROBED = "not probed: "  # prefix of the notes on targets the collector did not send to
 MAX_TARGETS = 20  # distinct address:port pairs probed per diagnosis
+# state.skipped_reads keys for targets that were not probed (state.probes holds only real probes):
+SKIP_CAP = "probe.cap"  # "probed 20 of 35 targets (cap 20); not probed: ..."
+SKIP_ALLOW = "probe.allow"  # targets outside LBHEALTH_PROBE_ALLOW / options["probe_allow"]
+SKIP_LISTEN = "probe.listen"  # refused targets whose loopback could not be probed, and why
 HTTP_PROTOCOLS = ("HTTP", "HTTPS")
 CONNECT_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TLS", "TCP_SSL")
 

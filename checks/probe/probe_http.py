@@ -123,7 +123,8 @@ def probe_http(state: State) -> Finding:
         if not any(hc.protocol.upper() in HTTP_PROTOCOLS for hc in hcs):
             protocols = ", ".join(sorted({hc.protocol.upper() for hc in hcs}))
             return Finding(ID, Status.SKIP, f"The load balancer's health check is {protocols}, not HTTP: see PROBE-TCP")
-        return Finding(ID, Status.SKIP, "No HTTP health-check target was probed", evidence=skipped_note(skipped))
+        why = f": {skipped[0].removeprefix('not probed: ')}" if skipped else ""
+        return Finding(ID, Status.SKIP, f"No HTTP health-check target was probed{why}", evidence=skipped_note(skipped))
 
     targets, _notes = plan(state)
     planned = {id(r): target_of(r, targets) for r in done}

@@ -16,7 +16,7 @@ import ipaddress
 
 from checks.model import Finding, Status
 from checks.probe._common import capped, not_run, skipped_note, split
-from checks.probe._targets import NOT_PROBED, plan
+from checks.probe._targets import NOT_PROBED, SKIP_LISTEN, plan
 from checks.registry import check
 from checks.state import State
 
@@ -124,8 +124,9 @@ def probe_listen(state: State) -> Finding:
     if good:
         return Finding(ID, Status.PASS, "The health-check port is not bound to localhost only", evidence=capped(good))
     if skipped:
-        reason = skipped[0].error[len(NOT_PROBED):]
-        ports = {r.port for r in skipped}
+        tcp_done, _ = split(state, "tcp")
+        ports = {r.port for r in tcp_done if "refused" in (r.error or "")} or every
+        reason = state.skipped_reads.get(SKIP_LISTEN) or skipped[0].split(NOT_PROBED, 1)[-1]
         return Finding(
             ID,
             Status.SKIP,

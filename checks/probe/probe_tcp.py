@@ -39,7 +39,8 @@ def probe_tcp(state: State) -> Finding:
             return stopped
         if not health_checks(state):
             return Finding(ID, Status.SKIP, "No load-balancer health check is known for this Service, so there is nothing to connect to")
-        return Finding(ID, Status.SKIP, "No target was probed", evidence=skipped_note(skipped))
+        why = f": {skipped[0].removeprefix('not probed: ')}" if skipped else ""
+        return Finding(ID, Status.SKIP, f"No target was probed{why}", evidence=skipped_note(skipped))
     bad = [r for r in done if not r.ok]
     evidence = capped([_line(r) for r in bad + [r for r in done if r.ok]]) + skipped_note(skipped)
     tcp_hc = any(hc.protocol.upper() in ("TCP", "TLS", "TCP_SSL") for hc in health_checks(state))

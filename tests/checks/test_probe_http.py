@@ -99,15 +99,18 @@ def test_skip_when_health_check_is_tcp():
 
 
 def test_skip_when_every_target_was_not_probed():
-    r = http("192.0.2.1", None, ok=False, error="not probed: 192.0.2.1 is outside the probe allow-list (127.0.0.0/8)")
-    [fd] = run(state_with(r))
-    assert fd.status == Status.SKIP and any("outside the probe allow-list" in e for e in fd.evidence)
+    s = state_with()
+    s.skipped_reads["probe.allow"] = "1 target(s) outside the probe allow-list (127.0.0.0/8) not probed: 192.0.2.1:8080"
+    [fd] = run(s)
+    assert fd.status == Status.SKIP
+    assert fd.summary == "No HTTP health-check target was probed: 1 target(s) outside the probe allow-list (127.0.0.0/8) not probed: 192.0.2.1:8080"
 
 
 def test_not_probed_targets_are_named_in_evidence():
-    skipped = http("127.0.0.3", None, ok=False, error="not probed: cap of 1 targets reached (2 targets in all)", pod="web-2")
-    [fd] = run(state_with(http("127.0.0.2", 200, ok=True), skipped))
-    assert fd.status == Status.PASS and any("cap of 1 targets reached" in e for e in fd.evidence)
+    s = state_with(http("127.0.0.2", 200, ok=True))
+    s.skipped_reads["probe.cap"] = "probed 1 of 2 targets (cap 1); not probed: 127.0.0.3:8080"
+    [fd] = run(s)
+    assert fd.status == Status.PASS and "not probed: probed 1 of 2 targets (cap 1); not probed: 127.0.0.3:8080" in fd.evidence
 
 
 def test_tencent_host_header_and_head_in_curl():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from checks.collect.node import facts_from_text
 from checks.collect.probe import LISTEN_NOT_ALLOWED
 from checks.model import Status
-from checks.probe._targets import NOT_PROBED
 from checks.state import ProbeResult
 from tests import factories as f
 
@@ -87,7 +86,8 @@ def test_passes_when_loopback_is_closed_too():
 
 def test_skips_when_exec_not_allowed():
     state = base_state(probe=True)
-    state.probes += [tcp(False, "connection refused"), listen(False, NOT_PROBED + LISTEN_NOT_ALLOWED)]
+    state.probes.append(tcp(False, "connection refused"))
+    state.skipped_reads["probe.listen"] = f"{LISTEN_NOT_ALLOWED} (refused: 127.0.0.2:8080)"
     [fd] = run(state)
     assert fd.status == Status.SKIP and "needs exec into the pod (netstat/ss); not allowed" in fd.summary
     assert "kubectl exec -n shop web-1" in fd.next_step and "netstat -anltu | grep -w 8080" in fd.next_step

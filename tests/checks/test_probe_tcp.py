@@ -55,5 +55,7 @@ def test_skips():
     s = f.make_state(f.service(type="ClusterIP"), probe=True)
     [fd] = run(s)
     assert fd.status == Status.SKIP
-    [fd] = run(state_with(tcp("192.0.2.1", ok=False, error="not probed: 192.0.2.1 is outside the probe allow-list (127.0.0.0/8)")))
-    assert fd.status == Status.SKIP and "outside the probe allow-list" in fd.evidence[0]
+    s = state_with()
+    s.skipped_reads["probe.allow"] = "1 target(s) outside the probe allow-list (127.0.0.0/8) not probed: 192.0.2.1:8080"
+    [fd] = run(s)
+    assert fd.status == Status.SKIP and "outside the probe allow-list" in fd.summary

@@ -17,7 +17,7 @@ import pytest
 
 from checks.collect import probe as probe_mod
 from checks.collect.probe import LISTEN_NOT_ALLOWED, parse_listen, run_probes
-from checks.probe._targets import NOT_PROBED, ProbeTarget, curl_command, plan
+from checks.probe._targets import ProbeTarget, curl_command, plan
 from tests import factories as f
 
 LOOP = "127.0.0.0/8"
@@ -393,11 +393,8 @@ def test_cap_on_targets_is_recorded():
                     annotations={"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"})
     state = f.make_state(svc, f.pod("web-1", ip="127.0.0.1"), probe=True, probe_max_targets=2)
     run_probes(state)
-    tcp = by_kind(state, "tcp")
-    probed = [r for r in tcp if not r.error.startswith(NOT_PROBED)]
-    skipped = [r for r in tcp if r.error.startswith(NOT_PROBED)]
-    assert len(probed) == 2 and len(skipped) == 1
-    assert "cap of 2 targets reached (3 targets in all)" in skipped[0].error
+    assert len(by_kind(state, "tcp")) == 2
+    assert state.skipped_reads["probe.cap"] == f"probed 2 of 3 targets (cap 2); not probed: 127.0.0.1:{ports[2]}"
 
 
 # ---- allow-list guard ------------------------------------------------------------------------
@@ -423,9 +420,9 @@ def test_allow_list_refuses_non_loopback_without_sending(monkeypatch, via):
     if via == "option":
         state.options["probe_allow"] = ["127.0.0.0/8"]
     run_probes(state)
-    assert calls == []
-    assert state.probes and all(r.error.startswith(NOT_PROBED) and "outside the probe allow-list" in r.error for r in state.probes)
-    assert all(r.address == "192.0.2.1" for r in state.probes)
+    assert calls == [] and state.probes == []
+    assert state.skipped_reads["probe.allow"] == "1 target(s) outside the probe allow-list (127.0.0.0/8) not probed: 192.0.2.1:8080"
+    assert "probe" in state.reads_done
 
 
 def test_allow_list_mixed_targets_only_probes_allowed(monkeypatch, http_server):
@@ -441,8 +438,8 @@ def test_allow_list_mixed_targets_only_probes_allowed(monkeypatch, http_server):
     monkeypatch.setattr(socket, "create_connection", guard)
     run_probes(state)
     assert set(seen) == {"127.0.0.1"}
-    outside = [r for r in state.probes if r.address == "192.0.2.7"]
-    assert outside and all(r.error.startswith(NOT_PROBED) for r in outside)
+    assert {r.address for r in state.probes} == {"127.0.0.1"}
+    assert "192.0.2.7:" in state.skipped_reads["probe.allow"]
 
 
 def test_bad_allow_list_probes_nothing(monkeypatch):
@@ -499,8 +496,8 @@ def test_listen_probe_finds_localhost_only(loopback_only_server):
 def test_listen_probe_not_allowed_is_skipped(loopback_only_server):
     state = aws_ip_state(loopback_only_server.port, pod_ips=("127.0.0.3",), timeout=0.5)
     run_probes(state)
-    [listen] = by_kind(state, "listen")
-    assert listen.error == NOT_PROBED + LISTEN_NOT_ALLOWED
+    assert by_kind(state, "listen") == []
+    assert state.skipped_reads["probe.listen"] == f"{LISTEN_NOT_ALLOWED} (refused: 127.0.0.3:{loopback_only_server.port})"
 
 
 def test_listen_probe_closed_everywhere_is_not_localhost_only():
@@ -514,8 +511,8 @@ def test_listen_probe_foreign_namespace_is_skipped(monkeypatch, loopback_only_se
     monkeypatch.setattr(probe_mod, "_is_local_address", lambda address: False)
     state = aws_ip_state(loopback_only_server.port, pod_ips=("127.0.0.3",), timeout=0.5, listen_probe=True)
     run_probes(state)
-    [listen] = by_kind(state, "listen")
-    assert listen.error.startswith(NOT_PROBED) and "network namespace" in listen.error
+    assert by_kind(state, "listen") == []
+    assert "network namespace the worker does not share" in state.skipped_reads["probe.listen"]
 
 
 # ---- plan and curl ---------------------------------------------------------------------------
