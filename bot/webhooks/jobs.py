@@ -106,9 +106,11 @@ class Mapper:
     """alarm -> mapping dict, from the Redis cache or `map_alarm`, within `timeout` seconds."""
 
     def __init__(self, redis, settings: Any = None, *, clients: Any = None, timeout: float = 3.0, clusters: list[Any] | None = None) -> None:
+        from checks.collect.alarm_map import Clients
+
         self.redis = redis
         self.settings = settings
-        self.clients = clients
+        self.clients = clients or Clients()  # one set of API clients for the process (kept warm)
         self.timeout = timeout
         self._clusters = clusters
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,42 +77,68 @@ class Clients:
         self._kube = kube
         self._elbv2 = elbv2
         self._clb = clb
+        self._cache: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, kind: str, key: str | None, build: Callable[[], Any]) -> Any:
+        """One client per (kind, context/region) for the life of this object (they are thread-safe)."""
+        with self._lock:
+            hit = self._cache.get((kind, key))
+        if hit is not None:
+            return hit
+        made = build()
+        with self._lock:
+            return self._cache.setdefault((kind, key), made)
 
     def kube(self, context: str | None) -> Any:
         if self._kube:
             return self._kube(context)
-        from kubernetes import client, config
-
-        try:
-            return config.new_client_from_config(context=context)
-        except config.ConfigException:
-            config.load_incluster_config()
-            return client.ApiClient()
+        return self._cached("kube", context, lambda: _kube_client(context))
 
     def elbv2(self, region: str) -> Any:
         if self._elbv2:
             return self._elbv2(region)
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("elbv2", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5},
-                                                                       connect_timeout=3, read_timeout=10))
+        return self._cached("elbv2", region, lambda: _elbv2_client(region))
 
     def clb(self, region: str) -> Any:
         if self._clb:
             return self._clb(region)
-        from tencentcloud.clb.v20180317 import clb_client
-        from tencentcloud.common import credential
-        from tencentcloud.common.profile.client_profile import ClientProfile
-        from tencentcloud.common.profile.http_profile import HttpProfile
+        return self._cached("clb", region, lambda: _clb_client(region))
 
-        endpoint = os.environ.get("LBHEALTH_TENCENT_ENDPOINT")
-        http = HttpProfile(reqTimeout=10)
-        if endpoint:
-            scheme, _, host = endpoint.rpartition("://")
-            http = HttpProfile(protocol=scheme or "https", endpoint=host, reqTimeout=10)
-        cred = credential.Credential(os.environ.get("TENCENTCLOUD_SECRET_ID", ""), os.environ.get("TENCENTCLOUD_SECRET_KEY", ""))
-        return clb_client.ClbClient(cred, region, ClientProfile(httpProfile=http))
+
+def _kube_client(context: str | None) -> Any:
+    from kubernetes import client, config
+
+    try:
+        return config.new_client_from_config(context=context)
+    except config.ConfigException:
+        config.load_incluster_config()
+        return client.ApiClient()
+
+
+def _elbv2_client(region: str) -> Any:
+    """boto3 with standard retries; AWS_ENDPOINT_URL and the other AWS_* variables apply."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("elbv2", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5},
+                                                                   connect_timeout=3, read_timeout=10))
+
+
+def _clb_client(region: str) -> Any:
+    """The Tencent SDK; LBHEALTH_TENCENT_ENDPOINT (http://host:port or host) overrides the endpoint."""
+    from tencentcloud.clb.v20180317 import clb_client
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+
+    endpoint = os.environ.get("LBHEALTH_TENCENT_ENDPOINT")
+    http = HttpProfile(reqTimeout=10)
+    if endpoint:
+        scheme, _, host = endpoint.rpartition("://")
+        http = HttpProfile(protocol=scheme or "https", endpoint=host, reqTimeout=10)
+    cred = credential.Credential(os.environ.get("TENCENTCLOUD_SECRET_ID", ""), os.environ.get("TENCENTCLOUD_SECRET_KEY", ""))
+    return clb_client.ClbClient(cred, region, ClientProfile(httpProfile=http))
 
 
 # ---- reading Kubernetes objects: live or from dumps --------------------------------------------------
