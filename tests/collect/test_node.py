@@ -351,3 +351,9 @@ def test_collect_node_facts_off_and_offline():
     state = _svc_state(offline=True)
     collect_node_facts(state, api_client=None)
     assert "offline dump" in state.skipped_reads["node"]
+
+
+def test_facts_from_text_is_also_reachable_from_the_probe_module():
+    from checks.collect import probe
+
+    assert probe.facts_from_text(SYSCTL_TKE) == facts_from_text(SYSCTL_TKE)

@@ -442,6 +442,14 @@ def test_allow_list_mixed_targets_only_probes_allowed(monkeypatch, http_server):
     assert "192.0.2.7:" in state.skipped_reads["probe.allow"]
 
 
+def test_under_pytest_the_default_allow_list_is_loopback(monkeypatch):
+    calls = _spy_connections(monkeypatch)
+    monkeypatch.delenv("LBHEALTH_PROBE_ALLOW", raising=False)
+    state = aws_ip_state(8080, pod_ips=("192.0.2.9",))
+    run_probes(state)
+    assert calls == [] and "127.0.0.0/8" in state.skipped_reads["probe.allow"]
+
+
 def test_bad_allow_list_probes_nothing(monkeypatch):
     calls = _spy_connections(monkeypatch)
     monkeypatch.setenv("LBHEALTH_PROBE_ALLOW", "not-a-cidr")
