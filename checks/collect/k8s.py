@@ -446,21 +446,33 @@ class KubeCollector:
         return self.state.service
 
     def aws_ish(self) -> bool:
-        """An AWS load balancer fronts the Service: annotations, ingress class, ELB hostname, EKS nodes."""
-        from checks.lbview import detect_cloud
+        """An AWS load balancer fronts (or should front) the Service, so the controller matters.
 
+        AWS annotations or `loadBalancerClass: service.k8s.aws/*` on the Service, an ELB hostname
+        in its or its Ingresses' status, an Ingress of class `alb` or with `alb.ingress...`
+        annotations, a TargetGroupBinding naming it, or a LoadBalancer Service on EC2 nodes.
+        """
         svc = self.service or {}
         spec = svc.get("spec") or {}
         if (spec.get("loadBalancerClass") or "").startswith("service.k8s.aws/"):
             return True
+        if any(k.startswith(("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")) for k in annotations(svc)):
+            return True
+        fronts = [svc, *self.state.ingresses]
+        for obj in fronts:
+            for lb in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                if (lb.get("hostname") or "").endswith((".elb.amazonaws.com", ".elb.amazonaws.com.cn")):
+                    return True
         for ing in self.state.ingresses:
             cls = (ing.get("spec") or {}).get("ingressClassName") or annotations(ing).get("kubernetes.io/ingress.class", "")
-            if cls == "alb":
+            if cls == "alb" or any(k.startswith("alb.ingress.kubernetes.io/") for k in annotations(ing)):
                 return True
-        try:
-            return detect_cloud(self.state) == "aws"
-        except Exception:  # a partial state must not break the plan
-            return False
+        for tgb in self.state.k8s.of_kind("TargetGroupBinding", self.ns):
+            if (((tgb.get("spec") or {}).get("serviceRef") or {}).get("name")) == self.name:
+                return True
+        if spec.get("type") == "LoadBalancer":
+            return any(((n.get("spec") or {}).get("providerID") or "").startswith("aws://") for n in self.state.nodes)
+        return False
 
     def wave2(self) -> None:
         """Reads that need the Service (parallel), then the conditional follow-ups (parallel)."""

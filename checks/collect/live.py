@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from checks.state import State
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Clients", "CollectError", "collect", "reads_of"]
+__all__ = ["Clients", "CollectError", "collect", "reads_of", "shared_api_client"]
 
 
 @dataclass
@@ -54,6 +56,28 @@ class Clients:
 
     def tencent_region_or_env(self) -> str | None:
         return self.tencent_region or os.environ.get("TENCENTCLOUD_REGION") or None
+
+
+K8S_CLIENT_MAX_AGE_S = 600.0
+_k8s_clients: dict[str | None, tuple[float, Any]] = {}
+_k8s_lock = threading.Lock()
+
+
+def shared_api_client(context: str | None) -> Any:
+    """One Kubernetes ApiClient per context for the process, so a worker's jobs reuse warm connections.
+
+    Rebuilt after K8S_CLIENT_MAX_AGE_S so an edited kubeconfig is picked up; tokens that expire
+    (exec plugins, in-cluster) are refreshed by the client's own refresh hook meanwhile.
+    """
+    now = time.monotonic()
+    with _k8s_lock:
+        hit = _k8s_clients.get(context)
+    if hit is not None and now - hit[0] < K8S_CLIENT_MAX_AGE_S:
+        return hit[1]
+    client = make_api_client(context)  # CollectError when there is no usable configuration
+    with _k8s_lock:
+        _k8s_clients[context] = (now, client)  # a replaced client is left to jobs still using it
+    return client
 
 
 def reads_of(specs: Iterable[CheckSpec]) -> set[str]:
@@ -152,10 +176,8 @@ def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] 
     k8s_reads = reads & K8S_READS
 
     api_client = clients.k8s
-    owns_client = False
     if (k8s_reads or (options.get("node") and "node" in reads)) and api_client is None:
-        api_client = make_api_client(clients.context or options.get("context"))
-        owns_client = True
+        api_client = shared_api_client(clients.context or options.get("context"))
 
     executor = ThreadPoolExecutor(max_workers=max(4, clients.max_workers), thread_name_prefix="lbhealth-collect")
     try:
@@ -189,6 +211,4 @@ def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] 
         _node_facts(state, reads, api_client)
     finally:
         executor.shutdown(wait=False)
-        if owns_client:
-            api_client.close()
     return state

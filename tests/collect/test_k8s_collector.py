@@ -283,7 +283,7 @@ def test_warning_event_from_the_controller_gets_its_logs_read():
 
 def test_no_controller_read_for_a_tencent_service():
     objs = cluster(svc_annotations=TKE)
-    objs = [o for o in objs if o["kind"] != "Ingress"]
+    objs = [o for o in objs if o["kind"] not in ("Ingress", "TargetGroupBinding")]
     for o in objs:
         if o["kind"] == "Node":
             o["spec"]["providerID"] = "qcloud:///800002/ins-abc"
@@ -292,6 +292,14 @@ def test_no_controller_read_for_a_tencent_service():
     assert api.count(resource="deployments") == 0
     assert "not an AWS load balancer" in state.skipped_reads["k8s.lbc"]
     assert api.total <= 11
+
+
+def test_no_controller_read_for_a_plain_clusterip_service_on_eks():
+    objs = [o for o in cluster() if o["kind"] not in ("Ingress", "TargetGroupBinding", "Service")]
+    objs.append(f.service("web", "shop", selector={"app": "web"}, type="ClusterIP"))
+    with FakeKubeAPI(objs) as api:
+        state = run(api)
+    assert api.count(resource="deployments") == 0 and "k8s.lbc" in state.skipped_reads
 
 
 def test_not_ready_kube_proxy_on_a_target_node_gets_its_log_read():
