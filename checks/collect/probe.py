@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 from checks.probe._targets import MAX_TARGETS, SKIP_ALLOW, SKIP_CAP, SKIP_LISTEN, ProbeTarget, plan
 from checks.state import ProbeResult, State
@@ -78,11 +79,23 @@ def _error_text(exc: BaseException, timeout_s: float) -> str:
         return "connection closed without a response"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, http.client.InvalidURL):
+        return f"cannot send this path: {exc}"
     if isinstance(exc, http.client.HTTPException):
         return f"invalid HTTP response: {type(exc).__name__} {exc}".strip()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return f"{type(exc).__name__}: {exc}"
+
+
+def _default_host(t: ProbeTarget) -> str:
+    """What ALB/NLB put in Host when none is configured: the target's address and port."""
+    return f"[{t.address}]:{t.port}" if ":" in t.address else f"{t.address}:{t.port}"
+
+
+def _request_path(path: str) -> str:
+    """The path as sent on the request line: spaces and non-ASCII percent-encoded, as curl does."""
+    return quote(path or "/", safe="/?&=%:@!$'()*+,;~-._#[]") or "/"
 
 
 def _base(t: ProbeTarget, kind: str) -> dict[str, Any]:
@@ -92,7 +105,7 @@ def _base(t: ProbeTarget, kind: str) -> dict[str, Any]:
         address=t.address,
         port=t.port,
         path=t.path if kind == "http" else "",
-        host_header=(t.host or f"{t.address}:{t.port}") if kind == "http" else "",
+        host_header=(t.host or _default_host(t)) if kind == "http" else "",
         expected=t.expected if kind == "http" else "",
         timeout_s=t.timeout_s,
     )
@@ -134,8 +147,8 @@ def probe_http(t: ProbeTarget) -> ProbeResult:
     start = time.monotonic()
     conn = _connection(t)
     try:
-        headers = {"Host": t.host or f"{t.address}:{t.port}", "User-Agent": USER_AGENT, "Connection": "close", "Accept": "*/*"}
-        conn.request(t.method or "GET", t.path or "/", headers=headers)
+        headers = {"Host": t.host or _default_host(t), "User-Agent": USER_AGENT, "Connection": "close", "Accept": "*/*"}
+        conn.request(t.method or "GET", _request_path(t.path), headers=headers)
         resp = conn.getresponse()
         code = resp.status
         location = resp.getheader("Location") or ""

@@ -208,10 +208,12 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
     cloud = detect_cloud(state)
     for hc in health_checks(state):
         protocol = (hc.protocol or "").upper()
-        if protocol not in CONNECT_PROTOCOLS:
+        if protocol not in CONNECT_PROTOCOLS + ("GRPC",):
             notes.append(f"{hc.source}: {protocol or 'unknown'} health check; only HTTP, HTTPS and TCP are probed")
             continue
-        if protocol in ("TLS", "TCP_SSL"):
+        if protocol == "GRPC":
+            notes.append(f"{hc.source}: gRPC health check; only the TCP connection under it is probed")
+        if protocol in ("TLS", "TCP_SSL", "GRPC"):
             protocol = "TCP"
         method, version = ("GET", "HTTP/1.1")
         if cloud == "tencent" and protocol in HTTP_PROTOCOLS:

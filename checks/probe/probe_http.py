@@ -132,6 +132,12 @@ def probe_http(state: State) -> Finding:
     bad = [r for r in done if not r.ok]
     good = [r for r in done if r.ok]
     evidence = capped([_line(r, method[id(r)]) for r in bad + good]) + skipped_note(skipped)
+    evidence += [
+        f"health check ({hc.source}): {hc.protocol} port {hc.port} path {hc.path or '/'} Host {hc.host or '(the target address)'}, "
+        f"success codes {hc.success_codes or '200-399'}, timeout {hc.timeout_s:g}s"
+        for hc in health_checks(state)
+        if hc.protocol.upper() in HTTP_PROTOCOLS
+    ]
 
     if not bad:
         slowish = [r for r in good if r.timeout_s and r.elapsed_ms > NEAR_TIMEOUT * r.timeout_s * 1000]

@@ -603,3 +603,11 @@ def test_parse_ss():
 def test_parse_listen_odd_input():
     assert parse_listen("") == [] and parse_listen("garbage\n\x00\n") == []
     assert parse_listen("tcp 0 0 nonsense LISTEN") == []
+
+
+def test_path_with_space_is_encoded_and_still_judged(http_server):
+    state = aws_ip_state(http_server.port, path="/health check", codes="200")
+    run_probes(state)
+    [r] = by_kind(state, "http")
+    assert http_server.seen[0]["path"] == "/health%20check"
+    assert r.status_code == 404 and not r.ok
