@@ -611,3 +611,29 @@ def test_path_with_space_is_encoded_and_still_judged(http_server):
     [r] = by_kind(state, "http")
     assert http_server.seen[0]["path"] == "/health%20check"
     assert r.status_code == 404 and not r.ok
+
+
+# ---- from the wire to the findings -----------------------------------------------------------
+
+
+def test_collected_404_makes_probe_http_fail_with_the_exact_curl(http_server):
+    from checks.model import Status
+
+    state = aws_ip_state(http_server.port, path="/missing", codes="200", timeout=2)
+    run_probes(state)
+    [fd] = f.run_check("PROBE-HTTP", state)
+    assert fd.status == Status.FAIL and fd.cause == "healthcheck-path"
+    assert f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 2 http://127.0.0.1:{http_server.port}/missing" in fd.next_step
+    [tcp] = f.run_check("PROBE-TCP", state)
+    assert tcp.status == Status.PASS
+
+
+def test_collected_localhost_listener_makes_probe_listen_fail(loopback_only_server):
+    from checks.model import Status
+
+    state = aws_ip_state(loopback_only_server.port, pod_ips=("127.0.0.3",), timeout=0.5, listen_probe=True)
+    run_probes(state)
+    [fd] = f.run_check("PROBE-LISTEN", state)
+    assert fd.status == Status.FAIL and fd.cause == "listen-localhost"
+    [http_fd] = f.run_check("PROBE-HTTP", state)
+    assert http_fd.status == Status.FAIL and "listen-localhost" in http_fd.supports
