@@ -21,7 +21,7 @@ def tencent_state(facts: dict, *, direct: bool = False, local: bool = False, sou
         hc["SourceIpType"] = source_ip_type
     if local:
         hc["CheckPort"] = 32456
-    state.tencent.load_balancers = [{"LoadBalancerId": "lb-1", "LoadBalancerVips": ["10.0.0.100"]}]
+    state.tencent.load_balancers = [{"LoadBalancerId": "lb-1", "LoadBalancerVips": ["10.0.0.100"]}]  # not probed: CLB VIP as data
     state.tencent.listeners = {"lb-1": [{"ListenerId": "lbl-1", "Protocol": "TCP", "Port": 80, "HealthCheck": hc}]}
     state.node_facts.update(facts)
     state.reads_done.add("node")
@@ -73,7 +73,7 @@ def test_warns_on_extra_cni_chain_only():
 
 def test_vip_probe_source_when_source_ip_type_is_0():
     [fd] = run(tencent_state(node_facts(IPTABLES_HARDENED), local=True, source_ip_type=0))
-    assert any("10.0.0.100/32" in e for e in fd.evidence)  # the VIP is evaluated instead of 100.64.0.0/10
+    assert any("10.0.0.100/32" in e for e in fd.evidence)  # not probed: the VIP is evaluated instead of 100.64.0.0/10
 
 
 def test_skip_and_error():

@@ -217,7 +217,7 @@ def test_evaluator_on_kube_proxy_node():
 def test_evaluator_on_hardened_node():
     ipt = parse_iptables_save(IPTABLES_HARDENED)
     assert evaluate(ipt, "INPUT", Probe(CLB, 32456)).verdict == "POLICY-DROP"
-    assert evaluate(ipt, "INPUT", Probe(ipaddress.ip_network("10.1.0.0/16"), 32456)).verdict == "ACCEPT"
+    assert evaluate(ipt, "INPUT", Probe(ipaddress.ip_network("10.1.0.0/16"), 32456)).verdict == "ACCEPT"  # not probed: rule evaluation
     assert evaluate(ipt, "INPUT", Probe(ipaddress.ip_network("100.64.0.0/10"), 22)).verdict == "ACCEPT"
     o = evaluate(ipt, "FORWARD", Probe(CLB, 9050))
     assert o.verdict == "REJECT" and "SEC-FILTER" in o.rule

@@ -540,11 +540,11 @@ def test_plan_uses_numeric_health_check_port_and_skips_udp():
 
 
 def test_curl_command_is_exact():
-    t = ProbeTarget(subject="pod shop/web-1", address="10.0.1.7", port=8080, protocol="HTTP", path="/healthz",
+    t = ProbeTarget(subject="pod shop/web-1", address="127.0.0.7", port=8080, protocol="HTTP", path="/healthz",
                     host="shop.example.com", timeout_s=5)
-    assert curl_command(t) == "curl -sS -o /dev/null -w '%{http_code}' -H 'Host: shop.example.com' --max-time 5 http://10.0.1.7:8080/healthz"
-    t2 = ProbeTarget(subject="n", address="10.0.1.7", port=443, protocol="HTTPS", path="/", method="HEAD", timeout_s=2)
-    assert curl_command(t2) == "curl -sS -o /dev/null -w '%{http_code}' -k -I --max-time 2 https://10.0.1.7:443/"
+    assert curl_command(t) == "curl -sS -o /dev/null -w '%{http_code}' -H 'Host: shop.example.com' --max-time 5 http://127.0.0.7:8080/healthz"
+    t2 = ProbeTarget(subject="n", address="127.0.0.7", port=443, protocol="HTTPS", path="/", method="HEAD", timeout_s=2)
+    assert curl_command(t2) == "curl -sS -o /dev/null -w '%{http_code}' -k -I --max-time 2 https://127.0.0.7:443/"
 
 
 # ---- netstat / ss parser ---------------------------------------------------------------------
@@ -554,7 +554,7 @@ Active Internet connections (servers and established)
 Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name
 tcp        0      0 0.0.0.0:80              0.0.0.0:*               LISTEN      9/nginx: master pro
 tcp        0      0 127.0.0.1:8080          0.0.0.0:*               LISTEN      12/python3
-tcp        0      0 10.0.0.5:22             10.0.0.9:51234          ESTABLISHED -
+tcp        0      0 127.0.0.5:22            127.0.0.9:51234          ESTABLISHED -
 tcp6       0      0 :::80                   :::*                    LISTEN      9/nginx: master pro
 udp        0      0 0.0.0.0:68              0.0.0.0:*                           -
 """
@@ -637,3 +637,29 @@ def test_collected_localhost_listener_makes_probe_listen_fail(loopback_only_serv
     assert fd.status == Status.FAIL and fd.cause == "listen-localhost"
     [http_fd] = f.run_check("PROBE-HTTP", state)
     assert http_fd.status == Status.FAIL and "listen-localhost" in http_fd.supports
+
+
+def test_connection_closed_without_answer():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    port = sock.getsockname()[1]
+
+    def serve():
+        for _ in range(2):  # the TCP connect (closes at once), then the HTTP request
+            try:
+                conn, _addr = sock.accept()
+            except OSError:
+                return
+            conn.recv(4096)  # the request, or b"" from the bare connect
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        state = aws_ip_state(port, timeout=2)
+        run_probes(state, concurrency=1)
+        [r] = by_kind(state, "http")
+        assert not r.ok and r.status_code is None
+        assert r.error in ("connection closed without a response", "connection reset by peer")
+    finally:
+        sock.close()
