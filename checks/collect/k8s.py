@@ -433,6 +433,9 @@ class KubeCollector:
         host = api_host(self.api_client)
         if isinstance(r.error, Unreachable):
             raise CollectError(f"cannot reach the Kubernetes API at {host}: {r.error}")
+        if r.error is not None and r.status == 0:  # the client's wrapper around TLS failures
+            reason = str(getattr(r.error, "reason", "") or r.error).splitlines()[-1][:300]
+            raise CollectError(f"cannot reach the Kubernetes API at {host}: TLS error: {reason}")
         if r.status == 401:
             raise CollectError(
                 f"the Kubernetes API at {host} rejected the credentials (HTTP 401: {_status_message(r.error)}) — "
