@@ -249,8 +249,14 @@ def collect_tencent(
         return
     state.tencent.region = region
     api = _Api(state, cred, region, _parse_endpoint(endpoint if endpoint is not None else os.environ.get("LBHEALTH_TENCENT_ENDPOINT")))
-    lb_ids = _collect_clb(state, api, book)
-    _collect_network(state, api, book, lb_ids)
+    try:
+        lb_ids = _collect_clb(state, api, book)
+        _collect_network(state, api, book, lb_ids)
+    except Exception as exc:  # a collector bug must not take the diagnosis down: say which reads are missing
+        log.exception("Tencent collector failed")
+        for read in wanted:
+            if read not in state.reads_done and read not in state.skipped_reads:
+                state.read_errors.setdefault(read, f"the Tencent collector failed ({type(exc).__name__}: {exc})")
 
 
 # ---- the CLB part -------------------------------------------------------------------------
@@ -295,8 +301,8 @@ def _collect_clb(state: State, api: _Api, book: _Reads) -> list[str]:
             if resolving:
                 book.fail("tencent.target_health", f"the CLB could not be found: {why}")
             return
-        for lb in resp.get("LoadBalancerSet") or []:
-            if isinstance(lb, dict) and lb.get("LoadBalancerId"):
+        for lb in _items(resp.get("LoadBalancerSet")):
+            if isinstance(lb.get("LoadBalancerId"), str) and lb["LoadBalancerId"]:
                 found.setdefault(lb["LoadBalancerId"], lb)
 
     # 1. resolve what the annotations do not name (one sequential call, only when needed)
@@ -331,7 +337,7 @@ def _collect_clb(state: State, api: _Api, book: _Reads) -> list[str]:
             except _Refused as why:
                 per_lb_errors.setdefault(lb_id, []).append(("tencent.clb", str(why)))
                 return
-            into[lb_id] = [x for x in resp.get("Listeners") or [] if isinstance(x, dict)]
+            into[lb_id] = _items(resp.get("Listeners"))
 
         return job
 
@@ -346,7 +352,7 @@ def _collect_clb(state: State, api: _Api, book: _Reads) -> list[str]:
         except _Refused as why:
             book.fail("tencent.target_health", str(why))
             return
-        health.extend(x for x in resp.get("LoadBalancers") or [] if isinstance(x, dict))
+        health.extend(_items(resp.get("LoadBalancers")))
 
     if want_health:
         jobs.append(target_health)
@@ -374,33 +380,29 @@ def _collect_clb(state: State, api: _Api, book: _Reads) -> list[str]:
 # ---- the network part ---------------------------------------------------------------------
 
 
-def _unhealthy_targets(state: State) -> list[dict[str, Any]]:
-    out = []
-    for lbh in state.tencent.target_health:
-        for lh in lbh.get("Listeners") or []:
-            for rh in (lh or {}).get("Rules") or []:
-                for th in (rh or {}).get("Targets") or []:
-                    status = (th or {}).get("HealthStatus")
-                    if status is False or str(status).lower() in ("false", "0"):
-                        out.append(th)
-    return out
+def _items(value: Any) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
 
 def _all_targets(state: State) -> list[dict[str, Any]]:
     out = []
-    for lbh in state.tencent.target_health:
-        for lh in lbh.get("Listeners") or []:
-            for rh in (lh or {}).get("Rules") or []:
-                out.extend(th for th in (rh or {}).get("Targets") or [] if isinstance(th, dict))
+    for lbh in _items(state.tencent.target_health):
+        for lh in _items(lbh.get("Listeners")):
+            for rh in _items(lh.get("Rules")):
+                out.extend(_items(rh.get("Targets")))
     return out
+
+
+def _unhealthy_targets(state: State) -> list[dict[str, Any]]:
+    return [th for th in _all_targets(state) if th.get("HealthStatus") is False or str(th.get("HealthStatus")).lower() in ("false", "0")]
 
 
 def _backends(state: State) -> list[dict[str, Any]]:
     out = []
     for listeners in state.tencent.targets.values():
-        for lb in listeners:
-            groups = [lb.get("Targets") or []] + [(r or {}).get("Targets") or [] for r in lb.get("Rules") or []]
-            out.extend(b for g in groups for b in g if isinstance(b, dict))
+        for lb in _items(listeners):
+            groups = [lb.get("Targets")] + [r.get("Targets") for r in _items(lb.get("Rules"))]
+            out.extend(b for g in groups for b in _items(g))
     return out
 
 
@@ -425,7 +427,7 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
                 book.skip(r, NOT_SUSPECTED)
             return
     tc = state.tencent
-    lbs = [lb for lb in tc.load_balancers if lb.get("LoadBalancerId") in lb_ids]
+    lbs = [lb for lb in _items(tc.load_balancers) if lb.get("LoadBalancerId") in lb_ids]
     direct = tencent_direct_access(state)
     targets = _all_targets(state)
     backends = _backends(state)
@@ -439,13 +441,17 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
         if isinstance(value, str) and value and value not in lst:
             lst.append(value)
 
+    types: dict[str, str] = {}
     for b in backends:
         btype = str(b.get("Type") or "").upper()
+        for ip in b.get("PrivateIpAddresses") if isinstance(b.get("PrivateIpAddresses"), list) else []:
+            if isinstance(ip, str):
+                types[ip] = btype
         if btype == "CVM":
             add(instance_ids, b.get("InstanceId"))
         elif btype == "ENI":
             add(eni_ids, b.get("EniId"))
-            for ip in b.get("PrivateIpAddresses") or []:
+            for ip in b.get("PrivateIpAddresses") if isinstance(b.get("PrivateIpAddresses"), list) else []:
                 add(eni_ips, ip)
     for th in targets:
         tid = str(th.get("TargetId") or "")
@@ -457,6 +463,8 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
         pod = state.pod_by_ip(ip)
         if pod is not None:
             add(eni_ips, ip)
+            if types.get(ip) == "ENI":
+                continue  # a VPC-CNI pod: its ENI's security groups apply, not the node's
             node = state.node((pod.get("spec") or {}).get("nodeName"))
         else:
             node = state.node_by_address(ip)
@@ -473,7 +481,7 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
         add(vpc_ids, lb.get("VpcId"))
     clb_sgs: list[str] = []
     for lb in lbs:
-        for sg in lb.get("SecureGroups") or []:
+        for sg in lb.get("SecureGroups") if isinstance(lb.get("SecureGroups"), list) else []:
             add(clb_sgs, sg)
 
     instances: list[dict[str, Any]] = []
@@ -488,7 +496,7 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
             book.fail("tencent.instances", str(why))
             book.fail("tencent.vpc_network", f"node security groups unknown: {why}")
             return
-        instances.extend(x for x in resp.get("InstanceSet") or [] if isinstance(x, dict))
+        instances.extend(_items(resp.get("InstanceSet")))
 
     def describe_enis() -> None:
         if eni_ids and not eni_ips:
@@ -500,7 +508,7 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
         except _Refused as why:
             book.fail("tencent.vpc_network", str(why))
             return
-        enis.extend(x for x in resp.get("NetworkInterfaceSet") or [] if isinstance(x, dict))
+        enis.extend(_items(resp.get("NetworkInterfaceSet")))
 
     def describe_acls() -> None:
         try:
@@ -508,7 +516,7 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
         except _Refused as why:
             book.fail("tencent.vpc_network", str(why))
             return
-        acls.extend(x for x in resp.get("NetworkAclSet") or [] if isinstance(x, dict))
+        acls.extend(_items(resp.get("NetworkAclSet")))
 
     def sg_policies(sg: str) -> Callable[[], None]:
         def job() -> None:
@@ -537,10 +545,10 @@ def _collect_network(state: State, api: _Api, book: _Reads, lb_ids: list[str]) -
     # Phase B: the backends' security groups.
     backend_sgs: list[str] = []
     for ins in instances:
-        for sg in ins.get("SecurityGroupIds") or []:
+        for sg in ins.get("SecurityGroupIds") if isinstance(ins.get("SecurityGroupIds"), list) else []:
             add(backend_sgs, sg)
     for eni in enis:
-        for sg in eni.get("GroupSet") or []:
+        for sg in eni.get("GroupSet") if isinstance(eni.get("GroupSet"), list) else []:
             add(backend_sgs, sg)
     if want_net:
         _parallel([sg_policies(sg) for sg in backend_sgs if sg not in policies and sg not in clb_sgs])

@@ -120,20 +120,18 @@ class TiedLB:
 
 def known_lb_ids(state: State) -> list[str]:
     ids: list[str] = []
-    for lb in state.tencent.load_balancers:
-        if isinstance(lb, dict) and lb.get("LoadBalancerId") and lb["LoadBalancerId"] not in ids:
-            ids.append(lb["LoadBalancerId"])
-    for h in state.tencent.target_health:
-        if isinstance(h, dict) and h.get("LoadBalancerId") and h["LoadBalancerId"] not in ids:
-            ids.append(h["LoadBalancerId"])
-    for key in list(state.tencent.listeners) + list(state.tencent.targets):
-        if key not in ids:
+    for item in list(as_list(state.tencent.load_balancers)) + list(as_list(state.tencent.target_health)):
+        lb_id = as_dict(item).get("LoadBalancerId")
+        if isinstance(lb_id, str) and lb_id and lb_id not in ids:
+            ids.append(lb_id)
+    for key in list(as_dict(state.tencent.listeners)) + list(as_dict(state.tencent.targets)):
+        if isinstance(key, str) and key not in ids:
             ids.append(key)
     return ids
 
 
 def lb_by_id(state: State, lb_id: str) -> dict[str, Any]:
-    for lb in state.tencent.load_balancers:
+    for lb in as_list(state.tencent.load_balancers):
         if isinstance(lb, dict) and lb.get("LoadBalancerId") == lb_id:
             return lb
     return {}
@@ -148,8 +146,8 @@ def tied_lbs(state: State, *, fallback: bool = True) -> list[TiedLB]:
     out: list[TiedLB] = []
     svc = state.service
     ingresses = state.ingresses
-    for lb in state.tencent.load_balancers:
-        if not isinstance(lb, dict) or not lb.get("LoadBalancerId"):
+    for lb in as_list(state.tencent.load_balancers):
+        if not isinstance(lb, dict) or not isinstance(lb.get("LoadBalancerId"), str) or not lb.get("LoadBalancerId"):
             continue
         if svc:
             reasons = match_reasons(lb, svc)
@@ -321,8 +319,8 @@ def target_refs(state: State, tied: list[TiedLB] | None = None) -> list[TargetRe
     wanted_rules = {str(rule.get("LocationId")) for r in listeners for rule in r.rules}
     ids = {t.lb_id for t in tied}
     out = []
-    for lbh in state.tencent.target_health:
-        if not isinstance(lbh, dict) or lbh.get("LoadBalancerId") not in ids:
+    for lbh in as_list(state.tencent.target_health):
+        if not isinstance(lbh, dict) or not isinstance(lbh.get("LoadBalancerId"), str) or lbh["LoadBalancerId"] not in ids:
             continue
         for lh in as_list(lbh.get("Listeners")):
             if not isinstance(lh, dict):

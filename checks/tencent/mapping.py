@@ -64,7 +64,8 @@ def ingress_lb_ids(ingress: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def lb_vips(lb: dict[str, Any]) -> list[str]:
-    vips = [v for v in lb.get("LoadBalancerVips") or [] if isinstance(v, str)]
+    raw = lb.get("LoadBalancerVips")
+    vips = [v for v in raw if isinstance(v, str)] if isinstance(raw, list) else []
     v6 = lb.get("AddressIPv6")
     if isinstance(v6, str) and v6:
         vips.append(v6)
@@ -76,7 +77,8 @@ def lb_vips(lb: dict[str, Any]) -> list[str]:
 
 def lb_tags(lb: dict[str, Any]) -> dict[str, str]:
     tags: dict[str, str] = {}
-    for t in lb.get("Tags") or []:
+    raw = lb.get("Tags")
+    for t in raw if isinstance(raw, list) else []:
         if isinstance(t, dict) and t.get("TagKey") is not None:
             tags[str(t["TagKey"])] = str(t.get("TagValue") if t.get("TagValue") is not None else "")
     return tags
@@ -84,6 +86,8 @@ def lb_tags(lb: dict[str, Any]) -> dict[str, str]:
 
 def match_reasons(lb: dict[str, Any], obj: dict[str, Any], *, kind: str = "Service") -> list[str]:
     """How `obj` (a Service or an Ingress) is tied to the CLB `lb`; [] if it is not."""
+    if not isinstance(lb, dict) or not isinstance(obj, dict):
+        return []
     lb_id = lb.get("LoadBalancerId")
     reasons: list[str] = []
     ids = service_lb_ids(obj) if kind == "Service" else ingress_lb_ids(obj)

@@ -112,3 +112,12 @@ def test_rule_evaluation_details():
     ]
     ev = evaluate_rules(rules, protocol="TCP", port=30080, source="127.0.0.50")
     assert ev.action == "ACCEPT"  # 0.0.0.0/n maps to 0.0.0.0/0
+
+
+def test_globalroute_pods_use_their_nodes_groups():
+    sc = tf.scenario(direct=True, backend_type="GLOBALROUTE", healthy=False, hc=VIP_HC, node_rules=[tf.sg_rule("DROP", "0.0.0.0/0", "ALL", "ALL")])
+    sc.network_interfaces = []
+    [finding] = run(sc.state())
+    assert finding.status == Status.FAIL
+    assert "sg-node" in finding.summary and "TCP 80" in finding.summary
+    assert any("of the pod's node (no ENI of its own)" in e for e in finding.evidence)

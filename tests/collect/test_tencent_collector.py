@@ -245,3 +245,26 @@ def test_fake_server_programmable_answers(api):
         client.call_json("NoSuchAction", {})
     assert err.value.get_code() == "InvalidAction"
     assert api.count("DescribeTargetHealth") == 3 and api.count() == 5
+
+
+def test_garbage_answers_do_not_crash_the_diagnosis(api):
+    sc = tf.scenario(healthy=False)
+    sc.load_into(api.cloud)
+    api.respond("DescribeTargets", {"Listeners": "x"})
+    api.respond("DescribeTargetHealth", {"LoadBalancers": [{"LoadBalancerId": "lb-web", "Listeners": [{"Rules": [{"Targets": [7, {"IP": 5, "HealthStatus": "false", "TargetId": None}]}]}]}]})
+    api.respond("DescribeInstances", {"InstanceSet": None})
+    state = collect(k8s_state(sc, network=True), api)
+    assert state.api_calls["tencent"] == api.count() <= 8
+    for check_id in ("TC-MAP", "TC-TARGET-HEALTH", "TC-SG", "TC-ACL", "TC-HEALTHCHECK", "TC-PROBE-SOURCE", "TC-SNAT"):
+        for finding in run_check(check_id, state):
+            assert "crashed" not in finding.summary, (check_id, finding.summary)
+
+
+def test_unreachable_endpoint_is_a_read_error_not_a_crash():
+    sc = tf.scenario()
+    state = k8s_state(sc)
+    from tests.fakes.redis_server import free_port
+
+    collect_tencent(state, set(ALL_READS), credential=CRED, region="ap-guangzhou", endpoint=f"http://127.0.0.1:{free_port()}")
+    assert "clb:DescribeLoadBalancers failed" in state.read_errors["tencent.clb"]
+    assert run_check("TC-MAP", state)[0].status == Status.ERROR
