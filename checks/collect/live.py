@@ -59,7 +59,7 @@ class Clients:
 
 
 K8S_CLIENT_MAX_AGE_S = 600.0
-_k8s_clients: dict[str | None, tuple[float, Any]] = {}
+_k8s_clients: dict[tuple[str, str | None], tuple[float, Any]] = {}
 _k8s_lock = threading.Lock()
 
 
@@ -70,13 +70,14 @@ def shared_api_client(context: str | None) -> Any:
     (exec plugins, in-cluster) are refreshed by the client's own refresh hook meanwhile.
     """
     now = time.monotonic()
+    key = (os.environ.get("KUBECONFIG", ""), context)
     with _k8s_lock:
-        hit = _k8s_clients.get(context)
+        hit = _k8s_clients.get(key)
     if hit is not None and now - hit[0] < K8S_CLIENT_MAX_AGE_S:
         return hit[1]
     client = make_api_client(context)  # CollectError when there is no usable configuration
     with _k8s_lock:
-        _k8s_clients[context] = (now, client)  # a replaced client is left to jobs still using it
+        _k8s_clients[key] = (now, client)  # a replaced client is left to jobs still using it
     return client
 
 

@@ -237,3 +237,57 @@ def test_runner_diagnose_counts_what_the_servers_saw(aws_env):
     assert report.api_calls["aws"] == report.api_calls["tencent"] == 0
     selector = next(x for x in report.findings if x.check_id == "K8S-SELECTOR")
     assert selector.status == "fail"
+
+
+# ---- the CLI contract: live diagnosis through a kubeconfig context -------------------------------
+
+
+def _kubeconfig(path, server: str, context: str) -> str:
+    import yaml
+
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": server}}],
+        "users": [{"name": context, "user": {"token": "t"}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_cli_exits_3_when_the_api_server_cannot_be_reached(tmp_path, aws_env, capsys):
+    import socket
+
+    from bot.cli import main
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    aws_env.setenv("KUBECONFIG", _kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}", "dead"))
+    assert main(["diagnose", "shop/web", "--context", "dead", "--no-probe"]) == 3
+    err = capsys.readouterr().err
+    assert f"could not run: cannot reach the Kubernetes API at http://127.0.0.1:{port}: connection refused" in err
+    assert "Traceback" not in err
+
+
+def test_cli_live_diagnosis_json_counts_the_calls(tmp_path, aws_env, capsys):
+    import json
+
+    from bot.cli import main
+
+    objs = [
+        f.service("web", "shop", selector={"app": "web"}, type="ClusterIP"),
+        f.pod("web-1", "shop", labels={"app": "web-v2"}, ip="127.0.0.2"),
+        f.node("node-1", provider_id="kind://docker/kind/kind-control-plane"),
+    ]
+    with FakeKubeAPI(objs) as kube:
+        aws_env.setenv("KUBECONFIG", _kubeconfig(tmp_path / "config", kube.url, "fake-live"))
+        code = main(["diagnose", "shop/web", "--context", "fake-live", "--format", "json", "--no-probe"])
+        total = kube.total
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert out["api_calls"] == {"k8s": total, "aws": 0, "tencent": 0}
+    assert out["verdict"]["check_id"] == "K8S-SELECTOR"
