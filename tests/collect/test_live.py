@@ -198,7 +198,7 @@ def test_cloud_collection_overlaps_kubernetes_wave_two(aws_env):
     finally:
         tc.stop()
     assert first_cloud < pods.finished, "the cloud reads wait for Kubernetes wave 2"
-    assert pods.started < wave1_end + 0.04  # wave 2 starts as soon as wave 1 ends
+    assert pods.started < wave1_end + 0.15  # wave 2 starts when wave 1 ends, not after the cloud
 
 
 def test_no_cloud_detected_skips_both_clouds(aws_env):
