@@ -88,7 +88,7 @@ def not_applicable(state: State, check_id: str, *reads: str) -> Finding | None:
     for read in reads:
         why = state.why_not_read(read)
         if why:
-            return Finding(check_id, Status.SKIP, f"No Tencent Cloud data: {why}")
+            return Finding(check_id, Status.SKIP, f"Not checked: {why}")
     if cloud is None and state.tencent.empty:
         return Finding(check_id, Status.SKIP, "Not a Tencent Cloud load balancer (no CLB data and no TKE annotations)")
     return None
