@@ -43,6 +43,8 @@ def hc_nodeport(state: State) -> Finding:
             CHECK, Status.SKIP, "Not applicable: the target groups register pod IPs (ip targets), not nodes"
         )
     hcnp = to_int(spec.get("healthCheckNodePort"))
+    if not hcnp:
+        return Finding(CHECK, Status.SKIP, "The Service has no spec.healthCheckNodePort to compare with")
     node_ports = {to_int(p.get("nodePort")) for p in spec.get("ports") or []} - {None}
     bad, weak, good = [], [], []
     for tg in instance_tgs:

@@ -57,7 +57,7 @@ def aws_map(state: State) -> Finding:
                 f"target group {tg_name(tg)} ({tg.get('TargetType', '?')} targets, {tg.get('Protocol', '?')}:{tg.get('Port', '?')}) "
                 f"found by {how}; ARN {tg.get('TargetGroupArn')}"
             )
-        hows = sorted({how.split(" ")[0] for _, how in tgs})
+        hows = sorted({_how_kind(how) for _, how in tgs})
         inactive = [lb for lb in lbs if (lb.get("State") or {}).get("Code") not in (None, "active")]
         if inactive:
             lb = inactive[0]
@@ -122,6 +122,16 @@ def aws_map(state: State) -> Finding:
         cause="controller",
         supports=("controller",),
     )
+
+
+def _how_kind(how: str) -> str:
+    if how.startswith("TargetGroupBinding"):
+        return "TargetGroupBinding"
+    if how.startswith("tag "):
+        return "controller tags"
+    if how.startswith("attached"):
+        return "the load balancer named in the status hostname"
+    return "elimination: the only target groups in the dump"
 
 
 def _tried(state: State) -> list[str]:

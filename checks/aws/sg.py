@@ -60,8 +60,8 @@ def security_groups(state: State) -> list[Finding]:
     gaps: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
     unresolved: list[str] = []
     for path in target_paths(state):
-        if path.endpoint is None:
-            unresolved.append(f"{path.target}: its instance/ENI was not read")
+        if path.endpoint is None or not path.endpoint.groups:
+            unresolved.append(f"{path.target}: its instance/ENI (and so its security groups) was not read")
             continue
         groups, cidrs, unknown = lb_sources(state, path.lb)
         if not groups and not cidrs:

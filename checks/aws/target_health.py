@@ -22,6 +22,7 @@ from checks.aws._common import (
     unavailable,
 )
 from checks.aws.mapping import service_target_groups
+from checks.lbview import external_traffic_local
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State, meta
@@ -79,9 +80,29 @@ def target_health(state: State) -> list[Finding]:
             )
 
         unhealthy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_design: list[dict[str, Any]] = []
+        pod_nodes = _nodes_with_ready_pods(state) if _local_instance(state, tg) else set()
         for d in descs:
-            if th_state(d) in UNHEALTHY_STATES:
+            if th_state(d) not in UNHEALTHY_STATES:
+                continue
+            node = state.node_by_address(target_id(d))
+            if pod_nodes and node is not None and meta(node).get("name") not in pod_nodes:
+                by_design.append(d)
+            else:
                 unhealthy[th_reason(d) or "unknown"].append(d)
+        if by_design:
+            findings.append(
+                Finding(
+                    CHECK,
+                    Status.WARN,
+                    f"{len(by_design)} of {total} target(s) in {name} fail by design: their nodes run no ready pod of "
+                    f"{state.target.ref}, and externalTrafficPolicy Local sends traffic only to nodes that do",
+                    evidence=[_line(state, tg, d) for d in by_design]
+                    + [f"nodes with a ready pod: {', '.join(sorted(pod_nodes))}"],
+                    next_step=cmd,
+                    supports=("traffic-policy",),
+                )
+            )
         for reason, items in sorted(unhealthy.items(), key=lambda kv: -len(kv[1])):
             meaning = REASONS.get(reason, "no reason given by the load balancer")
             matcher = (tg.get("Matcher") or {}).get("HttpCode")
@@ -165,6 +186,18 @@ def _line(state: State, tg: dict[str, Any], desc: dict[str, Any]) -> str:
     if desc.get("HealthCheckPort"):
         text += f" (health-check port {desc['HealthCheckPort']})"
     return text
+
+
+def _local_instance(state: State, tg: dict[str, Any]) -> bool:
+    return tg.get("TargetType") == "instance" and external_traffic_local(state)
+
+
+def _nodes_with_ready_pods(state: State) -> set[str]:
+    return {
+        (p.get("spec") or {}).get("nodeName") or ""
+        for p in selected_ready_pod_ips(state).values()
+        if (p.get("spec") or {}).get("nodeName")
+    }
 
 
 def _settle_seconds(tg: dict[str, Any]) -> int:

@@ -295,6 +295,14 @@ def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:
     if port in served:
         return None
     entry = service_port_entry(state, tg) or {}
+    if tg_lb_kind(state, tg) == "application" and state.ingresses:
+        ing = meta(_ingress_for(state, tg) or state.ingresses[0]).get("name")
+        fix_cmd = f"kubectl annotate ingress {ing} -n {state.target.namespace} {ALB_ANN}healthcheck-port=traffic-port --overwrite"
+    else:
+        fix_cmd = (
+            f"kubectl annotate service {state.target.service} -n {state.target.namespace} "
+            f"{SVC_ANN}healthcheck-port=traffic-port --overwrite"
+        )
     return Finding(
         CHECK,
         Status.WARN,
@@ -308,7 +316,7 @@ def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:
             if entry
             else []
         ),
-        next_step=f"kubectl annotate service {state.target.service} -n {state.target.namespace} {SVC_ANN}healthcheck-port=traffic-port --overwrite",
+        next_step=fix_cmd,
         cause="healthcheck-port",
         supports=("healthcheck-port",),
     )

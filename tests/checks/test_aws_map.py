@@ -13,7 +13,7 @@ def test_passes_by_tags_and_names_the_lb():
     [finding] = run_check("AWS-MAP", state)
     assert finding.status == Status.PASS
     assert "NLB k8s-shop-web-0123456789" in finding.summary
-    assert "by tag" in finding.summary
+    assert "by controller tags" in finding.summary
     assert any("service.k8s.aws/stack=shop/web" in e for e in finding.evidence)
 
 

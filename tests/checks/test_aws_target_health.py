@@ -124,3 +124,42 @@ def test_odd_input_does_not_crash():
     a.set_health(state, [{"Target": {}}, {"TargetHealth": None}, {}])
     findings = run_check("AWS-TARGET-HEALTH", state)
     assert all(x.status != Status.ERROR for x in findings)
+
+
+def test_local_policy_nodes_without_pods_fail_by_design_not_as_a_fault():
+    state = a.world(target_type="instance", external_traffic_policy="Local")
+    a.set_health(
+        state,
+        [
+            a.thd(a.INSTANCE_1, 30080, "healthy", hc_port="32000"),
+            a.thd(
+                a.INSTANCE_2,
+                30080,
+                "unhealthy",
+                "Target.FailedHealthChecks",
+                "Health checks failed",
+                hc_port="32000",
+            ),
+        ],
+    )
+    [finding] = run_check("AWS-TARGET-HEALTH", state)
+    assert finding.status == Status.WARN
+    assert "fail by design" in finding.summary
+    assert finding.supports == ("traffic-policy",)
+    assert "node node-2" in finding.evidence[0]
+    assert finding.evidence[-1] == "nodes with a ready pod: node-1"
+
+
+def test_local_policy_node_with_a_pod_still_fails():
+    state = a.world(target_type="instance", external_traffic_policy="Local")
+    a.set_health(
+        state,
+        [
+            a.thd(a.INSTANCE_1, 30080, "unhealthy", "Target.FailedHealthChecks"),
+            a.thd(a.INSTANCE_2, 30080, "unhealthy", "Target.FailedHealthChecks"),
+        ],
+    )
+    findings = run_check("AWS-TARGET-HEALTH", state)
+    assert {x.status for x in findings} == {Status.FAIL, Status.WARN}
+    [fail] = [x for x in findings if x.status == Status.FAIL]
+    assert "node node-1" in fail.evidence[0]

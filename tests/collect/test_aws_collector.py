@@ -197,7 +197,7 @@ def test_nlb_by_hostname_and_tags_within_budget_and_no_network_reads(aws_env):
     assert state.api_calls["aws"] == by_service(calls, "elbv2") + by_service(calls, "ec2")
     assert {"aws.elbv2", "aws.target_health"} <= state.reads_done
     [finding] = run_check("AWS-MAP", state)
-    assert finding.status == Status.PASS and "by tag" in finding.summary
+    assert finding.status == Status.PASS and "by controller tags" in finding.summary
 
 
 def test_shared_alb_keeps_only_this_services_groups(aws_env):
