@@ -59,9 +59,17 @@ local requeue = tonumber(ARGV[9])
 local ikey = ARGV[10]
 local resolved_ttl = tonumber(ARGV[11])
 
+local upd_key, upd_ms = KEYS[3], tonumber(ARGV[12])
+
 local function info(outcome, force)
   local h = redis.call('HMGET', inc, 'id', 'count', 'job_seq', 'queued_seq', 'root_ts', 'channel',
                        'opened_at', 'last_diag_at', 'state', 'resolved_at')
+  -- a repeat asks for one coalesced root update per incident per upd_ms (the first in the window wins)
+  local refresh = 0
+  if h[9] and (outcome == 'repeat' or outcome == 'rediagnose' or outcome == 'reopened' or outcome == 'stale'
+               or outcome == 'duplicate') then
+    if redis.call('SET', upd_key, '1', 'NX', 'PX', upd_ms) then refresh = 1 end
+  end
   local need = 0
   if force then
     need = 1
@@ -70,7 +78,7 @@ local function info(outcome, force)
     need = 1
   end
   return {outcome, h[1] or '', tonumber(h[2] or '0'), tonumber(h[3] or '0'), need,
-          h[5] or '', h[6] or '', h[7] or '', h[10] or ''}
+          h[5] or '', h[6] or '', h[7] or '', h[10] or '', refresh}
 end
 
 if seen ~= '' then
@@ -177,6 +185,7 @@ class Outcome:
     opened_at: float | None
     resolved_at: float | None
     incident_key: str = ""
+    refresh: bool = False  # this delivery should schedule the (coalesced) root update
 
     @property
     def dedup_key(self) -> str:
@@ -212,18 +221,18 @@ class Incidents:
         seen = f"{SEEN_PREFIX}{alarm.source}:{alarm.dedup_id}" if alarm.dedup_id else ""
         p = self.policy
         res = self._record(
-            keys=[seen, incident_hash(key)],
+            keys=[seen, incident_hash(key), incident_hash(key) + ":upd"],
             args=[
                 repr(self.clock()), alarm.state, "" if alarm.changed_at is None else repr(alarm.changed_at), SEEN_TTL,
                 p.rediagnose_after, p.flap_window, uuid.uuid4().hex[:12], json.dumps(alarm.to_dict()), p.requeue_after,
-                key, RESOLVED_TTL,
+                key, RESOLVED_TTL, max(1, int(p.update_every * 1000)),
             ],
         )
         out = [x.decode() if isinstance(x, bytes) else x for x in res]
         return Outcome(
             outcome=out[0], incident_id=out[1], count=int(out[2]), job_seq=int(out[3]), need_enqueue=bool(out[4]),
             root_ts=out[5] or None, channel=out[6] or None, opened_at=float(out[7]) if out[7] else None,
-            resolved_at=float(out[8]) if out[8] else None, incident_key=key,
+            resolved_at=float(out[8]) if out[8] else None, incident_key=key, refresh=bool(out[9]),
         )
 
     def mark_queued(self, key: str, seq: int) -> None:
@@ -370,12 +379,14 @@ class AlarmDesk:
             self.metrics.deduplicated(alarm.source)
         root_ts, queued, info = out.root_ts, False, {"count": out.count}
         if out.need_enqueue:
+            t0 = time.perf_counter()
             inc = self.incidents.get(key) or {}
             mapping = inc.get("mapping") if isinstance(inc.get("mapping"), dict) and out.outcome not in ("opened",) else None
             if mapping is None and self.mapper is not None:
                 mapping = self.mapper(alarm)
                 if mapping:
                     self.incidents.set_fields(key, mapping=mapping)
+            t_map = time.perf_counter()
             channel = out.channel or self.route(alarm, mapping)
             if not channel:
                 log.error("alarm %s (%s): no channel to post to (set LBHEALTH_ALARM_CHANNEL or alarm_routes)", alarm.name, key)
@@ -395,9 +406,12 @@ class AlarmDesk:
                 root_ts = getattr(result, "root_ts", None) or root_ts
             self.incidents.mark_queued(key, out.job_seq)
             queued = getattr(result, "created", True) is not False
+            info["timing_ms"] = {"map": round((t_map - t0) * 1000, 1), "post_and_enqueue": round((time.perf_counter() - t_map) * 1000, 1)}
+            log.info("incident %s %s: mapped in %.0f ms, root posted and job queued in %.0f ms", out.incident_id, out.outcome,
+                     info["timing_ms"]["map"], info["timing_ms"]["post_and_enqueue"])
         if out.outcome == "resolved":
             self.scheduler.schedule(key, 0.0, resolved=True)
-        elif out.outcome in ("repeat", "rediagnose", "reopened", "stale", "duplicate") and self._throttle(key):
+        elif out.refresh:
             self.scheduler.schedule(key, self.incidents.policy.update_every)
         return Delivery(out.outcome, out.incident_id, queued, root_ts, info)
 
@@ -406,10 +420,6 @@ class AlarmDesk:
         if self.slack is not None and self.incidents.claim_root(key):
             return self._post_root(key, channel)
         return (self.incidents.get(key) or {}).get("root_ts")
-
-    def _throttle(self, key: str) -> bool:
-        ms = int(self.incidents.policy.update_every * 1000) or 1
-        return bool(self.incidents.redis.set(incident_hash(key) + ":upd", "1", nx=True, px=ms))
 
     def _post_root(self, key: str, channel: str) -> str | None:
         inc = self.incidents.get(key) or {}

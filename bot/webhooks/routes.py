@@ -48,6 +48,14 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+def _timed(resp: Response, delivery: Any) -> Response:
+    """Server-Timing (map;dur=, post;dur=) on the delivery that opened an incident: where its time went."""
+    timing = (getattr(delivery, "info", None) or {}).get("timing_ms")
+    if timing:
+        resp.headers["Server-Timing"] = f"map;dur={timing['map']}, post;dur={timing['post_and_enqueue']}"
+    return resp
+
+
 class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -77,6 +85,7 @@ class WebhookApp:
         if mapper is None and _get(deps, "map_alarms", True):
             mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
                             timeout=float(getattr(self.settings, "lbhealth_alarm_map_timeout", 3.0) or 3.0))
+            mapper.warm()
         enqueue = _get(deps, "enqueue")
         if enqueue is None:
             from bot.queue import enqueue_diagnosis as enqueue
@@ -177,7 +186,7 @@ class WebhookApp:
         except parse.AlarmRejected as exc:
             raise Refused(400, str(exc)) from exc
         d = self._record("eventbridge", alarm)
-        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
+        return _timed(_json(200, {"outcome": d.outcome, "incident": d.incident_id}), d)
 
     def _topics(self) -> set[str]:
         try:
@@ -221,7 +230,7 @@ class WebhookApp:
         except parse.AlarmRejected as exc:
             raise Refused(400, str(exc)) from exc
         d = self._record("cloudwatch", alarm)
-        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
+        return _timed(_json(200, {"outcome": d.outcome, "incident": d.incident_id}), d)
 
     def tencent(self, secret: str) -> Response:
         session = None
@@ -240,8 +249,8 @@ class WebhookApp:
                 alarm = parse.parse_tencent(data)
             except parse.AlarmRejected as exc:
                 raise Refused(400, str(exc)) from exc
-            self._record("tencent", alarm)
-            return _json(200, {"sessionId": session, "retCode": 0})
+            d = self._record("tencent", alarm)
+            return _timed(_json(200, {"sessionId": session, "retCode": 0}), d)
         except Refused as r:
             extra = {"sessionId": session, "retCode": 1} if session else {"retCode": 1}
             return self._refuse("tencent", r.status, r.reason, extra)

@@ -1,0 +1,395 @@
+"""Benchmark: an alarm storm against the webhooks of a real `lbhealth serve`-style process.
+
+Starts, all on loopback: a private redis-server, the fake Slack Web API, the fake Kubernetes API
+(TargetGroupBindings + Services for the AWS target groups, Services annotated with their CLB id
+for the Tencent ones), the fake Tencent API (one CLB per Tencent alarm), and a server process that
+builds the app exactly as `lbhealth serve` does (bot.http.create_app on waitress, same threads and
+body limit) except for one thing: the SNS certificate source reads the bench's self-signed
+certificate from a file instead of fetching https://sns.<region>.amazonaws.com (nothing here
+leaves the machine). Then, released together from --clients threads with keep-alive connections:
+
+- 1,000 deliveries of ONE CloudWatch alarm (SNS, signed): half are SNS retries of the first
+  message (same MessageId), half are re-deliveries with their own MessageIds (the alarm repeating);
+- 100 distinct alarms: 80 CloudWatch (SNS, signature versions 1 and 2 mixed; ALB and NLB target
+  groups) and 20 Tencent Cloud Monitor callbacks (CLB listeners), each for its own Service.
+
+Bars (DESIGN.md / issue 4): diagnosis jobs queued == 101, Slack root messages == 101, webhook
+p99 < 150 ms. No worker runs: the jobs stay in the queue, to be counted.
+
+    .venv/bin/python bench/alarm_storm.py
+    .venv/bin/python bench/alarm_storm.py --copies 1000 --distinct 100 --clients 64 --threads 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+REGION, ACCOUNT = "eu-west-1", "123456789012"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:lbhealth-alarms"
+TENCENT_SECRET = "bench-tencent-path-secret"
+CHANNEL = "C0ALARMS"
+
+
+# ---- the server process -----------------------------------------------------------------------------
+
+
+class FileCertSource:
+    """Bench only: every validated SNS certificate URL answers with the bench's self-signed certificate."""
+
+    def __init__(self, path: str) -> None:
+        self.pem = Path(path).read_bytes()
+
+    def get(self, url: str) -> bytes:
+        from bot.webhooks.sns import validate_cert_url
+
+        validate_cert_url(url)
+        return self.pem
+
+
+def serve(port_file: str, cert: str) -> int:
+    """`lbhealth serve` (bot.server.build + serve_http), with the local certificate source."""
+    from redis import Redis
+
+    from bot.http import create_app
+    from bot.logs import setup_logging
+    from bot.server import serve_http
+    from bot.settings import get_settings
+    from bot.slack.app import create_bolt_app
+    from bot.slack.client import web_client
+
+    settings = get_settings()
+    setup_logging("WARNING")
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    try:
+        bolt = create_bolt_app(settings, redis, client)
+    except Exception as exc:  # the Slack side is not what this bench measures
+        from slack_bolt import App
+
+        print(f"(bench server: bolt app unavailable: {exc}; using a bare one)", file=sys.stderr)
+        bolt = App(signing_secret="bench", client=client, token_verification_enabled=False)
+    app = create_app(settings, redis, client, bolt_app=bolt, webhook_deps={"cert_source": FileCertSource(cert)})
+    server = serve_http(app, "127.0.0.1", 0, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
+    Path(port_file).write_text(str(server.effective_port))
+    prof_path = os.environ.get("LBHEALTH_BENCH_PROFILE")
+    if prof_path:  # bench diagnostics: profile every thread of the server until SIGTERM
+        import signal
+
+        import yappi
+
+        yappi.set_clock_type("cpu")
+        yappi.start()
+
+        def dump(*_a):
+            yappi.stop()
+            with open(prof_path, "w") as out:
+                yappi.get_func_stats().sort("ttot").print_all(out=out, columns={0: ("name", 90), 1: ("ncall", 8), 3: ("ttot", 8), 4: ("tavg", 8)})
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, dump)
+    server.run()
+    return 0
+
+
+# ---- payloads -----------------------------------------------------------------------------------------
+
+
+def tg_dim(i: int, kind: str = "alb") -> str:
+    return f"targetgroup/k8s-{kind}{i:03d}-svc{i:03d}-{i:05x}/{i:016x}"
+
+
+def cw_alarm(i: int, *, state="ALARM", changed_s: int = 0, nlb: bool = False) -> dict:
+    ns = "AWS/NetworkELB" if nlb else "AWS/ApplicationELB"
+    lb = f"{'net' if nlb else 'app'}/k8s-lb{i:03d}/{i:016x}"
+    name = f"svc{i:03d}-unhealthy-hosts"
+    t = time.gmtime(1_800_000_000 + changed_s)
+    return {
+        "AlarmName": name, "AlarmDescription": "unhealthy targets", "AWSAccountId": ACCOUNT, "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [2.0] was greater than or equal to the threshold (1.0)",
+        "StateChangeTime": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", t), "Region": "EU (Ireland)",
+        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}", "OldStateValue": "OK",
+        "Trigger": {"MetricName": "UnHealthyHostCount", "Namespace": ns, "StatisticType": "Statistic", "Statistic": "MINIMUM",
+                    "Unit": None, "Dimensions": [{"value": tg_dim(i), "name": "TargetGroup"}, {"value": lb, "name": "LoadBalancer"}],
+                    "Period": 60, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 1.0,
+                    "TreatMissingData": "missing", "EvaluateLowSampleCountPercentile": ""},
+    }
+
+
+def tencent_alarm(j: int, session: str) -> dict:
+    vip = f"127.0.1.{j + 1}"
+    return {
+        "sessionId": session, "alarmStatus": "1", "alarmType": "metric",
+        "alarmObjInfo": {"region": "gz", "namespace": "qce/lb_public", "appId": "1250000000", "uin": "100000000001",
+                         "dimensions": {"protocol": "tcp", "vip": vip, "vport": 80, "objId": f"{vip}#80#tcp"}},
+        "alarmPolicyInfo": {"policyId": f"policy-{j:08d}", "policyType": "clb_public_listener", "policyName": f"clb-{j}-unhealthy",
+                            "conditions": {"metricName": "unhealthrscount", "calcType": ">", "calcValue": "0", "currentValue": "1"}},
+        "firstOccurTime": "2026-11-21 18:00:00", "durationTime": 60, "recoverTime": "0",
+    }
+
+
+def kube_objects(n_aws: int, n_tc: int) -> list[dict]:
+    objs = []
+    for i in range(n_aws):
+        ns, svc = f"team{i % 10}", f"svc{i:03d}"
+        objs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns, "uid": f"uid-{i}"},
+                     "spec": {"type": "ClusterIP", "selector": {"app": svc}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        objs.append({"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+                     "metadata": {"name": f"k8s-{svc}", "namespace": ns},
+                     "spec": {"serviceRef": {"name": svc, "port": 80}, "targetType": "ip",
+                              "targetGroupARN": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:{tg_dim(i)}"}})
+    for j in range(n_tc):
+        ns, svc = "tke", f"clb{j:03d}"
+        objs.append({"apiVersion": "v1", "kind": "Service",
+                     "metadata": {"name": svc, "namespace": ns, "uid": f"uid-tc-{j}",
+                                  "annotations": {"service.kubernetes.io/loadbalance-id": f"lb-bench{j:04d}"}},
+                     "spec": {"type": "LoadBalancer", "selector": {"app": svc}, "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30000 + j}]},
+                     "status": {"loadBalancer": {"ingress": [{"ip": f"127.0.1.{j + 1}"}]}}})
+    return objs
+
+
+# ---- the storm ------------------------------------------------------------------------------------------
+
+
+def load(port: int, requests: list, clients: int, barrier, out_q) -> None:
+    """One load-generator process: `clients` threads, keep-alive connections, released together."""
+    results: list[tuple[str, int, float]] = []
+    openers: list[tuple[str, float, float, float]] = []
+    lock = threading.Lock()
+    cursor = iter(range(len(requests)))
+    start = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start.wait()
+        while True:
+            with lock:
+                idx = next(cursor, None)
+            if idx is None:
+                break
+            kind, path, body, headers = requests[idx]
+            t0 = time.perf_counter()
+            timing = None
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+                timing = resp.getheader("Server-Timing")
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                results.append((kind, status, ms))
+                if timing:
+                    parts = dict(p.strip().split(";dur=") for p in timing.split(","))
+                    openers.append((kind, ms, float(parts["map"]), float(parts["post"])))
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start.wait()
+    for t in threads:
+        t.join()
+    out_q.put((results, openers))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        if port_file.exists() and port_file.read_text().strip():
+            port = int(port_file.read_text())
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    return port
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copies", type=int, default=1000, help="deliveries of the one repeated alarm")
+    ap.add_argument("--distinct", type=int, default=100, help="distinct alarms (80%% CloudWatch, 20%% Tencent)")
+    ap.add_argument("--clients", type=int, default=64, help="concurrent client connections")
+    ap.add_argument("--threads", type=int, default=16, help="waitress threads (LBHEALTH_HTTP_THREADS)")
+    ap.add_argument("--procs", type=int, default=2, help="load-generator processes (the clients are split among them)")
+    ap.add_argument("--serve", nargs=2, metavar=("PORT_FILE", "CERT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        return serve(*args.serve)
+
+    import socketserver
+
+    # The fakes answer headers and body in separate writes; without TCP_NODELAY every keep-alive call
+    # to them would wait for a 40 ms delayed ACK, a cost of the fakes, not of lbhealth.
+    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+
+    from redis import Redis
+
+    from bot.queue import queue_counts
+    from tests.fakes.kube_api import FakeKubeAPI
+    from tests.fakes.redis_server import RedisServer
+    from tests.fakes.slack_api import FakeSlackAPI
+    from tests.fakes.tencent_api import FakeTencentAPI
+    from tests.webhooks.sns_signing import Signer
+
+    n_tc = args.distinct // 5
+    n_cw = args.distinct - n_tc
+    tmp = Path(tempfile.mkdtemp(prefix="lbhealth-storm-"))
+    redis_srv, slack, kube, tencent = RedisServer(), FakeSlackAPI(), FakeKubeAPI(kube_objects(n_cw + 1, n_tc)).start(), FakeTencentAPI().start()
+    for j in range(n_tc):
+        tencent.cloud.add_load_balancer({"LoadBalancerId": f"lb-bench{j:04d}", "LoadBalancerName": f"clb{j}", "LoadBalancerType": "OPEN",
+                                         "Forward": 1, "LoadBalancerVips": [f"127.0.1.{j + 1}"], "Status": 1, "VpcId": "vpc-1"})
+    kubeconfig = kube.write_kubeconfig(str(tmp / "kubeconfig"), context="bench")
+    cfg = tmp / "lbhealth.yaml"
+    cfg.write_text(f"clusters:\n  - {{name: bench, context: bench, region: {REGION}}}\nalarm_channel: {CHANNEL}\n")
+    signer = Signer()
+    (tmp / "sns.pem").write_bytes(signer.cert)
+    env = dict(os.environ, REDIS_URL=redis_srv.url, SLACK_API_URL=slack.url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="bench",
+               LBHEALTH_CONFIG=str(cfg), LBHEALTH_SNS_TOPICS=TOPIC, LBHEALTH_TENCENT_WEBHOOK_SECRET=TENCENT_SECRET,
+               LBHEALTH_HTTP_THREADS=str(args.threads), KUBECONFIG=kubeconfig, LBHEALTH_TENCENT_ENDPOINT=tencent.url,
+               TENCENTCLOUD_SECRET_ID="AKIDbench", TENCENTCLOUD_SECRET_KEY="bench", AWS_ACCESS_KEY_ID="bench",
+               AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=str(ROOT))
+    port_file = tmp / "port"
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port_file), str(tmp / "sns.pem")], env=env, cwd=ROOT)
+    try:
+        port = wait_port(port_file, server)
+
+        # Pre-sign everything (RSA signing is the client's cost, not the server's).
+        requests: list[tuple[str, str, bytes, dict[str, str]]] = []  # (kind, path, body, headers)
+
+        def sns_req(msg: dict) -> tuple[str, str, bytes, dict[str, str]]:
+            return ("sns", "/webhooks/cloudwatch", json.dumps(msg).encode(),
+                    {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": msg["MessageId"],
+                     "x-amz-sns-topic-arn": TOPIC, "Content-Type": "text/plain; charset=UTF-8"})
+
+        first = signer.notification(cw_alarm(0), topic=TOPIC, version="2")
+        retries = args.copies // 2
+        for _ in range(retries):
+            requests.append(sns_req(first))
+        for k in range(args.copies - retries):
+            requests.append(sns_req(signer.notification(cw_alarm(0, changed_s=k + 1), topic=TOPIC, version="1" if k % 2 else "2")))
+        for i in range(1, n_cw + 1):
+            requests.append(sns_req(signer.notification(cw_alarm(i, nlb=i % 4 == 0), topic=TOPIC, version="1" if i % 2 else "2")))
+        for j in range(n_tc):
+            requests.append(("tencent", f"/webhooks/tencent/{TENCENT_SECRET}", json.dumps(tencent_alarm(j, str(uuid.uuid4()))).encode(),
+                             {"Content-Type": "application/json"}))
+        random.Random(7).shuffle(requests)
+
+        # The load comes from --procs separate processes (threads each), so that neither the fakes nor
+        # the server compete with the load generator for this process's interpreter lock.
+        ctx = mp.get_context("spawn")
+        procs_n = max(1, min(args.procs, args.clients))
+        barrier = ctx.Barrier(procs_n + 1)
+        out_q = ctx.Queue()
+        shares = [requests[i::procs_n] for i in range(procs_n)]
+        per_proc = [args.clients // procs_n + (1 if i < args.clients % procs_n else 0) for i in range(procs_n)]
+        loaders = [ctx.Process(target=load, args=(port, shares[i], per_proc[i], barrier, out_q)) for i in range(procs_n)]
+        for lp in loaders:
+            lp.start()
+        barrier.wait()
+        t_start = time.perf_counter()
+        results: list[tuple[str, int, float]] = []
+        openers: list[tuple[str, float, float, float]] = []  # (kind, total ms, mapping ms, post+enqueue ms)
+        for _ in loaders:
+            r_part, o_part = out_q.get(timeout=300)
+            results += r_part
+            openers += o_part
+        wall = time.perf_counter() - t_start
+        for lp in loaders:
+            lp.join()
+
+        redis = Redis.from_url(redis_srv.url)
+        queued = queue_counts(redis)["queued"]
+        roots = [c for c in slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
+        time.sleep(6)  # let the coalesced root updates (one per incident per 5 s) happen
+        updates = slack.calls_to("chat.update")
+        incidents = sum(1 for _ in redis.scan_iter("lbhealth:incident:*", count=1000) if not _.endswith(b":upd"))
+        lat = [ms for _, _, ms in results]
+        statuses: dict[int, int] = {}
+        for _, s, _ in results:
+            statuses[s] = statuses.get(s, 0) + 1
+        by_kind = {k: [ms for kk, _, ms in results if kk == k] for k in ("sns", "tencent")}
+
+        total = len(requests)
+        expected = 1 + args.distinct
+        print(f"\nalarm storm: {args.copies} deliveries of one CloudWatch alarm ({retries} SNS retries + {args.copies - retries} repeats) "
+              f"+ {n_cw} distinct CloudWatch + {n_tc} distinct Tencent alarms = {total} POSTs")
+        print(f"server: bot.http.create_app on waitress ({args.threads} threads), {args.clients} concurrent keep-alive clients "
+              f"in {procs_n} processes; "
+              f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; HTTP statuses {dict(sorted(statuses.items()))}; "
+              f"wall {wall:.2f} s ({total / wall:.0f} req/s)\n")
+        print(f"{'measure':<44}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        print("-" * 77)
+        for label, vals in (("all webhook responses", lat), ("  SNS (CloudWatch) responses", by_kind["sns"]),
+                            ("  Tencent callback responses", by_kind["tencent"])):
+            print(f"{label:<44}{len(vals):>6}{pct(vals, 50):>9.1f}{pct(vals, 99):>9.1f}{max(vals or [0]):>9.1f}")
+        for kind in ("sns", "tencent"):
+            o = [x for x in openers if x[0] == kind]
+            if o:
+                print(f"{'  openers (' + kind + '): response':<44}{len(o):>6}{pct([x[1] for x in o], 50):>9.1f}{pct([x[1] for x in o], 99):>9.1f}{max(x[1] for x in o):>9.1f}")
+                print(f"{'    of which: find the Service':<44}{len(o):>6}{pct([x[2] for x in o], 50):>9.1f}{pct([x[2] for x in o], 99):>9.1f}{max(x[2] for x in o):>9.1f}")
+                print(f"{'    of which: post root + enqueue':<44}{len(o):>6}{pct([x[3] for x in o], 50):>9.1f}{pct([x[3] for x in o], 99):>9.1f}{max(x[3] for x in o):>9.1f}")
+        print("-" * 77)
+        rows = [
+            ("incidents recorded in Redis", incidents, expected, incidents == expected),
+            ("diagnosis jobs queued", queued, expected, queued == expected),
+            ("Slack root messages", len(roots), expected, len(roots) == expected),
+            ("webhook p99 response (ms)", round(pct(lat, 99), 1), "< 150", pct(lat, 99) < 150),
+            ("non-2xx responses", sum(v for k, v in statuses.items() if not 200 <= k < 300), 0,
+             all(200 <= k < 300 for k in statuses)),
+        ]
+        print(f"{'bar':<44}{'measured':>12}{'target':>10}  result")
+        for name, value, target, ok in rows:
+            print(f"{name:<44}{value!s:>12}{target!s:>10}  {'MET' if ok else 'NOT MET'}")
+        print(f"(chat.update calls for the repeats, coalesced: {len(updates)})")
+        print(f"\nrerun: .venv/bin/python bench/alarm_storm.py --copies {args.copies} --distinct {args.distinct} "
+              f"--clients {args.clients} --threads {args.threads} --procs {args.procs}")
+        redis.close()
+        return 0 if all(ok for *_, ok in rows) else 1
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        kube.stop()
+        tencent.stop()
+        slack.stop()
+        redis_srv.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
