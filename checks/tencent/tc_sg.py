@@ -68,7 +68,7 @@ def _fix(state: State, sg: str, vip: str, ports: list[int], protocol: str, lb_id
         id="FIX-SG-RULE",
         title=f"Admit the CLB VIP {vip} on {protocol} {policy['Port']} at the top of {sg}",
         patch={"SecurityGroupId": sg, "SecurityGroupPolicySet": policy_set},
-        command=f"tccli vpc CreateSecurityGroupPolicies{region_flag(state)} --SecurityGroupId {sg} --SecurityGroupPolicySet '{body}'",
+        command=f"tccli vpc CreateSecurityGroupPolicies --SecurityGroupId {sg} --SecurityGroupPolicySet '{body}'{region_flag(state)}",
         target=ObjectRef(kind="SecurityGroup", name=sg, api_version="vpc/2017-03-12", resource_version=str(version) if version is not None else None),
         patch_type="cloud-api",
         tradeoff="PolicyIndex 0 puts the rule first, above any DROP; Version makes the API refuse if the group changed since the diagnosis",

@@ -32,8 +32,10 @@ def test_vip_dropped_by_earlier_rule_fails_with_fix_plan():
             "Version": "7",
         },
     }
-    assert fix.command.startswith("tccli vpc CreateSecurityGroupPolicies --region ap-guangzhou --SecurityGroupId sg-node --SecurityGroupPolicySet '")
-    assert json.loads(fix.command.split("--SecurityGroupPolicySet '", 1)[1].rstrip("'")) == fix.patch["SecurityGroupPolicySet"]
+    assert fix.command.startswith("tccli vpc CreateSecurityGroupPolicies --SecurityGroupId sg-node --SecurityGroupPolicySet '{\"Ingress\":[")
+    assert fix.command.endswith("' --region ap-guangzhou")
+    body = fix.command.split("--SecurityGroupPolicySet '", 1)[1].split("'", 1)[0]
+    assert json.loads(body) == fix.patch["SecurityGroupPolicySet"]
     assert fix.target.name == "sg-node" and fix.target.resource_version == "7"
     assert finding.next_step == fix.command
 
