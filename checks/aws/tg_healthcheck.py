@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.aws._common import (
+    descriptions,
     no_target_groups,
     region_flag,
     service_port_entry,
@@ -166,7 +167,7 @@ def _ingress_for(state: State, tg: dict[str, Any]) -> dict[str, Any] | None:
 def _tg_addresses(state: State, tg: dict[str, Any]) -> set[str]:
     """Addresses a probe of this target group's targets would use (pod IPs, node IPs)."""
     out: set[str] = set()
-    for d in state.aws.target_health.get(tg.get("TargetGroupArn") or "", []) or []:
+    for d in descriptions(state, tg):
         tid = str((d.get("Target") or {}).get("Id") or "")
         out.add(tid)
         if tid.startswith("i-"):
