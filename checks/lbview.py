@@ -219,8 +219,14 @@ def is_lbc_service(state: State) -> bool:
 def _tencent_checks(state: State) -> list[HealthCheck]:
     out = []
     direct = tencent_direct_access(state)
+    # On a CLB shared by several Services (tke-existed-lbid), only this Service's listeners.
+    from checks.tencent._common import relevant_listeners
+
+    mine = {(r.tied.lb_id, r.id) for r in relevant_listeners(state)}
     for lb_id, listeners in state.tencent.listeners.items():
         for lst in listeners:
+            if mine and (lb_id, lst.get("ListenerId", "")) not in mine:
+                continue
             protocol = (lst.get("Protocol") or "").upper()
             hcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
             if protocol in ("HTTP", "HTTPS"):
@@ -266,3 +272,85 @@ def health_checks(state: State) -> list[HealthCheck]:
     if ((state.service or {}).get("spec") or {}).get("type") == "LoadBalancer":
         return [_aws_from_service(state)]
     return []
+
+
+# ---- where the health checks come from -------------------------------------------------------
+
+TENCENT_PROBE_RANGE = "100.64.0.0/10"
+
+
+@dataclass(frozen=True)
+class ProbeSource:
+    """A source network of the load balancer's health checks."""
+
+    cidr: str
+    label: str
+
+
+def _cidr(value: Any) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(str(value).strip(), strict=False))
+    except ValueError:
+        return None
+
+
+def _tencent_source_types(state: State) -> tuple[bool, set[str]]:
+    """(some health check probes from 100.64.0.0/10, LB ids whose health checks probe from the VIP)."""
+    range_used = not state.tencent.listeners  # listeners not read: the documented default
+    vip_lbs: set[str] = set()
+    for lb_id, listeners in state.tencent.listeners.items():
+        for lst in listeners if isinstance(listeners, list) else []:
+            if not isinstance(lst, dict):
+                continue
+            hcs = [lst.get("HealthCheck")] + [r.get("HealthCheck") for r in lst.get("Rules") or [] if isinstance(r, dict)]
+            for hc in hcs:
+                if not isinstance(hc, dict) or not hc:
+                    continue
+                if str(hc.get("SourceIpType")) == "0":
+                    vip_lbs.add(lb_id)
+                else:
+                    range_used = True
+    return range_used or not vip_lbs, vip_lbs
+
+
+def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
+    """The networks the load balancer's health checks come from, and how that is known ("" if unknown).
+
+    Tencent CLB: 100.64.0.0/10 (HealthCheck.SourceIpType 1, the default for new CLBs), or the CLB VIP
+    for listeners with SourceIpType 0. AWS: the load balancer's subnets when read, else the VPC CIDRs.
+    """
+    cloud = detect_cloud(state)
+    out: list[ProbeSource] = []
+    if cloud == "tencent":
+        range_used, vip_lbs = _tencent_source_types(state)
+        how = []
+        if range_used:
+            out.append(ProbeSource(TENCENT_PROBE_RANGE, "CLB health-check range (SourceIpType 1)"))
+            how.append("CLB SourceIpType 1" if state.tencent.listeners else "the CLB default for new instances; SourceIpType not read")
+        for lb in state.tencent.load_balancers:
+            if isinstance(lb, dict) and lb.get("LoadBalancerId") in vip_lbs:
+                for vip in lb.get("LoadBalancerVips") or []:
+                    if (c := _cidr(vip)) is not None:
+                        out.append(ProbeSource(c, f"CLB {lb.get('LoadBalancerId')} VIP (SourceIpType 0)"))
+        if vip_lbs:
+            how.append("CLB SourceIpType 0 (the VIP)")
+        return out, "; ".join(how)
+    if cloud == "aws":
+        subnets = {s.get("SubnetId"): s for s in state.aws.subnets if isinstance(s, dict)}
+        for lb in state.aws.load_balancers:
+            for az in (lb.get("AvailabilityZones") or []) if isinstance(lb, dict) else []:
+                sid = az.get("SubnetId") if isinstance(az, dict) else None
+                if sid and (c := _cidr((subnets.get(sid) or {}).get("CidrBlock"))) is not None:
+                    out.append(ProbeSource(c, f"load balancer subnet {sid}"))
+        if out:
+            return out, "the load balancer's subnets"
+        for vpc in state.aws.vpcs:
+            if not isinstance(vpc, dict):
+                continue
+            cidrs = [vpc.get("CidrBlock")] + [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or [] if isinstance(a, dict)]
+            for c in dict.fromkeys(x for x in map(_cidr, cidrs) if x):
+                out.append(ProbeSource(c, f"VPC {vpc.get('VpcId')} CIDR"))
+        return out, ("the VPC CIDR (the load balancer's subnets were not read)" if out else "")
+    return [], ""

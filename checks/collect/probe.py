@@ -236,7 +236,11 @@ def run_probes(state: State, *, max_targets: int | None = None, concurrency: int
     except ValueError as exc:
         state.skipped_reads["probe"] = f"{ALLOW_ENV} / probe_allow is not a CIDR list ({exc}); nothing probed"
         return
-    targets, notes = plan(state)
+    try:
+        targets, notes = plan(state)
+    except Exception as exc:  # noqa: BLE001 - odd objects must not take the diagnosis down
+        state.read_errors["probe"] = f"could not work out the targets to probe ({type(exc).__name__}: {exc}); nothing probed"
+        return
     if not targets:
         state.skipped_reads["probe"] = "no load-balancer health-check target to probe" + (f" ({'; '.join(notes)})" if notes else "")
         return

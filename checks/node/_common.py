@@ -43,6 +43,14 @@ def facts_with(state: State, key: str, check_id: str) -> tuple[dict[str, dict[st
     return have, errors, Finding(check_id, Status.SKIP, f"No {what} was read from the target nodes")
 
 
+def sysctl_of(facts: dict[str, Any]) -> dict[str, str]:
+    """The facts' sysctl map with string keys and values (odd entries dropped)."""
+    raw = facts.get("sysctl")
+    if not isinstance(raw, dict):
+        return {}
+    return {k: str(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool)}
+
+
 def as_int(value: Any) -> int | None:
     try:
         return int(str(value).strip().split()[0])
@@ -51,6 +59,51 @@ def as_int(value: Any) -> int | None:
 
 
 # ---- iptables evaluation ---------------------------------------------------------------------
+
+_RULE_STR = ("chain", "raw", "target", "source", "destination", "proto", "in_iface", "out_iface", "comment")
+
+
+def _str_list(value: Any) -> list[str]:
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
+
+
+def clean_rule(rule: Any) -> dict[str, Any] | None:
+    """A parsed rule (as `parse_iptables_save` writes it, maybe read back from a dump) with sane types."""
+    if not isinstance(rule, dict):
+        return None
+    out: dict[str, Any] = {k: (rule.get(k) if isinstance(rule.get(k), str) else None) for k in _RULE_STR}
+    out["raw"] = out["raw"] or ""
+    out["target"] = out["target"] or ""
+    out["goto"] = rule.get("goto") is True
+    out["negated"] = _str_list(rule.get("negated"))
+    out["other"] = _str_list(rule.get("other"))
+    out["ctstate"] = [x.upper() for x in _str_list(rule.get("ctstate"))] or None
+    dports = []
+    for pair in rule.get("dports") if isinstance(rule.get("dports"), list) else []:
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair):
+            dports.append((pair[0], pair[1]))
+        else:
+            out["other"].append(f"--dports {pair!r}")  # cannot be decided: keeps the rule 'maybe'
+    out["dports"] = dports or None
+    return out
+
+
+def clean_iptables(ipt: Any) -> dict[str, Any]:
+    """The parsed filter table with every field of the expected type (odd values dropped)."""
+    ipt = ipt if isinstance(ipt, dict) else {}
+    policies = ipt.get("policies") if isinstance(ipt.get("policies"), dict) else {}
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for chain, items in (ipt.get("rules") if isinstance(ipt.get("rules"), dict) else {}).items():
+        if isinstance(chain, str):
+            rules[chain] = [r for r in map(clean_rule, items if isinstance(items, list) else []) if r is not None]
+    return {
+        "tables": _str_list(ipt.get("tables")),
+        "policies": {k: v.upper() for k, v in policies.items() if isinstance(k, str) and isinstance(v, str)},
+        "chains": _str_list(ipt.get("chains")),
+        "rules": rules,
+        "forward_jumps": _str_list(ipt.get("forward_jumps")),
+    }
+
 
 YES, NO, MAYBE = "yes", "no", "maybe"
 _NOT_PROBE_IFACES = ("lo", "docker", "cni", "cali", "veth", "flannel", "kube-ipvs", "tunl", "cilium", "vxlan", "weave", "tke-")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from checks.model import Finding, Status
-from checks.node._common import as_int, facts_with
+from checks.node._common import as_int, facts_with, sysctl_of
 from checks.registry import check
 from checks.state import State
 
@@ -44,7 +44,7 @@ def node_forwarding(state: State) -> Finding:
     evidence: list[str] = []
     unread: list[str] = []
     for node, facts in nodes.items():
-        bad, looked = _bad_keys(facts.get("sysctl") or {})
+        bad, looked = _bad_keys(sysctl_of(facts))
         if not looked:
             unread.append(node)
             evidence.append(f"node {node}: no forwarding sysctl in the output")

@@ -20,10 +20,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from checks.lbview import detect_cloud, external_traffic_local, target_type
+from checks.lbview import TENCENT_PROBE_RANGE as CLB_PROBE_RANGE
+from checks.lbview import external_traffic_local, target_type
+from checks.lbview import probe_sources as lb_probe_sources
 from checks.model import Finding, Status
-from checks.node._common import Outcome, Probe, evaluate, facts_with
-from checks.probe._targets import plan, resolve_target_port
+from checks.node._common import Outcome, Probe, clean_iptables, evaluate, facts_with
+from checks.probe._targets import plan, resolve_target_port, tcp_service_ports
 from checks.registry import check
 from checks.state import State
 
@@ -37,49 +39,12 @@ KNOWN_CNI = {
     "WEAVE-NPC": "Weave", "WEAVE-NPC-EGRESS": "Weave", "WEAVE-EXPOSE": "Weave", "CNI-FORWARD": "CNI portmap/firewall plugin",
     "AWS-SNAT-CHAIN-0": "AWS VPC CNI", "TKE-FORWARD": "TKE", "ANTREA-FORWARD": "Antrea", "OVN-KUBE-FORWARD": "OVN-Kubernetes",
 }
-CLB_PROBE_RANGE = "100.64.0.0/10"
 
 
 def probe_sources(state: State) -> tuple[list[str], str]:
     """CIDRs the load balancer's probes come from, and how that is known ('' when unknown)."""
-    cloud = detect_cloud(state)
-    if cloud == "tencent":
-        types: set[Any] = set()
-        for listeners in state.tencent.listeners.values():
-            for lst in listeners or []:
-                for hc in [lst.get("HealthCheck") or {}] + [r.get("HealthCheck") or {} for r in lst.get("Rules") or []]:
-                    if hc and "SourceIpType" in hc:
-                        types.add(hc.get("SourceIpType"))
-        sources: list[str] = []
-        how: list[str] = []
-        if 1 in types or "1" in types or not types:
-            sources.append(CLB_PROBE_RANGE)
-            how.append("CLB SourceIpType 1" if types else "the CLB default for new instances; SourceIpType not read")
-        if 0 in types or "0" in types:
-            vips = [v for lb in state.tencent.load_balancers for v in lb.get("LoadBalancerVips") or []]
-            ingress = (((state.service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            vips += [i.get("ip") or "" for i in ingress if isinstance(i, dict)]
-            vips = [f"{v}/32" for v in dict.fromkeys(vips) if _valid(v)]
-            sources += vips
-            how.append("CLB SourceIpType 0 (the VIP)")
-        return sources, "; ".join(how)
-    if cloud == "aws":
-        cidrs: list[str] = []
-        for vpc in state.aws.vpcs:
-            cidrs += [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or [] if a.get("CidrBlock")]
-            if vpc.get("CidrBlock"):
-                cidrs.append(vpc["CidrBlock"])
-        cidrs = [c for c in dict.fromkeys(cidrs) if _valid(c)]
-        return cidrs, ("the VPC CIDR (load-balancer nodes probe from inside the VPC)" if cidrs else "")
-    return [], ""
-
-
-def _valid(cidr: str) -> bool:
-    try:
-        ipaddress.ip_network(cidr, strict=False)
-        return True
-    except ValueError:
-        return False
+    sources, how = lb_probe_sources(state)
+    return list(dict.fromkeys(s.cidr for s in sources)), how
 
 
 def _ports(state: State) -> tuple[set[int], set[int], set[int]]:
@@ -88,8 +53,8 @@ def _ports(state: State) -> tuple[set[int], set[int], set[int]]:
     host: set[int] = set()
     nodeports: set[int] = set()
     pod_ports: set[int] = set()
-    spec = (state.service or {}).get("spec") or {}
-    hc_nodeport = spec.get("healthCheckNodePort")
+    spec = (state.service or {}).get("spec")
+    hc_nodeport = spec.get("healthCheckNodePort") if isinstance(spec, dict) else None
     for t in targets:
         if t.pod:
             pod_ports.add(t.port)
@@ -98,7 +63,7 @@ def _ports(state: State) -> tuple[set[int], set[int], set[int]]:
         else:
             nodeports.add(t.port)
     if nodeports:
-        for sp in spec.get("ports") or []:
+        for sp in tcp_service_ports(state):
             if sp.get("nodePort") in nodeports:
                 for pod in state.selected_pods[:3]:
                     n = resolve_target_port(sp, pod)
@@ -119,15 +84,15 @@ def _outcome_text(o: Outcome) -> str:
     return f"{o.verdict} by `{o.rule}`"
 
 
-def _judge(node: str, ipt: dict[str, Any], state: State, sources: list[str], how: str) -> tuple[list[str], list[str], list[str]]:
+def _judge(node: str, ipt: Any, state: State, sources: list[str], how: str,
+           ports: tuple[set[int], set[int], set[int]]) -> tuple[list[str], list[str], list[str]]:
     """(fail lines, warn lines, ok lines) for one node."""
     fails: list[str] = []
     warns: list[str] = []
     oks: list[str] = []
-    policies = ipt.get("policies") if isinstance(ipt.get("policies"), dict) else {}
-    rules = {k: [r for r in v if isinstance(r, dict)] for k, v in (ipt.get("rules") or {}).items() if isinstance(v, list)} \
-        if isinstance(ipt.get("rules"), dict) else {}
-    ipt = {**ipt, "policies": policies, "rules": rules}
+    ipt = clean_iptables(ipt)
+    policies = ipt["policies"]
+    rules = ipt["rules"]
     ip_targets = target_type(state) == "ip"
 
     policy = policies.get("FORWARD", "ACCEPT")
@@ -149,7 +114,7 @@ def _judge(node: str, ipt: dict[str, Any], state: State, sources: list[str], how
         if r.get("target") in ("DROP", "REJECT") and not r.get("source") and not r.get("ctstate") and not r.get("other") and not r.get("in_iface") and not r.get("dports"):
             fails.append(f"node {node}: FORWARD drops everything: `{r.get('raw')}`")
 
-    host_ports, nodeports, pod_ports = _ports(state)
+    host_ports, nodeports, pod_ports = ports
     ipvs = _ipvs(ipt)
     if not sources:
         oks.append(f"node {node}: probe source unknown, INPUT/FORWARD not evaluated for it")
@@ -188,17 +153,17 @@ def node_iptables(state: State) -> Finding:
     if stop:
         return stop
     sources, how = probe_sources(state)
+    ports = _ports(state)
     fails: list[str] = []
     warns: list[str] = []
     oks: list[str] = []
     for node, facts in nodes.items():
-        ipt = facts.get("iptables")
-        f, w, o = _judge(node, ipt if isinstance(ipt, dict) else {}, state, sources, how)
+        f, w, o = _judge(node, facts.get("iptables"), state, sources, how, ports)
         fails += f
         warns += w
         oks += o
     evidence = fails + warns + oks + errors
-    host_ports, nodeports, pod_ports = _ports(state)
+    host_ports, nodeports, pod_ports = ports
     port = min(host_ports | nodeports or pod_ports, default=None)
     steps = []
     if any("FORWARD policy" in x for x in fails + warns):

@@ -16,7 +16,7 @@ import re
 from checks.lbview import detect_cloud, tencent_direct_access
 from checks.lbview import target_type as lb_target_type
 from checks.model import Finding, Status
-from checks.node._common import as_int, facts_with
+from checks.node._common import as_int, facts_with, sysctl_of
 from checks.registry import check
 from checks.state import State
 
@@ -69,7 +69,7 @@ def node_rp_filter(state: State) -> Finding:
     evidence: list[str] = []
     looked = 0
     for node, facts in nodes.items():
-        sysctl = facts.get("sysctl") or {}
+        sysctl = sysctl_of(facts)
         if not any(_RP.match(k) for k in sysctl):
             evidence.append(f"node {node}: no rp_filter sysctl in the output")
             continue

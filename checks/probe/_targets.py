@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.lbview import HealthCheck, detect_cloud, health_checks
-from checks.state import State, meta
+from checks.state import State
 
 NOT_PROBED = "not probed: "  # prefix of the notes on targets the collector did not send to
 MAX_TARGETS = 20  # distinct address:port pairs probed per diagnosis
@@ -68,23 +68,39 @@ def _int(value: Any) -> int | None:
     return n if 0 < n < 65536 else None
 
 
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _pod_ready(pod: dict[str, Any]) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("status") == "True"
+    for c in _l(_d(pod.get("status")).get("conditions")):
+        if _d(c).get("type") == "Ready":
+            return _d(c).get("status") == "True"
     return False
 
 
 def pod_ip(pod: dict[str, Any]) -> str | None:
-    st = pod.get("status") or {}
-    return st.get("podIP") or next((x.get("ip") for x in st.get("podIPs") or [] if x.get("ip")), None)
+    st = _d(pod.get("status"))
+    return _s(st.get("podIP")) or next((_s(_d(x).get("ip")) for x in _l(st.get("podIPs")) if _s(_d(x).get("ip"))), None)
 
 
 def node_internal_ip(node: dict[str, Any]) -> str | None:
-    for a in (node.get("status") or {}).get("addresses") or []:
-        if a.get("type") == "InternalIP" and a.get("address"):
+    for a in _l(_d(node.get("status")).get("addresses")):
+        if _d(a).get("type") == "InternalIP" and _s(_d(a).get("address")):
             return a["address"]
     return None
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return _s(_d(obj.get("metadata")).get("name"))
 
 
 def resolve_target_port(svc_port: dict[str, Any], pod: dict[str, Any]) -> int | None:
@@ -95,70 +111,69 @@ def resolve_target_port(svc_port: dict[str, Any], pod: dict[str, Any]) -> int | 
         return n
     if not isinstance(tp, str) or not tp:
         return None
-    proto = (svc_port.get("protocol") or "TCP").upper()
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        for p in c.get("ports") or []:
-            if p.get("name") == tp and (p.get("protocol") or "TCP").upper() == proto:
+    proto = str(svc_port.get("protocol") or "TCP").upper()
+    for c in _l(_d(pod.get("spec")).get("containers")):
+        for p in _l(_d(c).get("ports")):
+            if _d(p).get("name") == tp and str(p.get("protocol") or "TCP").upper() == proto:
                 return _int(p.get("containerPort"))
     return None
 
 
-def _tcp_ports(state: State) -> list[dict[str, Any]]:
-    ports = ((state.service or {}).get("spec") or {}).get("ports") or []
-    return [p for p in ports if isinstance(p, dict) and (p.get("protocol") or "TCP").upper() == "TCP"]
+def tcp_service_ports(state: State) -> list[dict[str, Any]]:
+    ports = _l(_d(_d(state.service).get("spec")).get("ports"))
+    return [p for p in ports if isinstance(p, dict) and str(p.get("protocol") or "TCP").upper() == "TCP"]
 
 
 def _tencent_listener(state: State, listener_id: str) -> dict[str, Any] | None:
-    if not listener_id:
+    if not listener_id or not isinstance(state.tencent.listeners, dict):
         return None
     for listeners in state.tencent.listeners.values():
-        for lst in listeners or []:
-            if lst.get("ListenerId") == listener_id:
+        for lst in _l(listeners):
+            if _d(lst).get("ListenerId") == listener_id:
                 return lst
     return None
 
 
 def _ingress_of(state: State, hc: HealthCheck) -> dict[str, Any] | None:
-    if not hc.source.startswith("Ingress "):
+    words = _s(hc.source).split()
+    if len(words) < 2 or words[0] != "Ingress":
         return None
-    ref = hc.source.split()[1] if len(hc.source.split()) > 1 else ""
     for ing in state.ingresses:
-        if f"{meta(ing).get('namespace')}/{meta(ing).get('name')}" == ref:
+        if f"{_s(_d(ing.get('metadata')).get('namespace'))}/{_name(ing)}" == words[1]:
             return ing
     return None
 
 
 def _ingress_backend_ports(ing: dict[str, Any], service: str) -> list[int | str]:
     out: list[int | str] = []
-    spec = ing.get("spec") or {}
+    spec = _d(ing.get("spec"))
 
-    def add(backend: dict[str, Any] | None) -> None:
-        if not backend:
-            return
-        svc = backend.get("service") or {}
+    def add(backend: Any) -> None:
+        backend = _d(backend)
+        svc = _d(backend.get("service"))
         if (svc.get("name") or backend.get("serviceName")) != service:
             return
-        port = svc.get("port") or {}
+        port = _d(svc.get("port"))
         ref = port.get("number") or port.get("name") or backend.get("servicePort")
-        if ref is not None and ref not in out:
+        if isinstance(ref, (int, str)) and ref not in out:
             out.append(ref)
 
     add(spec.get("defaultBackend") or spec.get("backend"))
-    for rule in spec.get("rules") or []:
-        for path in ((rule.get("http") or {}).get("paths")) or []:
-            add(path.get("backend"))
+    for rule in _l(spec.get("rules")):
+        for path in _l(_d(_d(rule).get("http")).get("paths")):
+            add(_d(path).get("backend"))
     return out
 
 
 def service_ports_for(state: State, hc: HealthCheck) -> list[dict[str, Any]]:
     """The Service ports this health check's target group / listener / Ingress backend serves."""
-    ports = _tcp_ports(state)
+    ports = tcp_service_ports(state)
     if not ports:
         return []
     chosen: list[dict[str, Any]] = []
-    if hc.listener.startswith("arn:"):
-        tg = next((t for t in state.aws.target_groups if t.get("TargetGroupArn") == hc.listener), None)
-        tg_port = _int((tg or {}).get("Port"))
+    if _s(hc.listener).startswith("arn:"):
+        tg = next((t for t in state.aws.target_groups if _d(t).get("TargetGroupArn") == hc.listener), None)
+        tg_port = _int(_d(tg).get("Port"))
         if tg_port is not None:
             if hc.target_type == "instance":
                 chosen = [p for p in ports if _int(p.get("nodePort")) == tg_port]
@@ -170,7 +185,7 @@ def service_ports_for(state: State, hc: HealthCheck) -> list[dict[str, Any]]:
         for ref in _ingress_backend_ports(ing, state.target.service):
             chosen += [p for p in ports if p.get("port") == ref or (isinstance(ref, str) and p.get("name") == ref)]
     elif (lst := _tencent_listener(state, hc.listener)) is not None:
-        chosen = [p for p in ports if _int(p.get("port")) == _int(lst.get("Port"))]
+        chosen = [p for p in ports if _int(p.get("port")) == _int(_d(lst).get("Port"))]
     return chosen or ports
 
 
@@ -179,9 +194,9 @@ def tencent_http_method(state: State, hc: HealthCheck) -> tuple[str, str]:
     lst = _tencent_listener(state, hc.listener)
     if lst is None:
         return "HEAD", "HTTP/1.1"
-    candidates = [lst.get("HealthCheck") or {}] + [r.get("HealthCheck") or {} for r in lst.get("Rules") or []]
+    candidates = [_d(_d(lst).get("HealthCheck"))] + [_d(_d(r).get("HealthCheck")) for r in _l(_d(lst).get("Rules"))]
     for c in candidates:
-        if c and (c.get("HttpCheckPath") or "/") == (hc.path or "/"):
+        if c and (c.get("HttpCheckPath") or "/") == (_s(hc.path) or "/"):
             method = str(c.get("HttpCheckMethod") or "HEAD").upper()
             version = str(c.get("HttpVersion") or "HTTP/1.1").upper()
             return (method if method in ("GET", "HEAD") else "HEAD"), ("HTTP/1.0" if version == "HTTP/1.0" else "HTTP/1.1")
@@ -189,15 +204,27 @@ def tencent_http_method(state: State, hc: HealthCheck) -> tuple[str, str]:
 
 
 def _ordered_pods(state: State) -> list[dict[str, Any]]:
-    pods = [p for p in state.selected_pods if (p.get("status") or {}).get("phase") == "Running" and pod_ip(p)]
-    return sorted(pods, key=lambda p: (not _pod_ready(p), meta(p).get("name") or ""))
+    pods = [p for p in state.selected_pods if _d(p.get("status")).get("phase") == "Running" and pod_ip(p)]
+    return sorted(pods, key=lambda p: (not _pod_ready(p), _name(p)))
+
+
+def _node_of(pod: dict[str, Any]) -> str:
+    return _s(_d(pod.get("spec")).get("nodeName"))
 
 
 def _ordered_nodes(state: State) -> list[dict[str, Any]]:
     """Nodes hosting a selected pod first (the ones that must be healthy), then the others."""
-    hosting = {(p.get("spec") or {}).get("nodeName") for p in state.selected_pods}
+    hosting = {_node_of(p) for p in state.selected_pods}
     nodes = [n for n in state.nodes if node_internal_ip(n)]
-    return sorted(nodes, key=lambda n: (meta(n).get("name") not in hosting, meta(n).get("name") or ""))
+    return sorted(nodes, key=lambda n: (_name(n) not in hosting, _name(n)))
+
+
+def _timeout(value: Any) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        return 5.0
+    return t if 0 < t <= 300 else 5.0
 
 
 def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
@@ -207,7 +234,7 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
     seen: set[tuple[Any, ...]] = set()
     cloud = detect_cloud(state)
     for hc in health_checks(state):
-        protocol = (hc.protocol or "").upper()
+        protocol = _s(hc.protocol).upper()
         if protocol not in CONNECT_PROTOCOLS + ("GRPC",):
             notes.append(f"{hc.source}: {protocol or 'unknown'} health check; only HTTP, HTTPS and TCP are probed")
             continue
@@ -218,14 +245,14 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
         method, version = ("GET", "HTTP/1.1")
         if cloud == "tencent" and protocol in HTTP_PROTOCOLS:
             method, version = tencent_http_method(state, hc)
-        path = hc.path or "/"
+        path = _s(hc.path) or "/"
         if not path.startswith("/"):
             path = "/" + path
         svc_ports = service_ports_for(state, hc)
         hc_port = _int(hc.port)
-        if hc_port is None and hc.port not in ("", "traffic-port"):
+        if hc_port is None and _s(hc.port) not in ("", "traffic-port"):
             # a named Service port ("http"): the LB probes that port's target/node port
-            named = [p for p in _tcp_ports(state) if p.get("name") == hc.port]
+            named = [p for p in tcp_service_ports(state) if p.get("name") == hc.port]
             if named:
                 svc_ports = named
             else:
@@ -234,19 +261,19 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
         common = dict(
             protocol=protocol,
             path=path if protocol in HTTP_PROTOCOLS else "",
-            host=hc.host if protocol in HTTP_PROTOCOLS else "",
+            host=_s(hc.host) if protocol in HTTP_PROTOCOLS else "",
             method=method,
             http_version=version,
-            expected=(hc.success_codes or "200-399") if protocol in HTTP_PROTOCOLS else "",
-            timeout_s=float(hc.timeout_s or 5.0),
-            source=hc.source,
+            expected=(_s(hc.success_codes) or "200-399") if protocol in HTTP_PROTOCOLS else "",
+            timeout_s=_timeout(hc.timeout_s),
+            source=_s(hc.source),
         )
         if hc.target_type == "ip":
             pods = _ordered_pods(state)
             if not pods:
                 notes.append(f"{hc.source}: no running selected pod with an IP to probe")
             for pod in pods:
-                name = f"{meta(pod).get('namespace')}/{meta(pod).get('name')}"
+                name = f"{_s(_d(pod.get('metadata')).get('namespace'))}/{_name(pod)}"
                 ports = [hc_port] if hc_port is not None else [resolve_target_port(sp, pod) for sp in svc_ports]
                 if hc_port is None and not svc_ports:
                     notes.append(f"{hc.source}: the Service has no TCP port")
@@ -260,7 +287,7 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
                     seen.add(key)
                     targets.append(
                         ProbeTarget(subject=f"pod {name}", address=pod_ip(pod) or "", port=port,
-                                    node=(pod.get("spec") or {}).get("nodeName") or "", pod=name, **common)
+                                    node=_node_of(pod), pod=name, **common)
                     )
         else:
             nodes = _ordered_nodes(state)
@@ -278,7 +305,7 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
                     if key in seen:
                         continue
                     seen.add(key)
-                    name = meta(node).get("name") or ip
+                    name = _name(node) or ip
                     targets.append(ProbeTarget(subject=f"node {name}", address=ip, port=port, node=name, **common))
     return targets, notes
 
