@@ -387,13 +387,6 @@ def looks_like_listen_output(text: str) -> bool:
     )
 
 
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return address in ("localhost",)
-
-
 def facts_from_text(text: str) -> dict[str, Any] | None:
     """Node facts from sysctl / iptables-save / netstat / ss output (see checks.collect.node.facts_from_text)."""
     from checks.collect.node import facts_from_text as _facts_from_text  # late: node.py imports this module

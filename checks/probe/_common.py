@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checks.model import Finding, Status
-from checks.probe._targets import SKIP_ALLOW, SKIP_CAP, SKIP_LISTEN, is_not_probed
+from checks.probe._targets import NOT_PROBED, SKIP_ALLOW, SKIP_CAP, SKIP_LISTEN
 from checks.state import ProbeResult, State
 
 MAX_EVIDENCE = 10
@@ -14,19 +14,10 @@ def split(state: State, kind: str) -> tuple[list[ProbeResult], list[str]]:
     """(results of one kind, notes on targets not probed for it).
 
     Notes come from state.skipped_reads ("probe.cap", "probe.allow"; "probe.listen" for listen).
-    Results whose error carries the NOT_PROBED prefix (older dumps) count as notes too.
     """
-    done: list[ProbeResult] = []
-    notes: list[str] = []
-    for r in state.probes:
-        if getattr(r, "kind", None) != kind:
-            continue
-        if is_not_probed(r):
-            notes.append(f"{r.subject} {r.address}:{r.port} {r.error}")
-        else:
-            done.append(r)
+    done = [r for r in state.probes if getattr(r, "kind", None) == kind]
     keys = (SKIP_LISTEN,) if kind == "listen" else (SKIP_CAP, SKIP_ALLOW)
-    notes += [f"not probed: {state.skipped_reads[k]}" for k in keys if state.skipped_reads.get(k)]
+    notes = [NOT_PROBED + state.skipped_reads[k] for k in keys if state.skipped_reads.get(k)]
     return done, notes
 
 
@@ -38,11 +29,6 @@ def not_run(state: State, check_id: str) -> Finding | None:
     if not state.options.get("probe") and not state.probes:
         return Finding(check_id, Status.SKIP, "Probes did not run: " + ("offline dump: probes need the live network" if state.options.get("offline") else "--no-probe given"))
     return None
-
-
-def skipped_note(notes: list[str]) -> list[str]:
-    """Evidence lines for targets not probed (kept for symmetry with `capped`)."""
-    return list(dict.fromkeys(notes))
 
 
 def capped(lines: list[str], limit: int = MAX_EVIDENCE) -> list[str]:

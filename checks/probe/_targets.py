@@ -56,10 +56,6 @@ class ProbeTarget:
         return self.protocol in HTTP_PROTOCOLS
 
 
-def is_not_probed(result: Any) -> bool:
-    return str(getattr(result, "error", "") or "").startswith(NOT_PROBED)
-
-
 def _int(value: Any) -> int | None:
     try:
         n = int(str(value).strip())

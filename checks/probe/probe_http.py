@@ -22,7 +22,6 @@ from checks.probe._common import (
     capped,
     classify,
     not_run,
-    skipped_note,
     split,
 )
 from checks.probe._targets import HTTP_PROTOCOLS, curl_command, plan, target_of
@@ -124,14 +123,14 @@ def probe_http(state: State) -> Finding:
             protocols = ", ".join(sorted({hc.protocol.upper() for hc in hcs}))
             return Finding(ID, Status.SKIP, f"The load balancer's health check is {protocols}, not HTTP: see PROBE-TCP")
         why = f": {skipped[0].removeprefix('not probed: ')}" if skipped else ""
-        return Finding(ID, Status.SKIP, f"No HTTP health-check target was probed{why}", evidence=skipped_note(skipped))
+        return Finding(ID, Status.SKIP, f"No HTTP health-check target was probed{why}", evidence=skipped)
 
     targets, _notes = plan(state)
     planned = {id(r): target_of(r, targets) for r in done}
     method = {id(r): planned[id(r)].method for r in done}
     bad = [r for r in done if not r.ok]
     good = [r for r in done if r.ok]
-    evidence = capped([_line(r, method[id(r)]) for r in bad + good]) + skipped_note(skipped)
+    evidence = capped([_line(r, method[id(r)]) for r in bad + good]) + skipped
     evidence += [
         f"health check ({hc.source}): {hc.protocol} port {hc.port} path {hc.path or '/'} Host {hc.host or '(the target address)'}, "
         f"success codes {hc.success_codes or '200-399'}, timeout {hc.timeout_s:g}s"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 
 from checks.model import Finding, Status
-from checks.probe._common import capped, not_run, skipped_note, split
-from checks.probe._targets import NOT_PROBED, SKIP_LISTEN, plan
+from checks.probe._common import capped, not_run, split
+from checks.probe._targets import SKIP_LISTEN, plan
 from checks.registry import check
 from checks.state import State
 
@@ -126,12 +126,12 @@ def probe_listen(state: State) -> Finding:
     if skipped:
         tcp_done, _ = split(state, "tcp")
         ports = {r.port for r in tcp_done if "refused" in (r.error or "")} or every
-        reason = state.skipped_reads.get(SKIP_LISTEN) or skipped[0].split(NOT_PROBED, 1)[-1]
+        reason = state.skipped_reads[SKIP_LISTEN]
         return Finding(
             ID,
             Status.SKIP,
             f"Port {', '.join(str(p) for p in sorted(ports))} was refused; whether it listens on 127.0.0.1 only is unknown: {reason}",
-            evidence=skipped_note(skipped),
+            evidence=skipped,
             next_step=_exec_step(state, ports),
         )
     tcp_done, _ = split(state, "tcp")

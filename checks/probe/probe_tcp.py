@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from checks.lbview import health_checks
 from checks.model import Finding, Status
-from checks.probe._common import CLOSED_PORT, NETWORK, capped, classify, not_run, skipped_note, split
+from checks.probe._common import CLOSED_PORT, NETWORK, capped, classify, not_run, split
 from checks.probe._targets import nc_command
 from checks.registry import check
 from checks.state import ProbeResult, State
@@ -40,9 +40,9 @@ def probe_tcp(state: State) -> Finding:
         if not health_checks(state):
             return Finding(ID, Status.SKIP, "No load-balancer health check is known for this Service, so there is nothing to connect to")
         why = f": {skipped[0].removeprefix('not probed: ')}" if skipped else ""
-        return Finding(ID, Status.SKIP, f"No target was probed{why}", evidence=skipped_note(skipped))
+        return Finding(ID, Status.SKIP, f"No target was probed{why}", evidence=skipped)
     bad = [r for r in done if not r.ok]
-    evidence = capped([_line(r) for r in bad + [r for r in done if r.ok]]) + skipped_note(skipped)
+    evidence = capped([_line(r) for r in bad + [r for r in done if r.ok]]) + skipped
     tcp_hc = any(hc.protocol.upper() in ("TCP", "TLS", "TCP_SSL") for hc in health_checks(state))
     if not bad:
         ports = ", ".join(str(p) for p in sorted({r.port for r in done}))
