@@ -233,7 +233,7 @@ def run_probes(state: State, *, max_targets: int | None = None, concurrency: int
         return
     try:
         allow = allow_list(state)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         state.skipped_reads["probe"] = f"{ALLOW_ENV} / probe_allow is not a CIDR list ({exc}); nothing probed"
         return
     try:
