@@ -93,3 +93,14 @@ def test_skip_without_clb_data():
     st.skipped_reads["tencent.clb"] = "no Tencent Cloud credentials"
     [finding] = run(st)
     assert finding.status == Status.SKIP
+
+
+def test_lbview_health_checks_only_the_services_listeners_on_a_shared_clb():
+    from checks.lbview import health_checks
+
+    other = tf.listener("lbl-9090", port=9090, hc=tf.health_check(CheckType="HTTP", HttpCheckPath="/other"))
+    sc = tf.scenario(hc=tf.health_check(CheckType="HTTP", HttpCheckPath="/healthz"))
+    sc.listeners["lb-web"].append(other)
+    hcs = health_checks(sc.state())
+    assert [h.listener for h in hcs] == ["lbl-80"]
+    assert hcs[0].path == "/healthz" and hcs[0].success_codes == "100-199,200-299,300-399,400-499,500-599"
