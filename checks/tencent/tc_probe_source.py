@@ -74,7 +74,7 @@ def tc_probe_source(state: State) -> Finding:
             next_step="Switch the probe source to 100.64.0.0/10: healthCheck.sourceIpType: 1 in the Service's TkeServiceConfig "
             f"(the TKE controller reverts manual changes), or by hand: {cmd}",
             cause="probe-source",
-            supports=("kube-proxy",),
+            supports=("probe-source",),
         )
     ports = sorted({str(t) for t in _backend_ports(state)}) or ["<backend port>"]
     if vip_refs or unknown_refs:
