@@ -41,8 +41,10 @@ from bot.webhooks.alarms import Alarm
 log = logging.getLogger(__name__)
 
 PREFIX = "lbhealth:incident:"
+PENDING = "lbhealth:incidents:pending"  # incident keys with a diagnosis recorded but not yet queued (score: since)
 SEEN_PREFIX = "lbhealth:alarm:seen:"
 SEEN_TTL = 2 * 24 * 3600
+MAX_FOLLOW_ATTEMPTS = 6  # root message + job: the first try, then the sweeper every requeue_after s
 RESOLVED_TTL = 30 * 24 * 3600
 
 _RECORD = """
@@ -59,7 +61,7 @@ local requeue = tonumber(ARGV[9])
 local ikey = ARGV[10]
 local resolved_ttl = tonumber(ARGV[11])
 
-local upd_key, upd_ms = KEYS[3], tonumber(ARGV[12])
+local upd_key, upd_ms, pending = KEYS[3], tonumber(ARGV[12]), KEYS[4]
 
 local function info(outcome, force)
   local h = redis.call('HMGET', inc, 'id', 'count', 'job_seq', 'queued_seq', 'root_ts', 'channel',
@@ -73,6 +75,7 @@ local function info(outcome, force)
   local need = 0
   if force then
     need = 1
+    redis.call('ZADD', pending, now, ikey)
   elseif h[9] == 'open' and tonumber(h[4] or '0') < tonumber(h[3] or '0')
          and now - tonumber(h[8] or '0') >= requeue then
     need = 1
@@ -151,9 +154,12 @@ end
 
 _MARK_QUEUED = """
 local cur = tonumber(redis.call('HGET', KEYS[1], 'queued_seq') or '0')
-if cur < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'queued_seq', ARGV[1]) end
+if cur < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'queued_seq', ARGV[1]) cur = tonumber(ARGV[1]) end
+if cur >= tonumber(redis.call('HGET', KEYS[1], 'job_seq') or '0') then redis.call('ZREM', KEYS[2], ARGV[2]) end
 return 1
 """
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 # Claim the root message: only one caller posts it, whoever first finds it missing.
 _CLAIM_ROOT = """
@@ -221,7 +227,7 @@ class Incidents:
         seen = f"{SEEN_PREFIX}{alarm.source}:{alarm.dedup_id}" if alarm.dedup_id else ""
         p = self.policy
         res = self._record(
-            keys=[seen, incident_hash(key), incident_hash(key) + ":upd"],
+            keys=[seen, incident_hash(key), incident_hash(key) + ":upd", PENDING],
             args=[
                 repr(self.clock()), alarm.state, "" if alarm.changed_at is None else repr(alarm.changed_at), SEEN_TTL,
                 p.rediagnose_after, p.flap_window, uuid.uuid4().hex[:12], json.dumps(alarm.to_dict()), p.requeue_after,
@@ -236,13 +242,13 @@ class Incidents:
         )
 
     def mark_queued(self, key: str, seq: int) -> None:
-        self._mark(keys=[incident_hash(key)], args=[seq])
+        self._mark(keys=[incident_hash(key), PENDING], args=[seq, key])
 
     def claim_root(self, key: str, hold: float = 30.0) -> bool:
         return bool(self._claim(keys=[incident_hash(key)], args=[repr(self.clock()), hold]))
 
     def set_root(self, key: str, channel: str, ts: str) -> None:
-        self.set_fields(key, root_ts=ts, channel=channel)
+        self.set_fields(key, root_ts=ts, channel=channel, root_posted_at=repr(self.clock()))
 
     def set_fields(self, key: str, **fields: Any) -> None:
         """Update an existing incident (never recreate one that expired or was deleted)."""
@@ -256,7 +262,7 @@ class Incidents:
         if not raw:
             return None
         data = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v for k, v in raw.items()}
-        for k in ("opened_at", "resolved_at", "last_at", "last_diag_at", "changed_at"):
+        for k in ("opened_at", "resolved_at", "last_at", "last_diag_at", "changed_at", "root_posted_at", "queued_at"):
             if data.get(k):
                 data[k] = float(data[k])
         for k in ("count", "job_seq", "queued_seq", "flaps", "dups"):
@@ -343,7 +349,15 @@ class Delivery:
 
 
 class AlarmDesk:
-    """Records an alarm, posts the root message once, queues the diagnosis, keeps the root up to date.
+    """Records an alarm, then (off the request path) finds the Service, posts the root message once and
+    queues the diagnosis; keeps the root message up to date.
+
+    The webhook answers as soon as the Lua transition has recorded the alarm: an incident that needs a
+    job is then in the `pending` sorted set, durably. The follow-up (map -> route -> root -> enqueue ->
+    mark queued) runs in a small thread pool; if this process dies first, the sweeper of any web
+    process (or the next delivery of the alarm) picks the incident up from `pending` after
+    `requeue_after` seconds. A per-incident lock keeps two follow-ups from running at once; the root
+    claim and the queue's dedup key make a repeated follow-up harmless.
 
     `enqueue(redis, job, post_root=...)` is bot.queue.enqueue_diagnosis (or a stand-in);
     `mapper(alarm)` returns the mapping dict (checks.collect.alarm_map) or None; `route(alarm, mapping)`
@@ -359,7 +373,11 @@ class AlarmDesk:
         route: Callable[[Alarm, dict[str, Any] | None], str | None],
         mapper: Callable[[Alarm], dict[str, Any] | None] | None = None,
         metrics: Any = None,
+        follow_up_threads: int = 8,
+        sweep_every: float = 2.0,
     ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.incidents = incidents
         self.slack = slack
         self.enqueue = enqueue
@@ -367,53 +385,143 @@ class AlarmDesk:
         self.mapper = mapper
         self.metrics = metrics
         self.scheduler = _Scheduler(self._render_due)
+        self._pool = ThreadPoolExecutor(max_workers=follow_up_threads, thread_name_prefix="incident-follow-up")
+        self._inflight: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.sweep_every = sweep_every
+        self._sweeper: threading.Thread | None = None
 
     # -- the webhook path -------------------------------------------------------------------
     def receive(self, alarm: Alarm) -> Delivery:
-        """Record durably, then act. Raises redis errors (the caller answers 5xx)."""
-        from bot.webhooks.jobs import alarm_job
-
+        """Record durably (raises redis errors: the caller answers 5xx), then hand off the rest."""
         out = self.incidents.record(alarm)
         key = out.incident_key
         if out.outcome == "duplicate" and self.metrics:
             self.metrics.deduplicated(alarm.source)
-        root_ts, queued, info = out.root_ts, False, {"count": out.count}
         if out.need_enqueue:
+            self.submit(key)
+        if out.outcome == "resolved":
+            self.scheduler.schedule(key, 0.0, resolved=True)
+        elif out.refresh:
+            self.scheduler.schedule(key, self.incidents.policy.update_every)
+        self._start_sweeper()
+        return Delivery(out.outcome, out.incident_id, out.need_enqueue, out.root_ts, {"count": out.count})
+
+    def submit(self, key: str) -> Any:
+        """Run the follow-up of `key` in the pool, unless this process already is."""
+        with self._lock:
+            fut = self._inflight.get(key)
+            if fut is not None and not fut.done():
+                return fut
+            fut = self._pool.submit(self._follow_up_safely, key)
+            self._inflight[key] = fut
+        return fut
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait for the follow-ups submitted so far (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                futs = [f for f in self._inflight.values() if not f.done()]
+            if not futs:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            futs[0].result(timeout=max(0.01, deadline - time.monotonic()))
+
+    def _follow_up_safely(self, key: str) -> None:
+        try:
+            self.follow_up(key)
+        except Exception:  # Redis or Slack down: the sweeper tries again
+            log.exception("incident follow-up failed for %s; will retry", key)
+        finally:
+            with self._lock:
+                fut = self._inflight.get(key)
+                if fut is not None and fut.done():
+                    self._inflight.pop(key, None)
+
+    def follow_up(self, key: str) -> bool:
+        """Find the Service, route, post the root message (once), queue the diagnosis. True if it queued."""
+        from bot.webhooks.jobs import alarm_job
+
+        redis = self.incidents.redis
+        lock_key, token = incident_hash(key) + ":follow", uuid.uuid4().hex
+        if not redis.set(lock_key, token, nx=True, ex=60):
+            return False  # another follow-up of this incident is running (here or in another replica)
+        try:
             t0 = time.perf_counter()
-            inc = self.incidents.get(key) or {}
-            mapping = inc.get("mapping") if isinstance(inc.get("mapping"), dict) and out.outcome not in ("opened",) else None
+            inc = self.incidents.get(key)
+            if not inc or inc.get("state") != "open" or inc["queued_seq"] >= inc["job_seq"]:
+                redis.zrem(PENDING, key)
+                return False
+            attempts = int(redis.hincrby(incident_hash(key), "follow_attempts", 1))
+            if attempts > MAX_FOLLOW_ATTEMPTS:
+                log.error("incident %s: gave up after %d attempts to post its root message and queue its diagnosis",
+                          inc["id"], attempts - 1)
+                self.incidents.set_fields(key, error=f"root message or job failed {attempts - 1} times")
+                redis.zrem(PENDING, key)
+                return False
+            raw = inc.get("alarm") if isinstance(inc.get("alarm"), dict) else {}
+            alarm = Alarm.from_dict(raw)
+            mapping = inc.get("mapping") if isinstance(inc.get("mapping"), dict) else None
             if mapping is None and self.mapper is not None:
                 mapping = self.mapper(alarm)
                 if mapping:
                     self.incidents.set_fields(key, mapping=mapping)
             t_map = time.perf_counter()
-            channel = out.channel or self.route(alarm, mapping)
+            channel = inc.get("channel") or self.route(alarm, mapping)
             if not channel:
-                log.error("alarm %s (%s): no channel to post to (set LBHEALTH_ALARM_CHANNEL or alarm_routes)", alarm.name, key)
-                info["error"] = "no alarm channel configured"
-                return Delivery(out.outcome, out.incident_id, False, None, info)
-            job = alarm_job(alarm, out, channel=channel, root_ts=root_ts, mapping=mapping)
+                log.error("alarm %s (%s): no channel to post to (set LBHEALTH_ALARM_CHANNEL or alarm_routes); no diagnosis",
+                          alarm.name, key)
+                self.incidents.set_fields(key, error="no alarm channel configured")
+                redis.zrem(PENDING, key)
+                return False
+            seq = inc["job_seq"]
+            job = alarm_job(alarm, _Seq(inc["id"], seq), channel=channel, root_ts=inc.get("root_ts"), mapping=mapping)
 
             def post_root(_job: Any) -> str | None:
                 return self._ensure_root(key, channel)
 
-            result = self.enqueue(self.incidents.redis, job, post_root=post_root)
+            result = self.enqueue(redis, job, post_root=post_root)
             if getattr(result, "created", True) is False:
-                info["diagnosis_elsewhere"] = {"channel": getattr(result, "channel", None), "root_ts": getattr(result, "root_ts", None)}
-                self.incidents.set_fields(key, elsewhere=info["diagnosis_elsewhere"])
-                root_ts = self._ensure_root(key, channel)
-            else:
-                root_ts = getattr(result, "root_ts", None) or root_ts
-            self.incidents.mark_queued(key, out.job_seq)
-            queued = getattr(result, "created", True) is not False
-            info["timing_ms"] = {"map": round((t_map - t0) * 1000, 1), "post_and_enqueue": round((time.perf_counter() - t_map) * 1000, 1)}
-            log.info("incident %s %s: mapped in %.0f ms, root posted and job queued in %.0f ms", out.incident_id, out.outcome,
-                     info["timing_ms"]["map"], info["timing_ms"]["post_and_enqueue"])
-        if out.outcome == "resolved":
-            self.scheduler.schedule(key, 0.0, resolved=True)
-        elif out.refresh:
-            self.scheduler.schedule(key, self.incidents.policy.update_every)
-        return Delivery(out.outcome, out.incident_id, queued, root_ts, info)
+                elsewhere = {"channel": getattr(result, "channel", None), "root_ts": getattr(result, "root_ts", None)}
+                self.incidents.set_fields(key, elsewhere=elsewhere)
+                self._ensure_root(key, channel)
+            self.incidents.mark_queued(key, seq)
+            self.incidents.set_fields(key, queued_at=repr(self.incidents.clock()), follow_attempts=0)
+            log.info("incident %s: Service %s, mapped in %.0f ms; root posted and job queued in %.0f ms", inc["id"],
+                     ", ".join((mapping or {}).get("services") or []) or "not found", (t_map - t0) * 1000,
+                     (time.perf_counter() - t_map) * 1000)
+            return getattr(result, "created", True) is not False
+        finally:
+            redis.eval(_RELEASE, 1, lock_key, token)
+
+    # -- the safety net ------------------------------------------------------------------------
+    def sweep(self) -> list[str]:
+        """Follow up incidents recorded but not queued for `requeue_after` s (a process died in between)."""
+        cutoff = self.incidents.clock() - self.incidents.policy.requeue_after
+        keys = [k.decode() if isinstance(k, bytes) else k
+                for k in self.incidents.redis.zrangebyscore(PENDING, "-inf", cutoff, start=0, num=100)]
+        for key in keys:
+            self.submit(key)
+        return keys
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is not None or self.sweep_every <= 0:
+            return
+        with self._lock:
+            if self._sweeper is not None:
+                return
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="incident-sweeper", daemon=True)
+            self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.sweep_every):
+            try:
+                self.sweep()
+            except Exception as exc:  # Redis down: try again next round
+                log.warning("incident sweep failed: %s", exc)
 
     def _ensure_root(self, key: str, channel: str) -> str | None:
         """The root ts: posted now if nobody has (claimed in Redis), else whatever is stored."""
@@ -426,10 +534,10 @@ class AlarmDesk:
         msg = root_message(inc)
         try:
             resp = self.slack.chat_postMessage(channel=channel, text=msg["text"], blocks=msg["blocks"], unfurl_links=False)
-        except Exception as exc:  # Slack down: the worker posts it when the job runs
+        except Exception as exc:  # nothing is queued; the incident stays pending and is retried
             log.warning("incident %s: root message not posted to %s: %s", inc.get("id"), channel, exc)
             self.incidents.redis.hdel(incident_hash(key), "root_claim")
-            return None
+            raise
         ts = resp.get("ts")
         self.incidents.set_root(key, resp.get("channel") or channel, ts)
         return ts
@@ -457,7 +565,16 @@ class AlarmDesk:
         return None
 
     def close(self) -> None:
+        self._stop.set()
+        self.drain(timeout=5)
+        self._pool.shutdown(wait=False)
         self.scheduler.stop()
+
+
+@dataclass
+class _Seq:
+    incident_id: str
+    job_seq: int
 
 
 class _Scheduler:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -97,7 +97,8 @@ class Alarm:
         return {"tencent_lb": {"id": self.lb_id, "vip": self.vip, "port": self.port, "protocol": self.protocol, "region": self.region}}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # flat fields only (str/int/float/None and lists of str): a shallow copy, not asdict's deep one
+        return {name: (list(v) if isinstance(v, list) else v) for name in _FIELDS for v in (getattr(self, name),)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alarm:
@@ -382,6 +383,9 @@ def _tencent_time(text: str | None) -> float | None:
         return datetime.fromisoformat(text.replace(" ", "T") + "+08:00").timestamp()
     except ValueError:
         return None
+
+
+_FIELDS = tuple(Alarm.__dataclass_fields__)
 
 
 def fingerprint(body: bytes) -> str:

@@ -10,7 +10,8 @@ enqueue(redis, job)); optional: `cert_source` (SNS certificates; default HTTPS w
 `policy` (bot.incidents.Policy), `clock`.
 
 Answers, as the senders need them:
-- 2xx only after the alarm is recorded in Redis (and its job queued when one is due);
+- 2xx only after the alarm is recorded in Redis (the Lua transition); finding the Service, the root
+  message and the job follow off the request path (bot.incidents.AlarmDesk), retried from Redis;
 - 503 when Redis (or the queue) is unavailable, so SNS / Tencent retry;
 - 403 forged (bad signature, certificate URL, secret, unknown topic), 400 malformed, 413 > 256 KB;
   logged with the reason, counted, nothing recorded;
@@ -48,14 +49,6 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def _timed(resp: Response, delivery: Any) -> Response:
-    """Server-Timing (map;dur=, post;dur=) on the delivery that opened an incident: where its time went."""
-    timing = (getattr(delivery, "info", None) or {}).get("timing_ms")
-    if timing:
-        resp.headers["Server-Timing"] = f"map;dur={timing['map']}, post;dur={timing['post_and_enqueue']}"
-    return resp
-
-
 class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -84,7 +77,7 @@ class WebhookApp:
         mapper = self.mapper
         if mapper is None and _get(deps, "map_alarms", True):
             mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
-                            timeout=float(getattr(self.settings, "lbhealth_alarm_map_timeout", 3.0) or 3.0))
+                            timeout=float(getattr(self.settings, "lbhealth_alarm_map_timeout", 10.0) or 10.0))
             mapper.warm()
         enqueue = _get(deps, "enqueue")
         if enqueue is None:
@@ -186,13 +179,20 @@ class WebhookApp:
         except parse.AlarmRejected as exc:
             raise Refused(400, str(exc)) from exc
         d = self._record("eventbridge", alarm)
-        return _timed(_json(200, {"outcome": d.outcome, "incident": d.incident_id}), d)
+        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
 
     def _topics(self) -> set[str]:
+        """The allowed topic ARNs (environment + config file), re-read at most every 30 s."""
+        now = time.monotonic()
+        cached = getattr(self, "_topics_cache", None)
+        if cached is not None and now - cached[0] < 30:
+            return cached[1]
         try:
-            return set(self.settings.sns_topic_allowlist)
+            topics = set(self.settings.sns_topic_allowlist)
         except Exception:
-            return {t.strip() for t in (getattr(self.settings, "lbhealth_sns_topics", "") or "").split(",") if t.strip()}
+            topics = {t.strip() for t in (getattr(self.settings, "lbhealth_sns_topics", "") or "").split(",") if t.strip()}
+        self._topics_cache = (now, topics)
+        return topics
 
     def _sns(self, data: Any) -> Response:
         header_type = request.headers.get("x-amz-sns-message-type")
@@ -230,7 +230,7 @@ class WebhookApp:
         except parse.AlarmRejected as exc:
             raise Refused(400, str(exc)) from exc
         d = self._record("cloudwatch", alarm)
-        return _timed(_json(200, {"outcome": d.outcome, "incident": d.incident_id}), d)
+        return _json(200, {"outcome": d.outcome, "incident": d.incident_id})
 
     def tencent(self, secret: str) -> Response:
         session = None
@@ -249,8 +249,8 @@ class WebhookApp:
                 alarm = parse.parse_tencent(data)
             except parse.AlarmRejected as exc:
                 raise Refused(400, str(exc)) from exc
-            d = self._record("tencent", alarm)
-            return _timed(_json(200, {"sessionId": session, "retCode": 0}), d)
+            self._record("tencent", alarm)
+            return _json(200, {"sessionId": session, "retCode": 0})
         except Refused as r:
             extra = {"sessionId": session, "retCode": 1} if session else {"retCode": 1}
             return self._refuse("tencent", r.status, r.reason, extra)

@@ -23,11 +23,15 @@ def post_sns(h, msg, *, header_type=None):
     headers = {"x-amz-sns-message-type": header_type or msg["Type"], "x-amz-sns-message-id": msg["MessageId"],
                "x-amz-sns-topic-arn": msg["TopicArn"], "Content-Type": "text/plain; charset=UTF-8",
                "User-Agent": "Amazon Simple Notification Service Agent"}
-    return h.client.post("/webhooks/cloudwatch", data=json.dumps(msg), headers=headers)
+    resp = h.client.post("/webhooks/cloudwatch", data=json.dumps(msg), headers=headers)
+    h.hooks.desk.drain()  # the follow-up (Service, root message, job) runs after the answer
+    return resp
 
 
 def post_tencent(h, body, secret=TENCENT_SECRET, **kw):
-    return h.client.post(f"/webhooks/tencent/{secret}", data=json.dumps(body), content_type="application/json", **kw)
+    resp = h.client.post(f"/webhooks/tencent/{secret}", data=json.dumps(body), content_type="application/json", **kw)
+    h.hooks.desk.drain()
+    return resp
 
 
 def nothing_happened(h):
@@ -240,6 +244,7 @@ def test_eventbridge_needs_the_shared_secret(harness):
     nothing_happened(h)
     r = h.client.post("/webhooks/eventbridge", json=ev, headers={"X-Lbhealth-Secret": EVENTBRIDGE_SECRET})
     assert r.status_code == 200 and r.get_json()["outcome"] == "opened"
+    h.hooks.desk.drain()
     r = h.client.post("/webhooks/cloudwatch", json=ev, headers={"X-Lbhealth-Secret": EVENTBRIDGE_SECRET})
     assert r.get_json()["outcome"] == "duplicate"  # same event id, on the other path
     assert len(h.rq_jobs()) == 1
@@ -335,3 +340,42 @@ def test_metrics_count_received_deduplicated_refused(harness, signer):
              value("lbhealth_alarms_deduplicated_total", source="cloudwatch"),
              value("lbhealth_alarms_refused_total", source="tencent", reason="forged"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+
+
+# ---- the follow-up off the request path: lost, Slack down, retried ------------------------------------
+
+
+def test_an_alarm_recorded_by_a_process_that_died_is_followed_up_by_the_sweeper(harness, signer):
+    from bot.webhooks.alarms import parse_cloudwatch
+
+    h = harness
+    inc = h.hooks.incidents
+    alarm = parse_cloudwatch(p.cloudwatch_alb(), message_id="lost-1")
+    assert inc.record(alarm).need_enqueue  # recorded, answered 2xx, then the process died
+    assert h.hooks.desk.sweep() == []  # too recent: the process that recorded it may still be at it
+    inc.clock = lambda: time.time() + 60
+    try:
+        assert h.hooks.desk.sweep() == [alarm.incident_key]
+        h.hooks.desk.drain()
+    finally:
+        inc.clock = time.time
+    assert len(h.rq_jobs()) == 1 and len(h.slack.calls_to("chat.postMessage")) == 1
+    assert h.redis.zcard("lbhealth:incidents:pending") == 0
+
+
+def test_slack_down_queues_nothing_until_the_root_message_is_posted(harness, signer):
+    h = harness
+    h.slack.fail("chat.postMessage", error="fatal_error", times=1)
+    r = post_sns(h, signer.notification(p.cloudwatch_alb()))
+    assert r.status_code == 200  # recorded: SNS must not retry
+    assert h.rq_jobs() == [] and h.redis.zcard("lbhealth:incidents:pending") == 1
+    h.hooks.incidents.clock = lambda: time.time() + 60
+    try:
+        h.hooks.desk.sweep()
+        h.hooks.desk.drain()
+    finally:
+        h.hooks.incidents.clock = time.time
+    assert len(h.rq_jobs()) == 1
+    roots = [c for c in h.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
+    assert len(roots) == 2 and h.rq_jobs()[0].args[0]["root_ts"]  # one failed, one posted
+    assert h.redis.zcard("lbhealth:incidents:pending") == 0
