@@ -305,7 +305,7 @@ class TargetRef:
 
 DETAIL_MEANING = {
     "Alive": "healthy",
-    "Dead": "health checks fail (the probe got no answer, a refused connection or a status code outside HttpCode)",
+    "Dead": "health checks fail: no answer, a refused connection or a status code outside HttpCode",
     "Unknown": "not probed yet or probing (a new target, or checks just switched on)",
     "Close": "health check switched off, or the listener is stopped",
 }

@@ -182,7 +182,8 @@ def tc_sg(state: State) -> list[Finding]:
     for sg, items in denied.items():
         ports = sorted({n.port for n, _, _ in items if n.port})
         vip = items[0][1]
-        subjects = ", ".join(dict.fromkeys(n.subject.split(" (")[0] for n, _, _ in items))
+        names = list(dict.fromkeys(n.subject.split(" (")[0].split(" on node")[0] for n, _, _ in items))
+        subjects = ", ".join(names) if len(names) <= 3 else f"{len(names)} backends ({', '.join(names[:2])}, ...)"
         fix = _fix(state, sg, vip, ports, protocol, tied[0].lb_id)
         findings.append(
             Finding(
