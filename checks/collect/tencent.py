@@ -56,6 +56,18 @@ SHORT_REGIONS = {
     "sao": "sa-saopaulo", "shjr": "ap-shanghai-fsi", "szjr": "ap-shenzhen-fsi", "bjjr": "ap-beijing-fsi",
 }
 
+# Every read API this collector calls, as CAM names it (deploy/'s CAM policy grants exactly these).
+CAM_ACTIONS = (
+    "clb:DescribeLoadBalancers",
+    "clb:DescribeListeners",
+    "clb:DescribeTargets",
+    "clb:DescribeTargetHealth",
+    "vpc:DescribeSecurityGroupPolicies",
+    "vpc:DescribeNetworkAcls",
+    "vpc:DescribeNetworkInterfaces",
+    "cvm:DescribeInstances",
+)
+
 AUTH_CODES = ("AuthFailure", "UnauthorizedOperation", "OperationDenied.CamNoAuth")
 
 

@@ -268,3 +268,19 @@ def test_unreachable_endpoint_is_a_read_error_not_a_crash():
     collect_tencent(state, set(ALL_READS), credential=CRED, region="ap-guangzhou", endpoint=f"http://127.0.0.1:{free_port()}")
     assert "clb:DescribeLoadBalancers failed" in state.read_errors["tencent.clb"]
     assert run_check("TC-MAP", state)[0].status == Status.ERROR
+
+
+def test_every_call_is_a_declared_cam_action(api):
+    from checks.collect.tencent import CAM_ACTIONS
+
+    sc = tf.scenario(direct=True, healthy=False, hc=tf.health_check(SourceIpType=0))
+    sc.load_into(api.cloud)
+    collect(k8s_state(sc), api)
+    api.cloud = type(api.cloud)()  # a fresh cloud: now NodePort mode (CVM backends)
+    sc2 = tf.scenario(healthy=False)
+    sc2.load_into(api.cloud)
+    collect(k8s_state(sc2), api)
+    product = {"2018-03-17": "clb"}
+    seen = {f"{product.get(c.version, 'cvm' if c.action == 'DescribeInstances' else 'vpc')}:{c.action}" for c in api.calls}
+    assert seen <= set(CAM_ACTIONS)
+    assert len(seen) == len(CAM_ACTIONS)
