@@ -76,7 +76,8 @@ DRAINING_STATES = ("draining", "unhealthy.draining")
 def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv2",)) -> Finding | None:
     """A skip/error finding when this check has nothing to judge, else None.
 
-    Order matters: "this is not AWS" beats "no credentials", which beats "not collected".
+    Order matters: "this is not AWS" first, then a read that failed (error, naming the IAM
+    action), then a read that was skipped or not collected (skip, saying why).
     """
     cloud = detect_cloud(state)
     if cloud != "aws":
@@ -94,6 +95,7 @@ def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv
                 evidence=[f"{read}: {state.read_errors[read]}"],
                 next_step="Grant the IAM action named above to the lbhealth worker's role (deploy/iam), then re-run",
             )
+    for read in needs:
         if read in state.skipped_reads:
             return Finding(check_id, Status.SKIP, state.skipped_reads[read])
         if "aws.*" in state.skipped_reads and read not in state.reads_done:

@@ -209,13 +209,15 @@ class _Collector:
         self.session = session
         self.region = region
         self._clients = dict(clients)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # state updates and call counts
+        self._client_lock = threading.Lock()  # boto3 sessions are not thread-safe: one client at a time
         self.lb_from_service: set[str] = set()  # LB names the Service's own hostname gave
+        self.th_read: set[str] = set()  # target groups whose health was read
 
     # ---- plumbing ---------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        with self._lock:
+        with self._client_lock:
             if service not in self._clients:
                 self._clients[service] = self.session.client(
                     service, region_name=self.region, config=make_config()
@@ -316,6 +318,10 @@ class _Collector:
         if "aws.elbv2" not in self.wanted and "aws.target_health" not in self.wanted:
             _skip(self.state, self.wanted, "no ELBv2 read was requested, so no target group to follow")
             return
+        self.client("elbv2")  # built once, here, not by the first worker thread while others wait
+        self._run()
+
+    def _run(self) -> None:
         try:
             tgs = self.map_target_groups()
         except AwsReadFailed:
@@ -331,38 +337,92 @@ class _Collector:
                 "no target group of this Service was found (see AWS-MAP)",
             )
             return
+        dhcp = "aws.dhcp" in self.wanted and self.dhcp_applies(tgs)
+        vpc_ids = self.vpc_ids(tgs)
+        # One round: the target health still missing, and the VPC (for its DHCP options) when needed.
+        if dhcp and vpc_ids:
+            self.client("ec2")
+        jobs = self.th_jobs([tg for tg in tgs if tg["TargetGroupArn"] not in self.th_read])
+        if dhcp and vpc_ids:
+            jobs.append(
+                lambda: self.store("Vpcs", self.call("ec2", "DescribeVpcs", "aws.dhcp", VpcIds=vpc_ids))
+            )
+        self.parallel(jobs)
         if "aws.target_health" in self.wanted:
-            self.read_target_health(tgs)
-        self.read_network_and_dhcp(tgs)
+            self.done("aws.target_health")
+        self.read_network_and_dhcp(tgs, dhcp)
+
+    def th_jobs(self, tgs: list[dict[str, Any]]) -> list[Callable[[], Any]]:
+        """DescribeTargetHealth per target group (a group deleted meanwhile is skipped, not an error)."""
+        if "aws.target_health" not in self.wanted:
+            return []
+
+        def one(arn: str) -> None:
+            try:
+                resp = self.call(
+                    "elbv2",
+                    "DescribeTargetHealth",
+                    "aws.target_health",
+                    quiet=("TargetGroupNotFound",),
+                    TargetGroupArn=arn,
+                )
+            except _NotFound:
+                return
+            with self._lock:
+                self.state.aws.target_health[arn] = resp.get("TargetHealthDescriptions") or []
+                self.th_read.add(arn)
+
+        return [(lambda a=tg["TargetGroupArn"]: one(a)) for tg in tgs if tg.get("TargetGroupArn")]
+
+    def store(self, key: str, resp: dict[str, Any] | None) -> None:
+        if resp:
+            with self._lock:
+                getattr(self.state.aws, _ATTR[key]).extend(resp.get(key) or [])
+
+    def vpc_ids(self, tgs: list[dict[str, Any]]) -> list[str]:
+        lbs = self.state.aws.load_balancers
+        return sorted({x for x in [*(tg.get("VpcId") for tg in tgs), *(lb.get("VpcId") for lb in lbs)] if x})
 
     def map_target_groups(self) -> list[dict[str, Any]]:
+        """The Service's target groups; target health is read in the same round where the ARNs are known."""
         state = self.state
         aws = state.aws
         tgbs = service_tgbs(state)
-        arns = [a for a in (tgb_arn(b) for b in tgbs) if a]
+        arns = list(dict.fromkeys(a for a in (tgb_arn(b) for b in tgbs) if a))
         names = [n for b in tgbs if not tgb_arn(b) for n in [tgb_name(b)] if n]
         if arns or names:
-            jobs = []
+            # The bindings name the ARNs: describe, tag and health-check them all at once.
+            jobs: list[Callable[[], Any]] = []
             if arns:
                 jobs.append(lambda: self._bound_groups(TargetGroupArns=arns))
             if names:
                 jobs.append(lambda: self._bound_groups(Names=names))
+            n_describe = len(jobs)
+            if arns:
+                jobs.append(lambda: self.tags(arns))
+                jobs += self.th_jobs([{"TargetGroupArn": a} for a in arns])
             results = self.parallel(jobs)
-            tgs = [tg for r in results if r for tg in r.get("TargetGroups") or []]
+            tgs = [tg for r in results[:n_describe] if r for tg in r.get("TargetGroups") or []]
             if tgs:
                 lb_arns = sorted({a for tg in tgs for a in tg.get("LoadBalancerArns") or []})
-                jobs = [lambda: self.tags([tg["TargetGroupArn"] for tg in tgs])]
+                by_name = [tg["TargetGroupArn"] for tg in tgs if tg["TargetGroupArn"] not in arns]
+                jobs = []
                 if lb_arns:
                     jobs.append(
-                        lambda: self.call(
-                            "elbv2", "DescribeLoadBalancers", "aws.elbv2", LoadBalancerArns=lb_arns
+                        lambda: self.store(
+                            "LoadBalancers",
+                            self.call(
+                                "elbv2", "DescribeLoadBalancers", "aws.elbv2", LoadBalancerArns=lb_arns
+                            ),
                         )
                     )
-                results = self.parallel(jobs)
-                if len(results) > 1 and results[1]:
-                    aws.load_balancers.extend(results[1].get("LoadBalancers") or [])
+                if by_name:
+                    jobs.append(lambda: self.tags(by_name))
+                self.parallel(jobs)
                 aws.target_groups.extend(tgs)
                 return tgs
+            aws.target_health.clear()
+            self.th_read.clear()
             if "aws.elbv2" in state.read_errors:
                 raise AwsReadFailed(state.read_errors["aws.elbv2"])
         lbs = self.find_load_balancers()
@@ -395,8 +455,22 @@ class _Collector:
             )
             aws.listeners.extend(ls for r in listeners if r for ls in r.get("Listeners") or [])
             return []
-        tags = self.tags([tg["TargetGroupArn"] for tg in candidates])
+        own = {lb["LoadBalancerArn"] for lb in lbs if lb.get("LoadBalancerName") in self.lb_from_service}
+        if own and all(own & set(tg.get("LoadBalancerArns") or []) for tg in candidates):
+            # The Service's own load balancer: its groups are the Service's, so read their
+            # health while the tags confirm it (one round instead of two).
+            results = self.parallel(
+                [lambda: self.tags([tg["TargetGroupArn"] for tg in candidates]), *self.th_jobs(candidates)]
+            )
+            tags = results[0] or {}
+        else:
+            tags = self.tags([tg["TargetGroupArn"] for tg in candidates])
         kept = self.keep_service_groups(lbs, candidates, tags)
+        kept_arns = {tg["TargetGroupArn"] for tg in kept}
+        for arn in list(aws.target_health):
+            if arn not in kept_arns:
+                del aws.target_health[arn]
+                self.th_read.discard(arn)
         aws.target_groups.extend(kept)
         return kept
 
@@ -434,6 +508,8 @@ class _Collector:
             tags = describe_tg_tags(self.client("elbv2"), arns, on_call=self.count)
         except ClientError as exc:
             err = exc.response.get("Error") or {}
+            if err.get("Code") in ("TargetGroupNotFound", "LoadBalancerNotFound"):
+                return {}  # a binding naming a deleted group: AWS-MAP says so
             try:
                 self._fail(
                     "aws.elbv2", "elbv2", "DescribeTags", str(err.get("Code")), str(err.get("Message"))
@@ -493,17 +569,6 @@ class _Collector:
                 kept.append(tg)  # untagged group on the Service's own load balancer
         return kept
 
-    def read_target_health(self, tgs: list[dict[str, Any]]) -> None:
-        def one(arn: str) -> tuple[str, list[dict[str, Any]]]:
-            resp = self.call("elbv2", "DescribeTargetHealth", "aws.target_health", TargetGroupArn=arn)
-            return arn, resp.get("TargetHealthDescriptions") or []
-
-        results = self.parallel([(lambda a=tg["TargetGroupArn"]: one(a)) for tg in tgs])
-        for r in results:
-            if r:
-                self.state.aws.target_health[r[0]] = r[1]
-        self.done("aws.target_health")
-
     # ---- conditional EC2 reads ------------------------------------------------------------
 
     def network_suspected(self) -> bool:
@@ -528,82 +593,72 @@ class _Collector:
             and any(tg.get("TargetType") == "instance" for tg in tgs)
         )
 
-    def read_network_and_dhcp(self, tgs: list[dict[str, Any]]) -> None:
+    def read_network_and_dhcp(self, tgs: list[dict[str, Any]], dhcp: bool) -> None:
+        """Two rounds at most: instances ∥ subnets ∥ NACLs ∥ route tables ∥ VPCs ∥ DHCP options,
+        then the security groups the instances and the load balancers use."""
         state, aws = self.state, self.state.aws
         net_reads = {"aws.ec2_network", "aws.instances"} & self.wanted
         network = bool(net_reads) and self.network_suspected()
-        dhcp = "aws.dhcp" in self.wanted and self.dhcp_applies(tgs)
         if net_reads and not network:
             _skip(state, net_reads, NOT_SUSPECTED)
         if "aws.dhcp" in self.wanted and not dhcp:
             _skip(state, {"aws.dhcp"}, DHCP_NOT_APPLICABLE)
         if not network and not dhcp:
             return
-        vpc_ids = sorted(
-            {
-                x
-                for x in [*(tg.get("VpcId") for tg in tgs), *(lb.get("VpcId") for lb in aws.load_balancers)]
-                if x
-            }
-        )
-        vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}] if vpc_ids else []
-        vpc_read = "aws.ec2_network" if network and "aws.ec2_network" in self.wanted else "aws.dhcp"
+        vpc_ids = self.vpc_ids(tgs)
+        vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}]
+        self.client("ec2")
+        ec2_network = network and "aws.ec2_network" in self.wanted
 
-        wave1: list[Callable[[], Any]] = []
-        keys: list[str] = []
+        wave: list[Callable[[], Any]] = []
         if network and "aws.instances" in self.wanted:
-            for i, job in enumerate(self._instance_jobs(tgs)):
-                wave1.append(job)
-                keys.append(f"instances{i}")
-        if network and "aws.ec2_network" in self.wanted and vpc_filter:
+            wave += self._instance_jobs(tgs)
+        if ec2_network and vpc_ids:
             for op, key in (
                 ("DescribeSubnets", "Subnets"),
                 ("DescribeNetworkAcls", "NetworkAcls"),
                 ("DescribeRouteTables", "RouteTables"),
             ):
-                wave1.append(lambda op=op: self.call("ec2", op, "aws.ec2_network", Filters=vpc_filter))
-                keys.append(key)
-        if vpc_ids and (network and "aws.ec2_network" in self.wanted or dhcp):
-            wave1.append(lambda: self.call("ec2", "DescribeVpcs", vpc_read, VpcIds=vpc_ids))
-            keys.append("Vpcs")
-        results = dict(zip(keys, self.parallel(wave1), strict=True))
-        for key, resp in results.items():
-            if not resp:
-                continue
-            if key.startswith("instances"):
-                seen = {i.get("InstanceId") for i in aws.instances}
-                for res in resp.get("Reservations") or []:
-                    for inst in res.get("Instances") or []:
-                        if inst.get("InstanceId") not in seen:
-                            aws.instances.append(inst)
-                            seen.add(inst.get("InstanceId"))
-            else:
-                getattr(aws, _ATTR[key]).extend(resp.get(key) or [])
-
-        wave2: list[Callable[[], Any]] = []
-        keys = []
-        if network and "aws.ec2_network" in self.wanted:
-            groups = sorted(self._group_ids())
-            if groups:
-                wave2.append(
-                    lambda: self.call(
-                        "ec2",
-                        "DescribeSecurityGroups",
-                        "aws.ec2_network",
-                        Filters=[{"Name": "group-id", "Values": groups}],
+                wave.append(
+                    lambda op=op, key=key: self.store(
+                        key, self.call("ec2", op, "aws.ec2_network", Filters=vpc_filter)
                     )
                 )
-                keys.append("SecurityGroups")
+            if not aws.vpcs:
+                wave.append(
+                    lambda: self.store(
+                        "Vpcs", self.call("ec2", "DescribeVpcs", "aws.ec2_network", VpcIds=vpc_ids)
+                    )
+                )
         if dhcp:
             opts = sorted(
                 {v.get("DhcpOptionsId") for v in aws.vpcs if v.get("DhcpOptionsId") not in (None, "default")}
             )
             if opts:
-                wave2.append(lambda: self.call("ec2", "DescribeDhcpOptions", "aws.dhcp", DhcpOptionsIds=opts))
-                keys.append("DhcpOptions")
-        for key, resp in zip(keys, self.parallel(wave2), strict=True):
-            if resp:
-                getattr(aws, _ATTR[key]).extend(resp.get(key) or [])
+                wave.append(
+                    lambda: self.store(
+                        "DhcpOptions",
+                        self.call("ec2", "DescribeDhcpOptions", "aws.dhcp", DhcpOptionsIds=opts),
+                    )
+                )
+        self.parallel(wave)
+
+        if ec2_network:
+            groups = sorted(self._group_ids())
+            if groups:
+                self.parallel(
+                    [
+                        lambda: self.store(
+                            "SecurityGroups",
+                            self.call(
+                                "ec2",
+                                "DescribeSecurityGroups",
+                                "aws.ec2_network",
+                                Filters=[{"Name": "group-id", "Values": groups}],
+                            ),
+                        )
+                    ]
+                )
         if network:
             for r in net_reads:
                 self.done(r)
@@ -632,25 +687,26 @@ class _Collector:
         jobs: list[Callable[[], Any]] = []
         for i in range(0, len(ids), FILTER_VALUES):
             chunk = ids[i : i + FILTER_VALUES]
-            jobs.append(
-                lambda c=chunk: self.call(
-                    "ec2",
-                    "DescribeInstances",
-                    "aws.instances",
-                    Filters=[{"Name": "instance-id", "Values": c}],
-                )
-            )
+            jobs.append(lambda c=chunk: self._instances(Filters=[{"Name": "instance-id", "Values": c}]))
         for i in range(0, len(ips), FILTER_VALUES):
             chunk = ips[i : i + FILTER_VALUES]
             jobs.append(
-                lambda c=chunk: self.call(
-                    "ec2",
-                    "DescribeInstances",
-                    "aws.instances",
-                    Filters=[{"Name": "network-interface.addresses.private-ip-address", "Values": c}],
+                lambda c=chunk: self._instances(
+                    Filters=[{"Name": "network-interface.addresses.private-ip-address", "Values": c}]
                 )
             )
         return jobs
+
+    def _instances(self, **params: Any) -> None:
+        """DescribeInstances, flattened from Reservations (as AwsState keeps them), without duplicates."""
+        resp = self.call("ec2", "DescribeInstances", "aws.instances", **params)
+        with self._lock:
+            seen = {i.get("InstanceId") for i in self.state.aws.instances}
+            for res in resp.get("Reservations") or []:
+                for inst in res.get("Instances") or []:
+                    if inst.get("InstanceId") not in seen:
+                        self.state.aws.instances.append(inst)
+                        seen.add(inst.get("InstanceId"))
 
     def _group_ids(self) -> set[str]:
         aws = self.state.aws
@@ -669,6 +725,7 @@ class _NotFound(Exception):
 
 
 _ATTR = {
+    "LoadBalancers": "load_balancers",
     "Subnets": "subnets",
     "NetworkAcls": "network_acls",
     "RouteTables": "route_tables",

@@ -7,6 +7,7 @@ Every address is in 127.0.0.0/8 and probes are off: nothing leaves loopback.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -381,9 +382,10 @@ def stubbed_elbv2() -> tuple[Any, Stubber]:
     return client, Stubber(client)
 
 
-LB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/net/k8s-shop-web-0123456789/0123456789abcdef"
+LB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/app/k8s-shop-web-0123456789/0123456789abcdef"
 TG_ARN = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:targetgroup/k8s-shop-web-tg/fedcba9876543210"
 LB_HOST = "k8s-shop-web-0123456789-0123456789abcdef.elb.us-east-1.amazonaws.com"
+ALB_HOST = "k8s-shop-web-0123456789-1234567890.us-east-1.elb.amazonaws.com"
 
 
 def _lb(
@@ -407,14 +409,17 @@ def _lb(
 
 
 def _tg(vpc: str = "vpc-01234567", target_type: str = "instance", port: int = 30080) -> dict[str, Any]:
+    """An ALB target group (HTTP) of Ingress web -> Service web."""
     return {
         "TargetGroupArn": TG_ARN,
         "TargetGroupName": "k8s-shop-web-tg",
-        "Protocol": "TCP",
+        "Protocol": "HTTP",
         "Port": port,
         "VpcId": vpc,
-        "HealthCheckProtocol": "TCP",
+        "HealthCheckProtocol": "HTTP",
         "HealthCheckPort": "traffic-port",
+        "HealthCheckPath": "/",
+        "Matcher": {"HttpCode": "200"},
         "HealthCheckIntervalSeconds": 10,
         "HealthCheckTimeoutSeconds": 10,
         "HealthyThresholdCount": 3,
@@ -422,6 +427,14 @@ def _tg(vpc: str = "vpc-01234567", target_type: str = "instance", port: int = 30
         "LoadBalancerArns": [LB_ARN],
         "TargetType": target_type,
     }
+
+
+def alb_ingress_objects() -> list[dict[str, Any]]:
+    """Service web behind an ALB Ingress: the load balancer is shared, so the collector reads the
+    tags before any target health (one call per round, the order Stubber needs)."""
+    ing = f.ingress("web", service_name="web")
+    ing["status"] = {"loadBalancer": {"ingress": [{"hostname": ALB_HOST}]}}
+    return [f.service(type="NodePort"), ing]
 
 
 def _queue_mapping(stub: Stubber, lb: dict[str, Any], tg: dict[str, Any]) -> None:
@@ -472,26 +485,27 @@ def test_access_denied_on_target_health_and_ec2(aws_env):
     )
     ec2 = boto3.client("ec2", region_name=REGION)
     ec2_stub = Stubber(ec2)
-    # target health unknown -> network reads go ahead; DescribeInstances is refused
+    # target health unknown -> the network path is not ruled out; DescribeInstances is refused
     ec2_stub.add_client_error(
         "describe_instances",
         service_error_code="UnauthorizedOperation",
-        service_message="You are not authorized",
+        service_message="You are not authorized to perform this operation.",
         http_status_code=403,
     )
-    for op in ("describe_subnets", "describe_network_acls", "describe_route_tables", "describe_vpcs"):
-        ec2_stub.add_response(op, {})
-    ec2_stub.add_response("describe_security_groups", {"SecurityGroups": []})
     node = f.node(provider_id="aws:///us-east-1a/i-0aaaaaaaaaaaaaaa1")
-    state = f.make_state(nlb_service({"DNSName": LB_HOST}), node, reads=set())
+    state = f.make_state(*alb_ingress_objects(), node, reads=set())
+    reads = {"aws.elbv2", "aws.target_health", "aws.instances"}  # one call per round: Stubber's order holds
     with stub, ec2_stub:
-        collect_aws(state, set(AWS_READS), clients={"elbv2": client, "ec2": ec2})
+        collect_aws(state, reads, clients={"elbv2": client, "ec2": ec2})
+        stub.assert_no_pending_responses()
+        ec2_stub.assert_no_pending_responses()
     assert "elasticloadbalancing:DescribeTargetHealth" in state.read_errors["aws.target_health"]
     assert "ec2:DescribeInstances" in state.read_errors["aws.instances"]
     [finding] = run_check("AWS-TARGET-HEALTH", state)
     assert finding.status == Status.ERROR
     [finding] = run_check("AWS-SG", state)
     assert finding.status == Status.ERROR and "ec2:DescribeInstances" in finding.summary
+    assert state.api_calls["aws"] == 5
 
 
 def test_timeout_reason_triggers_network_reads_against_moto_ec2(aws_env):
@@ -522,7 +536,7 @@ def test_timeout_reason_triggers_network_reads_against_moto_ec2(aws_env):
         )
         session, calls = counting_session()
         ec2 = session.client("ec2", region_name=REGION)
-        state = f.make_state(nlb_service({"DNSName": LB_HOST}), *topo.nodes(), reads=set())
+        state = f.make_state(*alb_ingress_objects(), *topo.nodes(), reads=set())
         with stub:
             collect_aws(state, set(AWS_READS), clients={"elbv2": client, "ec2": ec2})
             stub.assert_no_pending_responses()
@@ -540,34 +554,6 @@ def test_timeout_reason_triggers_network_reads_against_moto_ec2(aws_env):
     )
     [th] = [x for x in run_check("AWS-TARGET-HEALTH", state) if x.status == Status.FAIL]
     assert "Target.Timeout" in th.summary and "node node-1" in "\n".join(th.evidence)
-
-
-def test_target_health_calls_run_in_parallel(aws_env):
-    """Three target groups, each DescribeTargetHealth held 0.3 s: together well under 0.9 s."""
-    with mock_aws():
-        topo = Topology()
-        lb = topo.lb("k8s-shop-web-0123456789")
-        for p in (80, 443, 8443):
-            tg = topo.tg(
-                f"k8s-shop-web-{p}",
-                lb,
-                port=30000 + p,
-                target_type="instance",
-                listener_port=p,
-                tags={"service.k8s.aws/stack": "shop/web"},
-            )
-            topo.register_nodes(tg, tg["Port"])
-        session, calls = counting_session()
-        session.events.register(
-            "before-call.elasticloadbalancing.DescribeTargetHealth", lambda **_: time.sleep(0.3)
-        )
-        state = f.make_state(nlb_service(lb), *topo.nodes(), reads=set())
-        started = time.monotonic()
-        collect_aws(state, {"aws.elbv2", "aws.target_health"}, session)
-        elapsed = time.monotonic() - started
-    assert calls[("elbv2", "DescribeTargetHealth")] == 3
-    assert len(state.aws.target_health) == 3
-    assert elapsed < 0.8
 
 
 def test_describe_tg_tags_batches_twenty_per_call(aws_env):
@@ -646,3 +632,113 @@ def test_aws_endpoint_url_reaches_a_real_moto_server(aws_env):
     assert state.aws.instances and state.aws.security_groups
     assert sent_to and all(u.startswith(f"http://{host}:{port}") for u in sent_to)
     assert calls["http"] == state.api_calls["aws"]
+
+
+def _overlap_run(path: str, delay: float) -> tuple[list[tuple[float, float, str]], Any]:
+    """Run the collector with `delay` added to every call; return each call's (start, end, name)."""
+    with mock_aws():
+        topo = Topology()
+        lb = topo.lb("k8s-shop-web-0123456789")
+        tgs = [
+            topo.tg(
+                f"k8s-shop-web-{p}",
+                lb,
+                port=30000 + p,
+                target_type="instance",
+                listener_port=p,
+                tags={"service.k8s.aws/stack": "shop/web"},
+            )
+            for p in (80, 443)
+        ]
+        for tg in tgs:
+            topo.register_nodes(tg, tg["Port"])
+        objects: list[dict[str, Any]] = [nlb_service(lb), *topo.nodes()]
+        if path == "binding":
+            objects[0] = f.service(type="NodePort")
+            for tg in tgs:
+                objects.append(
+                    {
+                        "apiVersion": "elbv2.k8s.aws/v1beta1",
+                        "kind": "TargetGroupBinding",
+                        "metadata": {"name": tg["TargetGroupName"], "namespace": "shop"},
+                        "spec": {
+                            "serviceRef": {"name": "web", "port": 80},
+                            "targetGroupARN": tg["TargetGroupArn"],
+                        },
+                    }
+                )
+        state = f.make_state(*objects, reads=set(), network=path.endswith("network"))
+        session = boto3.Session(region_name=REGION)
+        spans: dict[int, list[Any]] = {}
+        lock = threading.Lock()
+
+        def before(model, context, **_: Any) -> None:
+            with lock:
+                spans[id(context)] = [time.monotonic(), None, model.name]
+            time.sleep(delay)
+
+        def after(context, **_: Any) -> None:
+            with lock:
+                spans[id(context)][1] = time.monotonic()
+
+        session.events.register("before-call.*.*", before)
+        session.events.register("after-call.*.*", after)
+        collect_aws(state, set(AWS_READS), session)
+    return sorted((s, e, n) for s, e, n in spans.values()), state
+
+
+def rounds_of(spans: list[tuple[float, float, str]]) -> list[list[str]]:
+    """Group calls into rounds: a call that starts after every earlier call ended opens a new round."""
+    rounds: list[list[str]] = []
+    end = -1.0
+    for start, stop, name in spans:
+        if start >= end:
+            rounds.append([])
+        rounds[-1].append(name)
+        end = max(end, stop)
+    return rounds
+
+
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        (
+            "hostname",
+            [
+                ["DescribeLoadBalancers"],
+                ["DescribeTargetGroups"],
+                ["DescribeTags", "DescribeTargetHealth", "DescribeTargetHealth"],
+            ],
+        ),
+        (
+            "binding",
+            [
+                ["DescribeTags", "DescribeTargetGroups", "DescribeTargetHealth", "DescribeTargetHealth"],
+                ["DescribeLoadBalancers"],
+            ],
+        ),
+        (
+            "hostname+network",
+            [
+                ["DescribeLoadBalancers"],
+                ["DescribeTargetGroups"],
+                ["DescribeTags", "DescribeTargetHealth", "DescribeTargetHealth"],
+                [
+                    "DescribeInstances",
+                    "DescribeNetworkAcls",
+                    "DescribeRouteTables",
+                    "DescribeSubnets",
+                    "DescribeVpcs",
+                ],
+                ["DescribeSecurityGroups"],
+            ],
+        ),
+    ],
+)
+def test_independent_calls_overlap(aws_env, path, expected):
+    """50 ms added to every call: independent calls run in the same round, so a diagnosis costs
+    one delay per round (3 for the hostname path, 2 with TargetGroupBindings, +2 for the network)."""
+    spans, state = _overlap_run(path, 0.05)
+    assert state.read_errors == {}
+    assert len(state.aws.target_health) == 2
+    assert [sorted(r) for r in rounds_of(spans)] == expected
