@@ -71,3 +71,12 @@ def test_skip_without_data():
     st = tf.scenario().state(reads=set())
     st.skipped_reads["tencent.clb"] = "no Tencent Cloud credentials"
     assert one(st).status == Status.SKIP
+
+
+def test_ipvs_in_a_shell_command_of_the_daemonset():
+    ds = kube_proxy_ds("--proxy-mode=iptables")
+    ds["spec"]["template"]["spec"]["containers"][0]["command"] = ["/bin/sh", "-c", "kube-proxy --kubeconfig=/etc/kube-proxy/config --proxy-mode=ipvs --v=2"]
+    sc = tf.scenario(hc=tf.health_check(SourceIpType=0), extra_objects=[ds])
+    finding = one(sc.state())
+    assert finding.status == Status.FAIL
+    assert "DaemonSet kube-system/kube-proxy arg --proxy-mode=ipvs" in " ".join(finding.evidence)
