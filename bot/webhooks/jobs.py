@@ -70,6 +70,10 @@ def job_options(job: Any) -> dict[str, Any]:
     """What the worker adds to the diagnosis options (State.options) for an alarm job."""
     extra = getattr(job, "extra", None) or {}
     opts = dict(extra.get("options") or {})
+    alarm = extra.get("alarm") or {}
+    opts["cloud"] = "tencent" if alarm.get("source") == "tencent" else "aws"
+    if alarm.get("source") == "tencent" and alarm.get("region"):
+        opts.setdefault("tencent_region", alarm["region"])
     if extra.get("unmapped"):
         opts["unmapped_reason"] = (extra.get("mapping") or {}).get("why") or "no Service found for the load balancer"
     return opts

@@ -140,6 +140,8 @@ def resolve_region(state: State, session: Any = None) -> str | None:
     the session's profile, then a node's providerID zone (aws:///us-east-1a/i-...)."""
     if state.aws.region:
         return state.aws.region
+    if state.options.get("aws_region"):  # the alarm's region (alarm webhook)
+        return state.options["aws_region"]
     hosts = status_hostnames(state.service)
     for ing in state.ingresses:
         hosts += status_hostnames(ing)
@@ -389,6 +391,8 @@ class _Collector:
         aws = state.aws
         tgbs = service_tgbs(state)
         arns = list(dict.fromkeys(a for a in (tgb_arn(b) for b in tgbs) if a))
+        # an alarm names its target group (options from the alarm webhook): read it even without a Service
+        arns += [a for a in state.options.get("aws_target_groups") or [] if a and a not in arns]
         names = [n for b in tgbs if not tgb_arn(b) for n in [tgb_name(b)] if n]
         if arns or names:
             # The bindings name the ARNs: describe, tag and health-check them all at once.

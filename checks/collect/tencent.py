@@ -292,6 +292,11 @@ def _mapping_inputs(state: State) -> tuple[list[str], list[str], str | None]:
             for ip in status_ips(obj):
                 if ip not in vips:
                     vips.append(ip)
+    alarmed = state.options.get("tencent_lb") or {}  # the CLB an alarm named (alarm webhook)
+    if alarmed.get("id") and alarmed["id"] not in ids:
+        ids.append(alarmed["id"])
+    elif not alarmed.get("id") and alarmed.get("vip") and not ids and alarmed["vip"] not in vips:
+        vips.append(alarmed["vip"])
     uid = None
     if svc and not ids and not vips and ((svc.get("spec") or {}).get("type") == "LoadBalancer"):
         uid = meta(svc).get("uid")
