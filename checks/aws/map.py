@@ -86,7 +86,7 @@ def aws_map(state: State) -> Finding:
             "AWS-MAP",
             Status.FAIL,
             f"{lb_label(lb)} has no target group for {state.target.ref}: its listeners forward nowhere for this Service",
-            evidence=[f"{lb_label(lb)} ARN {lb.get('LoadBalancerArn')}", *tried],
+            evidence=[f"{lb_label(lb)} ARN {lb.get('LoadBalancerArn')}", *_listeners(state, lb), *tried],
             next_step=f"aws elbv2 describe-target-groups{region_flag(state)} --load-balancer-arn {lb.get('LoadBalancerArn')}",
             cause="controller",
             supports=("controller",),
@@ -122,6 +122,24 @@ def aws_map(state: State) -> Finding:
         cause="controller",
         supports=("controller",),
     )
+
+
+def _listeners(state: State, lb: dict) -> list[str]:
+    out = []
+    for ls in state.aws.listeners:
+        if ls.get("LoadBalancerArn") != lb.get("LoadBalancerArn"):
+            continue
+        actions = []
+        for act in ls.get("DefaultActions") or []:
+            target = act.get("TargetGroupArn") or ",".join(
+                t.get("TargetGroupArn", "?")
+                for t in ((act.get("ForwardConfig") or {}).get("TargetGroups") or [])
+            )
+            actions.append(f"{act.get('Type')}{' ' + target if target else ''}")
+        out.append(
+            f"listener {ls.get('Protocol')}:{ls.get('Port')} -> {'; '.join(actions) or 'no default action'}"
+        )
+    return out
 
 
 def _how_kind(how: str) -> str:

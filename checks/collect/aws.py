@@ -178,23 +178,27 @@ def collect_aws(
     if cloud is not None and cloud != "aws":
         _skip(state, wanted, f"not an AWS load balancer (the load balancer is on {cloud})")
         return
-    if clients is None:
-        try:
-            import boto3
-        except ImportError:  # pragma: no cover - boto3 is a dependency
-            _skip(state, wanted, "boto3 is not installed; AWS checks skipped")
-            return
-        session = session or boto3.Session()
-        if session.get_credentials() is None:
-            state.skipped_reads["aws.*"] = NO_CREDENTIALS
-            _skip(state, wanted, NO_CREDENTIALS)
-            return
+    try:
+        import boto3
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        _skip(state, wanted, "boto3 is not installed; AWS checks skipped")
+        return
+    session = session or boto3.Session()
+    if clients is None and session.get_credentials() is None:
+        state.skipped_reads["aws.*"] = NO_CREDENTIALS
+        _skip(state, wanted, NO_CREDENTIALS)
+        return
     region = resolve_region(state, session)
     if not region and clients is None:
         _skip(state, wanted, "no AWS region: set AWS_REGION (or the cluster's region in the config)")
         return
     state.aws.region = region
-    _Collector(state, wanted, session, region, clients or {}).run()
+    try:
+        _Collector(state, wanted, session, region, clients or {}).run()
+    except Exception as exc:  # a collector bug must not take the diagnosis down
+        log.exception("AWS collection failed")
+        for r in wanted - state.reads_done - set(state.skipped_reads):
+            state.read_errors.setdefault(r, f"reading AWS failed unexpectedly ({type(exc).__name__}: {exc})")
 
 
 def _skip(state: State, reads: Iterable[str], why: str) -> None:
@@ -433,16 +437,7 @@ class _Collector:
         if not lbs:
             return []
         aws.load_balancers.extend(lbs)
-        results = self.parallel(
-            [
-                (
-                    lambda arn=lb["LoadBalancerArn"]: self.call(
-                        "elbv2", "DescribeTargetGroups", "aws.elbv2", LoadBalancerArn=arn
-                    )
-                )
-                for lb in lbs
-            ]
-        )
+        results = self.parallel([(lambda arn=lb["LoadBalancerArn"]: self._groups_of(arn)) for lb in lbs])
         if all(r is None for r in results):
             raise AwsReadFailed(state.read_errors.get("aws.elbv2", ""))
         candidates = [tg for r in results if r for tg in r.get("TargetGroups") or []]
@@ -477,6 +472,19 @@ class _Collector:
                 self.th_read.discard(arn)
         aws.target_groups.extend(kept)
         return kept
+
+    def _groups_of(self, lb_arn: str) -> dict[str, Any]:
+        """DescribeTargetGroups(LoadBalancerArn); "none" may come back as TargetGroupNotFound."""
+        try:
+            return self.call(
+                "elbv2",
+                "DescribeTargetGroups",
+                "aws.elbv2",
+                quiet=("TargetGroupNotFound",),
+                LoadBalancerArn=lb_arn,
+            )
+        except _NotFound:
+            return {"TargetGroups": []}
 
     def _bound_groups(self, **params: Any) -> dict[str, Any]:
         """DescribeTargetGroups for TargetGroupBinding ARNs/names; a deleted group is an answer."""

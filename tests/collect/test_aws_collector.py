@@ -742,3 +742,85 @@ def test_independent_calls_overlap(aws_env, path, expected):
     assert state.read_errors == {}
     assert len(state.aws.target_health) == 2
     assert [sorted(r) for r in rounds_of(spans)] == expected
+
+
+def test_listeners_read_only_when_the_lb_has_no_target_group(aws_env):
+    with mock_aws():
+        topo = Topology()
+        lb = topo.lb("k8s-shop-web-0123456789")
+        state = f.make_state(nlb_service(lb), *topo.nodes(), reads=set())
+        session, calls = counting_session()
+        collect_aws(state, set(AWS_READS), session)
+    assert calls[("elbv2", "DescribeListeners")] == 1
+    assert by_service(calls, "elbv2") == 3
+    [finding] = run_check("AWS-MAP", state)
+    assert finding.status == Status.FAIL and "has no target group" in finding.summary
+
+
+def test_ip_targets_on_unknown_nodes_are_found_by_eni_address(aws_env):
+    """moto lacks the ENI-address filter of DescribeInstances: Stubber checks the exact request."""
+    client, stub = stubbed_elbv2()
+    _queue_mapping(stub, _lb(), _tg(target_type="ip", port=80))
+    stub.add_response(
+        "describe_target_health",
+        {
+            "TargetHealthDescriptions": [
+                {
+                    "Target": {"Id": "127.0.0.9", "Port": 80},
+                    "TargetHealth": {"State": "unhealthy", "Reason": "Target.Timeout"},
+                }
+            ]
+        },
+        {"TargetGroupArn": TG_ARN},
+    )
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2_stub = Stubber(ec2)
+    ec2_stub.add_response(
+        "describe_instances",
+        {"Reservations": [{"Instances": [{"InstanceId": "i-0abc", "PrivateIpAddress": "127.0.1.9"}]}]},
+        {"Filters": [{"Name": "network-interface.addresses.private-ip-address", "Values": ["127.0.0.9"]}]},
+    )
+    state = f.make_state(*alb_ingress_objects(), reads=set())
+    with stub, ec2_stub:
+        collect_aws(
+            state, {"aws.elbv2", "aws.target_health", "aws.instances"}, clients={"elbv2": client, "ec2": ec2}
+        )
+        ec2_stub.assert_no_pending_responses()
+    assert state.read_errors == {}
+    assert [i["InstanceId"] for i in state.aws.instances] == ["i-0abc"]
+
+
+def test_partial_clients_fall_back_to_the_session(aws_env):
+    with mock_aws():
+        topo = Topology()
+        lb = _lb(vpc=topo.vpc, subnets=topo.lb_subnets, sgs=[topo.lb_sg])
+        client, stub = stubbed_elbv2()
+        _queue_mapping(stub, lb, _tg(vpc=topo.vpc))
+        stub.add_response(
+            "describe_target_health",
+            {
+                "TargetHealthDescriptions": [
+                    {
+                        "Target": {"Id": topo.instances[0], "Port": 30080},
+                        "TargetHealth": {"State": "unhealthy", "Reason": "Target.Timeout"},
+                    }
+                ]
+            },
+            {"TargetGroupArn": TG_ARN},
+        )
+        state = f.make_state(*alb_ingress_objects(), *topo.nodes(), reads=set())
+        with stub:
+            collect_aws(state, set(AWS_READS), clients={"elbv2": client})  # EC2 from the default session
+    assert state.read_errors == {}
+    assert state.aws.instances and state.aws.security_groups
+
+
+def test_a_collector_bug_becomes_a_read_error(aws_env):
+    client, stub = stubbed_elbv2()
+    stub.add_response(
+        "describe_load_balancers", {"LoadBalancers": [{"LoadBalancerName": "k8s-shop-web-0123456789"}]}
+    )
+    state = f.make_state(nlb_service({"DNSName": LB_HOST}), reads=set())
+    with stub:
+        collect_aws(state, set(AWS_READS), clients={"elbv2": client})  # no LoadBalancerArn: unusable answer
+    assert any("unexpectedly" in v for v in state.read_errors.values())
