@@ -267,7 +267,7 @@ class Incidents:
                 data[k] = float(data[k])
         for k in ("count", "job_seq", "queued_seq", "flaps", "dups"):
             data[k] = int(data.get(k) or 0)
-        for k in ("alarm", "first_alarm", "resolve_alarm", "mapping", "verdict"):
+        for k in ("alarm", "first_alarm", "resolve_alarm", "mapping", "verdict", "elsewhere"):
             if data.get(k):
                 try:
                     data[k] = json.loads(data[k])

@@ -285,6 +285,9 @@ def map_aws(
                     out.lb["aws_cluster_tag"] = own[CLUSTER_TAG]
                 return out
     names = ", ".join(a.rsplit(":", 1)[-1] for a in target_groups)
+    named = [c for c in clusters if c.name]
+    if len(named) == 1:
+        out.cluster = named[0].name  # the one cluster it can be in: diagnose the cloud side from there
     if tag_error:
         reasons.insert(0, tag_error)
     elif tags is not None:
@@ -380,6 +383,9 @@ def map_tencent(
                 return out
         reasons.append(f"no Service in cluster {cluster.name or '(current)'} has service.kubernetes.io/loadbalance-id="
                        f"{lb.get('LoadBalancerId')} or the VIP {', '.join(tcmap.lb_vips(lb))} as its ingress IP")
+    named = [c for c in clusters if c.name]
+    if len(named) == 1:
+        out.cluster = named[0].name
     out.why = "; ".join(reasons) or "no Service found"
     return out
 

@@ -140,3 +140,21 @@ def test_tencent_clb_alarm_on_a_tke_service(world):
                        json=p.tencent_clb(status=0, session="tc-3", dims=body["alarmObjInfo"]["dimensions"]))
     assert resp.get_json()["retCode"] == 0
     slack.wait_for("chat.postMessage", where=lambda c: c.args.get("thread_ts") == root_ts and "Resolved" in c.args.get("text", ""), timeout=5)
+
+
+def test_an_alarm_whose_target_group_maps_to_no_service_is_still_diagnosed_on_the_cloud_side(world, signer, tmp_path):
+    client, r, slack, hooks = world
+    (tmp_path / "aws" / "aws-elbv2-describe-tags.json").unlink()  # no tags, no TargetGroupBinding: no Service
+    assert sns(client, signer.notification(alarm(), topic=TOPIC)).status_code == 200
+    [root] = roots(slack)
+    assert root.args["channel"] == "C0ALARMS"  # no namespace to route by: the default channel
+    blocks = json.dumps(root.args["blocks"])
+    assert "No Kubernetes Service found" in blocks and "describe-tags" in blocks
+    run_jobs(r)
+    root_ts = next(ts for (ch, ts), m in slack.messages.items() if ch == "C0ALARMS")
+    thread = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == root_ts]
+    assert thread, "a report is posted even without a Service"
+    text = json.dumps([c.args for c in thread])
+    assert "AWS-" in text  # the cloud-side checks ran on the target group
+    updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == root_ts]
+    assert updates and "Details in the thread" in json.dumps(updates[-1].args["blocks"])

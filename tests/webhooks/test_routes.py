@@ -216,6 +216,7 @@ def test_an_alarm_for_a_service_already_being_diagnosed_joins_that_job(harness, 
     r = post_sns(h, signer.notification(p.cloudwatch_nlb()))
     assert r.get_json()["outcome"] == "opened"
     assert len(h.rq_jobs()) == 1 and len(h.slack.calls_to("chat.postMessage")) == 2
+    assert "already running" in json.dumps(h.slack.calls_to("chat.postMessage")[1].args["blocks"])
 
 
 def test_redis_down_answers_503_so_the_sender_retries(signer, slack_api):
