@@ -397,10 +397,12 @@ def world(
     tg = target_group(
         lb=lb, port=tg_port, protocol=protocol, target_type=target_type, hc_protocol=hc_protocol
     )
-    ann = {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": target_type,
-    }
+    ann = {}
+    if lb_type == "network":
+        ann = {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": target_type,
+        }
     ann.update(service_annotations or {})
     spec_extra: dict[str, Any] = {}
     if external_traffic_policy == "Local":

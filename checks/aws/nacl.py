@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.aws._common import no_target_groups, region_flag, unavailable
+from checks.aws._common import no_target_groups, region_flag, to_int, unavailable
 from checks.aws._net import (
     ALLOW,
     DENY,
@@ -122,7 +122,10 @@ def network_acls(state: State) -> list[Finding]:
                 )
                 if path.target not in item["targets"]:
                     item["targets"].append(path.target)
-    findings = [_finding(state, key, item) for key, item in problems.items()]
+    grouped: dict[tuple[str, bool, tuple[int, int], str], list[tuple[str, dict[str, Any]]]] = {}
+    for (acl_id, egress, cidr, ports), item in problems.items():
+        grouped.setdefault((acl_id, egress, ports, item["verdict"]), []).append((cidr, item))
+    findings = [_finding(state, key, items) for key, items in grouped.items()]
     if findings:
         return findings
     if not ok:
@@ -144,33 +147,46 @@ def network_acls(state: State) -> list[Finding]:
     ]
 
 
-def _finding(state: State, key: tuple[str, bool, str, tuple[int, int]], item: dict[str, Any]) -> Finding:
-    acl_id, egress, cidr, ports = key
+def _finding(
+    state: State, key: tuple[str, bool, tuple[int, int], str], items: list[tuple[str, dict[str, Any]]]
+) -> Finding:
+    """One finding per ACL, direction and port range; one `create-network-acl-entry` per address range."""
+    acl_id, egress, ports, verdict = key
     direction = "egress" if egress else "ingress"
     port_text = f"{ports[0]}" if ports[0] == ports[1] else f"{ports[0]}-{ports[1]}"
-    rule = _free_rule_number(item["acl"], egress, item["why"])
-    cmd = (
-        f"aws ec2 create-network-acl-entry{region_flag(state)} --network-acl-id {acl_id} --{direction} "
-        f"--rule-number {rule} --protocol tcp --port-range From={ports[0]},To={ports[1]} --cidr-block {cidr} --rule-action allow"
-    )
-    status = Status.FAIL if item["verdict"] == DENY else Status.WARN
-    verb = "denies" if item["verdict"] == DENY else "only partly admits"
+    acl = items[0][1]["acl"]
+    taken: set[int] = set()
+    commands, evidence, targets = [], [], []
+    for cidr, item in items:
+        rule = _free_rule_number(acl, egress, item["why"], taken)
+        taken.add(rule)
+        commands.append(
+            f"aws ec2 create-network-acl-entry{region_flag(state)} --network-acl-id {acl_id} --{direction} "
+            f"--rule-number {rule} --protocol tcp --port-range From={ports[0]},To={ports[1]} --cidr-block {cidr} "
+            "--rule-action allow"
+        )
+        evidence.append(item["line"])
+        targets += [t for t in item["targets"] if t not in targets]
+    cidrs = ", ".join(c for c, _ in items)
+    verb = "denies" if verdict == DENY else "only partly admits"
     return Finding(
         CHECK,
-        status,
-        f"Network ACL {acl_id} {verb} {direction} {'to' if egress else 'from'} {cidr} on tcp {port_text}: health checks or their answers are dropped",
-        evidence=[item["line"], *[f"affected target {t}" for t in item["targets"]]],
-        next_step=cmd,
+        Status.FAIL if verdict == DENY else Status.WARN,
+        f"Network ACL {acl_id} {verb} {direction} {'to' if egress else 'from'} {cidrs} on tcp {port_text}: "
+        "health checks or their answers are dropped",
+        evidence=evidence + [f"affected target {t}" for t in targets],
+        next_step=" && ".join(commands),
         cause="network-acl",
         supports=("network-acl",),
     )
 
 
-def _free_rule_number(acl: dict[str, Any], egress: bool, why: str) -> int:
+def _free_rule_number(acl: dict[str, Any], egress: bool, why: str, taken: set[int] | None = None) -> int:
     """A free RuleNumber just below the entry that denies, so the new ALLOW is evaluated first."""
     used = {
-        int(e.get("RuleNumber") or 0) for e in acl.get("Entries") or [] if bool(e.get("Egress")) == egress
+        to_int(e.get("RuleNumber")) or 0 for e in acl.get("Entries") or [] if bool(e.get("Egress")) == egress
     }
+    used |= taken or set()
     deny_at = 32767
     for word in why.replace("*", "32767").split():
         if word.isdigit():

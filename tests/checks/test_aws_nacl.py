@@ -36,11 +36,19 @@ def test_early_deny_beats_later_allow():
     findings = run_check("AWS-NACL", state)
     fails = [x for x in findings if x.status == Status.FAIL]
     assert fails and all(x.cause == "network-acl" for x in fails)
-    assert "acl-0pods0000000000001 denies ingress from 127.0.2.0/24 on tcp 80" in fails[0].summary
+    assert len(fails) == 1  # one finding for the ACL and port, one command per LB subnet
+    assert (
+        "acl-0pods0000000000001 denies ingress from 127.0.2.0/24, 127.0.3.0/24 on tcp 80" in fails[0].summary
+    )
     assert "rule 90" in fails[0].evidence[0]
+    step = fails[0].next_step
     assert (
         "--ingress --rule-number 89 --protocol tcp --port-range From=80,To=80 --cidr-block 127.0.2.0/24"
-        in fails[0].next_step
+        in step
+    )
+    assert (
+        "--ingress --rule-number 88 --protocol tcp --port-range From=80,To=80 --cidr-block 127.0.3.0/24"
+        in step
     )
 
 
