@@ -21,7 +21,7 @@ def default_domain(region_name: str) -> str:
     CHECK,
     title="The VPC's DHCP options keep the default EC2 domain name",
     seed="NLB with externalTrafficPolicy Local and custom DNS in the DHCP options set (seed 000)",
-    reads=("aws.elbv2", "aws.dhcp", "k8s.nodes"),
+    reads=("aws.elbv2", "aws.dhcp", "k8s.nodes", "k8s.service"),
     severity=40,
 )
 def dhcp(state: State) -> Finding:

@@ -26,7 +26,7 @@ NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
     CHECK,
     title="Network ACLs admit the load balancer's subnets and the return traffic",
     seed="The network ACL of the pods' subnet admits the LB subnet CIDR; the LB subnet's ACL admits return traffic on ephemeral ports",
-    reads=NEEDS,
+    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     severity=65,
 )
 def network_acls(state: State) -> list[Finding]:

@@ -27,7 +27,7 @@ NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
     CHECK,
     title="Route tables keep the local route between the load balancer and the targets",
     seed="The route table allows local traffic within the VPC CIDR range",
-    reads=NEEDS,
+    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     severity=60,
 )
 def routes(state: State) -> list[Finding]:

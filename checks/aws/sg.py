@@ -39,7 +39,7 @@ NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
     CHECK,
     title="Security groups admit the load balancer (and node groups admit each other)",
     seed="Check the cluster security groups; multiple node groups can communicate freely",
-    reads=NEEDS,
+    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     fixes=("FIX-SG-RULE",),
     severity=75,
 )

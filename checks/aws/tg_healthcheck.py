@@ -49,7 +49,7 @@ _ALB_FIELDS = {
     CHECK,
     title="The target group's health check is the one the annotations ask for, and the app passes it",
     seed="Verify the health check settings of the target group",
-    reads=("aws.elbv2", "k8s.service", "k8s.ingresses", "probe"),
+    reads=("aws.elbv2", "aws.target_health", "k8s.service", "k8s.ingresses", "k8s.pods", "probe"),
     severity=55,
 )
 def tg_healthcheck(state: State) -> list[Finding]:
