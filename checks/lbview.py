@@ -147,20 +147,37 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
+def _num(value: Any, default: float) -> float:
+    try:
+        return float(str(value).strip()) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _d(value: Any) -> dict[str, Any]:
+    """A dict, whatever a hand-written dump put there (health checks are built from untrusted files)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _s(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) and value else default
+
+
 def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
-    matcher = tg.get("Matcher") or {}
+    protocol = _s(tg.get("HealthCheckProtocol"), "TCP").upper()
+    port = tg.get("HealthCheckPort")
     return HealthCheck(
-        source=f"target group {tg.get('TargetGroupName') or tg.get('TargetGroupArn')}",
-        protocol=(tg.get("HealthCheckProtocol") or "TCP").upper(),
-        port=str(tg.get("HealthCheckPort") or "traffic-port"),
-        path=tg.get("HealthCheckPath") or "",
-        success_codes=matcher.get("HttpCode") or ("200" if tg.get("HealthCheckProtocol", "").upper().startswith("HTTP") else ""),
-        timeout_s=float(tg.get("HealthCheckTimeoutSeconds") or 5),
-        interval_s=float(tg.get("HealthCheckIntervalSeconds") or 30),
+        source=f"target group {_s(tg.get('TargetGroupName')) or _s(tg.get('TargetGroupArn'), '?')}",
+        protocol=protocol,
+        port=str(port) if isinstance(port, (str, int)) and str(port) else "traffic-port",
+        path=_s(tg.get("HealthCheckPath")),
+        success_codes=_s(_d(tg.get("Matcher")).get("HttpCode")) or ("200" if protocol.startswith("HTTP") else ""),
+        timeout_s=_num(tg.get("HealthCheckTimeoutSeconds"), 5),
+        interval_s=_num(tg.get("HealthCheckIntervalSeconds"), 30),
         healthy_threshold=_int(tg.get("HealthyThresholdCount"), 5),
         unhealthy_threshold=_int(tg.get("UnhealthyThresholdCount"), 2),
-        target_type=tg.get("TargetType") or aws_target_type(state),
-        listener=tg.get("TargetGroupArn", ""),
+        target_type=_s(tg.get("TargetType")) or aws_target_type(state),
+        listener=_s(tg.get("TargetGroupArn")),
     )
 
 
@@ -227,32 +244,34 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
         for lst in listeners:
             if mine and (lb_id, lst.get("ListenerId", "")) not in mine:
                 continue
-            protocol = (lst.get("Protocol") or "").upper()
+            protocol = _s(lst.get("Protocol")).upper()
             hcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
             if protocol in ("HTTP", "HTTPS"):
-                hcs = [(r.get("HealthCheck") or {}, r) for r in lst.get("Rules") or []]
+                rules = lst.get("Rules") if isinstance(lst.get("Rules"), list) else []
+                hcs = [(_d(r.get("HealthCheck")), r) for r in rules if isinstance(r, dict)]
             else:
-                hcs = [(lst.get("HealthCheck") or {}, {})]
+                hcs = [(_d(lst.get("HealthCheck")), {})]
             for hc, rule in hcs:
                 if hc.get("HealthSwitch", 1) == 0:
                     continue
-                check_type = (hc.get("CheckType") or ("HTTP" if protocol in ("HTTP", "HTTPS") else "TCP")).upper()
+                check_type = _s(hc.get("CheckType"), "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP").upper()
                 port = hc.get("CheckPort")
+                mask = hc.get("HttpCode")
                 out.append(
                     HealthCheck(
                         source=f"CLB {lb_id} listener {lst.get('ListenerId')} ({protocol}:{lst.get('Port')})"
                         + (f" rule {rule.get('Domain')}{rule.get('Url')}" if rule else ""),
                         protocol=check_type,
-                        port=str(port) if port not in (None, -1) else "traffic-port",
-                        path=hc.get("HttpCheckPath") or ("/" if check_type.startswith("HTTP") else ""),
-                        host=hc.get("HttpCheckDomain") or (rule.get("Domain") or ""),
-                        success_codes=clb_httpcode_to_spec(hc.get("HttpCode")) if check_type.startswith("HTTP") else "",
-                        timeout_s=float(hc.get("TimeOut") or 2),
-                        interval_s=float(hc.get("IntervalTime") or 5),
+                        port=str(port) if isinstance(port, int) and port > 0 else "traffic-port",
+                        path=_s(hc.get("HttpCheckPath")) or ("/" if check_type.startswith("HTTP") else ""),
+                        host=_s(hc.get("HttpCheckDomain")) or _s(rule.get("Domain")),
+                        success_codes=clb_httpcode_to_spec(mask if isinstance(mask, int) else None) if check_type.startswith("HTTP") else "",
+                        timeout_s=_num(hc.get("TimeOut"), 2),
+                        interval_s=_num(hc.get("IntervalTime"), 5),
                         healthy_threshold=_int(hc.get("HealthNum"), 3),
                         unhealthy_threshold=_int(hc.get("UnHealthNum"), 3),
                         target_type="ip" if direct else "instance",
-                        listener=lst.get("ListenerId", ""),
+                        listener=_s(lst.get("ListenerId")),
                     )
                 )
     return out

@@ -22,9 +22,10 @@ from checks.model import Target
 
 def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
     """Service-style equality selector. An empty/absent selector selects nothing here."""
-    if not selector:
+    if not selector or not isinstance(selector, dict):
         return False
-    labels = labels or {}
+    if not isinstance(labels, dict):
+        labels = {}
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -50,7 +51,8 @@ def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, st
 
 
 def meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
+    m = obj.get("metadata") if isinstance(obj, dict) else None
+    return m if isinstance(m, dict) else {}
 
 
 def annotations(obj: dict[str, Any] | None) -> dict[str, str]:
@@ -192,8 +194,9 @@ class State:
 
     @property
     def selector(self) -> dict[str, str]:
-        svc = self.service or {}
-        return (svc.get("spec") or {}).get("selector") or {}
+        spec = (self.service or {}).get("spec")
+        selector = spec.get("selector") if isinstance(spec, dict) else None
+        return selector if isinstance(selector, dict) else {}
 
     @property
     def namespace_pods(self) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from checks.collect.node import facts_from_text
 from checks.model import Target
 from checks.state import State
 
@@ -122,11 +123,7 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
 
 
 def _load_text(state: State, path: Path, text: str) -> None:
-    try:
-        from checks.collect.probe import facts_from_text  # node facts from sysctl/iptables/netstat output
-    except ImportError:
-        facts_from_text = None
-    facts = facts_from_text(text) if facts_from_text else None
+    facts = facts_from_text(text)
     if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
         raise DumpError(f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`")
     if not facts:
@@ -134,7 +131,7 @@ def _load_text(state: State, path: Path, text: str) -> None:
             f"{path}: plain text that is not sysctl, iptables-save or netstat/ss output; "
             "expected kubectl -o yaml|json, AWS CLI JSON or tccli JSON"
         )
-    node = path.stem
+    node = facts.get("node") or path.stem  # a "# node: NAME" first line names it; else the file name
     state.node_facts.setdefault(node, {}).update(facts)
 
 
@@ -326,7 +323,7 @@ def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen:
             state.reads_done.add(read)
         elif read not in state.reads_done:
             state.skipped_reads.setdefault(read, f"the dump has no {kind} objects (add the output of `{command.format(ns=ns)}`)")
-    for read, reason in list(state.skipped_reads.items()):
+    for read in list(state.skipped_reads):
         if read in state.reads_done:
             del state.skipped_reads[read]
     if "k8s.pods" in state.reads_done:
