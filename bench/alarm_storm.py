@@ -326,6 +326,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
         loaders = [ctx.Process(target=load, args=(port, shares[i], per_proc[i], barrier, out_q)) for i in range(procs_n)]
         for lp in loaders:
             lp.start()
+        load_before = os.getloadavg()[0]
         barrier.wait()
         t_start = time.perf_counter()
         results: list[tuple[str, int, float]] = []
@@ -369,7 +370,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
               f"+ {n_cw} distinct CloudWatch + {n_tc} distinct Tencent alarms = {total} POSTs")
         print(f"server: bot.http.create_app on waitress ({args.threads} threads), {args.clients} concurrent keep-alive clients "
               f"in {procs_n} processes; "
-              f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; HTTP statuses {dict(sorted(statuses.items()))}; "
+              f"machine: {os.cpu_count()} CPUs (1-min load {load_before:.2f} before the storm), Python {sys.version.split()[0]}; HTTP statuses {dict(sorted(statuses.items()))}; "
               f"wall {wall:.2f} s ({total / wall:.0f} req/s); all roots posted and jobs queued {settle:.2f} s after the first POST\n")
         print(f"{'measure':<44}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
         print("-" * 77)

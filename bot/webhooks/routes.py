@@ -83,6 +83,7 @@ class WebhookApp:
         if enqueue is None:
             from bot.queue import enqueue_diagnosis as enqueue
         self.desk = AlarmDesk(self.incidents, slack=_get(deps, "slack"), enqueue=enqueue, route=self.route,
+                              follow_up_threads=int(getattr(self.settings, "lbhealth_alarm_follow_up_threads", 2) or 2),
                               mapper=mapper, metrics=self)
 
     # -- metrics hooks -------------------------------------------------------------------------
