@@ -147,6 +147,8 @@ def _how_kind(how: str) -> str:
         return "TargetGroupBinding"
     if how.startswith("tag "):
         return "controller tags"
+    if how.startswith("the alarm"):
+        return "the alarm's target group"
     if how.startswith("attached"):
         return "the load balancer named in the status hostname"
     return "elimination: the only target groups in the dump"

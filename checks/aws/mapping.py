@@ -51,6 +51,8 @@ def lb_name_from_hostname(hostname: str | None) -> str | None:
     host = (hostname or "").strip().lower().rstrip(".")
     if not host.endswith(_ELB_SUFFIXES):
         return None
+    if host.startswith("dualstack."):
+        host = host[len("dualstack.") :]
     label = host.split(".", 1)[0]
     if label.startswith("internal-"):
         label = label[len("internal-") :]
@@ -236,6 +238,11 @@ def _bound_or_tagged(state: State) -> list[tuple[dict[str, Any], str]]:
         if tg is not None and tg.get("TargetGroupArn") not in seen:
             seen.add(tg.get("TargetGroupArn"))
             out.append((tg, f"TargetGroupBinding {meta(b).get('name')}"))
+    for arn in state.options.get("aws_target_groups") or []:
+        tg = by_arn.get(arn)
+        if tg is not None and arn not in seen:
+            seen.add(arn)
+            out.append((tg, "the alarm's TargetGroup dimension"))
     ings = ingress_names(state)
     for tg in tgs:
         arn = tg.get("TargetGroupArn")

@@ -56,6 +56,25 @@ DHCP_NOT_APPLICABLE = (
 TAGS_PER_CALL = 20  # DescribeTags accepts up to 20 resource ARNs
 FILTER_VALUES = 200  # EC2 filter values per call
 _IAM_PREFIX = {"elbv2": "elasticloadbalancing", "ec2": "ec2"}
+# Every read API this collector may call. deploy/ grants exactly these (read-only) IAM actions.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "elbv2": (
+        "DescribeLoadBalancers",
+        "DescribeTargetGroups",
+        "DescribeTags",
+        "DescribeListeners",
+        "DescribeTargetHealth",
+    ),
+    "ec2": (
+        "DescribeInstances",
+        "DescribeSecurityGroups",
+        "DescribeSubnets",
+        "DescribeNetworkAcls",
+        "DescribeRouteTables",
+        "DescribeVpcs",
+        "DescribeDhcpOptions",
+    ),
+}
 _DENIED = {
     "AccessDenied",
     "AccessDeniedException",
@@ -100,6 +119,11 @@ def iam_action(service: str, operation: str) -> str:
     return f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
+IAM_READ_ACTIONS: tuple[str, ...] = tuple(
+    sorted(iam_action(s, op) for s, ops in OPERATIONS.items() for op in ops)
+)
+
+
 def describe_tg_tags(
     client: Any,
     arns: Iterable[str],
@@ -136,12 +160,20 @@ def describe_tg_tags(
 
 
 def resolve_region(state: State, session: Any = None) -> str | None:
-    """state.aws.region, the region in the load balancer's hostname, AWS_REGION, AWS_DEFAULT_REGION,
-    the session's profile, then a node's providerID zone (aws:///us-east-1a/i-...)."""
+    """The region to ask, most specific first: state.aws.region (the cluster's config), a
+    TargetGroupBinding's ARN, the load balancer's hostname, AWS_REGION, AWS_DEFAULT_REGION, the
+    session's profile, then a node's providerID zone (aws:///us-east-1a/i-...)."""
     if state.aws.region:
         return state.aws.region
     if state.options.get("aws_region"):  # the alarm's region (alarm webhook)
         return state.options["aws_region"]
+    arns = [tgb_arn(b) or "" for b in service_tgbs(state)] + list(
+        state.options.get("aws_target_groups") or []
+    )
+    for arn in arns:
+        parts = str(arn).split(":")
+        if len(parts) > 3 and parts[2] == "elasticloadbalancing" and parts[3]:
+            return parts[3]
     hosts = status_hostnames(state.service)
     for ing in state.ingresses:
         hosts += status_hostnames(ing)
@@ -244,6 +276,8 @@ class _Collector:
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if operation not in OPERATIONS.get(service, ()):
+            raise ValueError(f"{service}:{operation} is not a declared read (OPERATIONS)")
         method = getattr(self.client(service), _snake(operation))
         pages: list[dict[str, Any]] = []
         token_in, token_out = ("Marker", "NextMarker") if service == "elbv2" else ("NextToken", "NextToken")
@@ -753,6 +787,8 @@ def _snake(operation: str) -> str:
 
 __all__ = [
     "AWS_READS",
+    "IAM_READ_ACTIONS",
+    "OPERATIONS",
     "collect_aws",
     "describe_tg_tags",
     "iam_action",

@@ -106,3 +106,13 @@ def test_classic_elb_is_skipped():
     [finding] = run_check("AWS-MAP", state)
     assert finding.status == Status.SKIP
     assert "Classic" in finding.summary
+
+
+def test_alarm_target_group_without_a_service():
+    state = a.world(tag_service=False)
+    state.k8s.objects.pop("Service")
+    state.aws.load_balancers[0]["DNSName"] = "elsewhere.example.com"
+    state.options["aws_target_groups"] = [a.tg_of(state)["TargetGroupArn"]]
+    [finding] = run_check("AWS-MAP", state)
+    assert finding.status == Status.PASS
+    assert "alarm" in finding.summary

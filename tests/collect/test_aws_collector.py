@@ -824,3 +824,25 @@ def test_a_collector_bug_becomes_a_read_error(aws_env):
     with stub:
         collect_aws(state, set(AWS_READS), clients={"elbv2": client})  # no LoadBalancerArn: unusable answer
     assert any("unexpectedly" in v for v in state.read_errors.values())
+
+
+def test_iam_read_actions_are_exactly_the_declared_operations():
+    from checks.collect.aws import IAM_READ_ACTIONS
+
+    assert "elasticloadbalancing:DescribeTargetHealth" in IAM_READ_ACTIONS
+    assert "ec2:DescribeDhcpOptions" in IAM_READ_ACTIONS
+    assert all(a.split(":")[1].startswith("Describe") for a in IAM_READ_ACTIONS)  # read-only
+    assert len(IAM_READ_ACTIONS) == 12
+
+
+def test_region_from_a_target_group_binding_arn(aws_env):
+    tgb = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": "b", "namespace": "shop"},
+        "spec": {
+            "serviceRef": {"name": "web", "port": 80},
+            "targetGroupARN": "arn:aws:elasticloadbalancing:eu-west-3:1:targetgroup/x/1",
+        },
+    }
+    assert resolve_region(f.make_state(f.service(), tgb)) == "eu-west-3"
