@@ -264,21 +264,33 @@ class SubscriptionConfirmer(Protocol):
 
 
 class ApiConfirmer:
-    """ConfirmSubscription(TopicArn, Token) through boto3 (honours AWS_ENDPOINT_URL): no URL followed."""
+    """ConfirmSubscription(TopicArn, Token) through boto3 (honours AWS_ENDPOINT_URL): no URL followed.
 
-    def __init__(self, client_factory: Callable[[str], Any] | None = None) -> None:
+    Without AWS credentials, `fallback` (a UrlConfirmer: GET of the SubscribeURL, only once it is
+    proven to be the ConfirmSubscription call on the topic's own SNS endpoint) is used instead.
+    """
+
+    def __init__(self, client_factory: Callable[[str], Any] | None = None, fallback: Any = None) -> None:
         self.client_factory = client_factory
+        self.fallback = fallback if fallback is not None else UrlConfirmer()
 
     def confirm(self, topic_arn: str, token: str, subscribe_url: str) -> None:
-        region = topic_region(topic_arn)
-        if self.client_factory is not None:
-            client = self.client_factory(region or "us-east-1")
-        else:
-            import boto3
-            from botocore.config import Config
+        from botocore.exceptions import NoCredentialsError
 
-            client = boto3.client("sns", region_name=region, config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5))
-        client.confirm_subscription(TopicArn=topic_arn, Token=token)
+        region = topic_region(topic_arn)
+        try:
+            if self.client_factory is not None:
+                client = self.client_factory(region or "us-east-1")
+            else:
+                import boto3
+                from botocore.config import Config
+
+                client = boto3.client("sns", region_name=region,
+                                      config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5))
+            client.confirm_subscription(TopicArn=topic_arn, Token=token)
+        except NoCredentialsError:
+            log.info("no AWS credentials for ConfirmSubscription; confirming %s through its validated SubscribeURL", topic_arn)
+            self.fallback.confirm(topic_arn, token, subscribe_url)
 
 
 class UrlConfirmer:

@@ -181,6 +181,25 @@ def test_the_default_confirmer_calls_confirm_subscription_with_topic_and_token(s
     assert calls == [{"TopicArn": TOPIC, "Token": "tok"}]
 
 
+def test_without_aws_credentials_the_validated_subscribe_url_is_fetched_and_nothing_else():
+    from botocore.exceptions import NoCredentialsError
+
+    from bot.webhooks.sns import ApiConfirmer, SnsRejected, UrlConfirmer
+
+    class NoCreds:
+        def confirm_subscription(self, **kw):
+            raise NoCredentialsError()
+
+    fetched = []
+    confirmer = ApiConfirmer(lambda region: NoCreds(), fallback=UrlConfirmer(fetch=fetched.append))
+    good = f"https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=tok"
+    confirmer.confirm(TOPIC, "tok", good)
+    assert fetched == [good]
+    with pytest.raises(SnsRejected):
+        confirmer.confirm(TOPIC, "tok", "http://169.254.169.254/latest/meta-data/")
+    assert fetched == [good]
+
+
 def test_a_verified_message_that_is_not_an_elb_alarm_is_malformed(harness, signer):
     h = harness
     assert post_sns(h, signer.notification("Hello world!")).status_code == 400
