@@ -118,8 +118,17 @@ def network_acls(state: State) -> list[Finding]:
                     continue
                 key = (acl.get("NetworkAclId") or "?", egress, cidr, ports)
                 item = problems.setdefault(
-                    key, {"acl": acl, "verdict": verdict, "line": line, "targets": [], "why": why}
+                    key,
+                    {
+                        "acl": acl,
+                        "verdict": verdict,
+                        "line": line,
+                        "targets": [],
+                        "why": why,
+                        "healthy": True,
+                    },
                 )
+                item["healthy"] = item["healthy"] and path.healthy
                 if path.target not in item["targets"]:
                     item["targets"].append(path.target)
     grouped: dict[tuple[str, bool, tuple[int, int], str], list[tuple[str, dict[str, Any]]]] = {}
@@ -169,6 +178,15 @@ def _finding(
         targets += [t for t in item["targets"] if t not in targets]
     cidrs = ", ".join(c for c, _ in items)
     verb = "denies" if verdict == DENY else "only partly admits"
+    if all(item["healthy"] for _, item in items):
+        return Finding(
+            CHECK,
+            Status.WARN,
+            f"Network ACL {acl_id} seems to block {direction} {'to' if egress else 'from'} {cidrs} on tcp {port_text}, "
+            "yet the targets pass their health checks: the load balancer's nodes use addresses this rule does not cover",
+            evidence=evidence + [f"affected target {t}" for t in targets],
+            next_step=f"aws ec2 describe-network-acls{region_flag(state)} --network-acl-ids {acl_id}",
+        )
     return Finding(
         CHECK,
         Status.FAIL if verdict == DENY else Status.WARN,

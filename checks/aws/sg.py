@@ -84,8 +84,10 @@ def security_groups(state: State) -> list[Finding]:
                     "lb": path.lb,
                     "tg": path.tg,
                     "cidrs": cidrs,
+                    "healthy": True,
                 },
             )
+            gap["healthy"] = gap["healthy"] and path.healthy
             if port not in gap["ports"]:
                 gap["ports"].append(port)
             if path.target not in gap["targets"]:
@@ -138,6 +140,18 @@ def _gap_finding(state: State, groups: list[str], gap: dict[str, Any]) -> Findin
     if gap["why"]:
         evidence.append(gap["why"])
     fix = _fix(state, groups, lb, gap["cidrs"], ports, f"lbhealth: {_short(lb)} health checks")
+    if gap["healthy"]:
+        # The load balancer does reach these targets: the groups read are not all that applies
+        # (security groups for pods on branch ENIs, a rule this evaluation cannot resolve).
+        return Finding(
+            CHECK,
+            Status.WARN,
+            f"Security groups {', '.join(groups)} seem not to admit {src} on port {port_text}, yet the targets pass "
+            "their health checks: other security groups are in effect (security groups for pods?)",
+            evidence=evidence,
+            next_step=f"aws ec2 describe-network-interfaces{region_flag(state)} --filters "
+            f"Name=addresses.private-ip-address,Values={','.join(t.split(':')[0] for t in gap['targets'])}",
+        )
     if gap["verdict"] == DENY:
         return Finding(
             CHECK,

@@ -11,6 +11,7 @@ POD, LBA, LBB = a.POD_SUBNET[0], a.LB_SUBNETS[0][0], a.LB_SUBNETS[1][0]
 
 
 def split_acls(state, pod_entries, lb_entries=None):
+    a.set_health(state, [a.thd("127.0.0.2", 80, "unhealthy", "Target.FailedHealthChecks")])
     state.aws.network_acls = [
         a.network_acl("acl-0pods0000000000001", [POD], pod_entries),
         a.network_acl("acl-0lb000000000000001", [LBA, LBB], lb_entries),
@@ -81,3 +82,19 @@ def test_partial_range_warns():
 def test_skips_when_network_not_read():
     [finding] = run_check("AWS-NACL", a.world(network=False))
     assert finding.status == Status.SKIP
+
+
+def test_healthy_targets_turn_a_deny_into_a_warning():
+    state = a.world()
+    split_acls(
+        state,
+        [
+            a.acl_entry(90, "127.0.2.0/23", "deny", proto="6", ports=(80, 80)),
+            a.acl_entry(100, "0.0.0.0/0"),
+            a.acl_entry(100, "0.0.0.0/0", egress=True),
+        ],
+    )
+    a.set_health(state, [a.thd("127.0.0.2", 80)])
+    [finding] = run_check("AWS-NACL", state)
+    assert finding.status == Status.WARN and "yet the targets pass" in finding.summary
+    assert not finding.cause

@@ -13,8 +13,14 @@ def test_passes_through_main_table():
     assert any("main table" in e for e in finding.evidence)
 
 
-def test_blackhole_more_specific_route_fails():
+def unhealthy_world():
     state = a.world()
+    a.set_health(state, [a.thd("127.0.0.2", 80, "unhealthy", "Target.FailedHealthChecks")])
+    return state
+
+
+def test_blackhole_more_specific_route_fails():
+    state = unhealthy_world()
     state.aws.route_tables.append(
         a.route_table(
             "rtb-0lb0000000000001",
@@ -43,7 +49,7 @@ def test_appliance_route_warns():
 
 
 def test_missing_local_route_fails():
-    state = a.world()
+    state = unhealthy_world()
     state.aws.route_tables = [
         a.route_table("rtb-0main00000000001", [], [a.route("0.0.0.0/0", "igw-1")], main=True)
     ]
@@ -58,3 +64,13 @@ def test_skips_without_network_reads():
     state = a.world(network=False)
     [finding] = run_check("AWS-ROUTES", state)
     assert finding.status == Status.SKIP
+
+
+def test_broken_route_in_front_of_healthy_targets_is_only_a_warning():
+    state = a.world()
+    state.aws.route_tables = [
+        a.route_table("rtb-0main00000000001", [], [a.route("0.0.0.0/0", "igw-1")], main=True)
+    ]
+    findings = run_check("AWS-ROUTES", state)
+    assert findings and all(x.status == Status.WARN for x in findings)
+    assert any("yet the targets pass" in x.summary for x in findings)

@@ -104,3 +104,12 @@ def test_unknown_with_prefix_list_warns():
     [finding] = run_check("AWS-SG", state)
     assert finding.status == Status.WARN
     assert any("prefix list" in e for e in finding.evidence)
+
+
+def test_healthy_targets_turn_a_deny_into_a_warning():
+    state = a.world(lb_type="application")
+    a.sg(state, a.NODE_SG)["IpPermissions"] = [a.perm(proto="-1", groups=(a.NODE_SG,))]
+    [finding] = run_check("AWS-SG", state)
+    assert finding.status == Status.WARN
+    assert "security groups for pods" in finding.summary
+    assert finding.cause == "" and finding.fix is None

@@ -307,11 +307,9 @@ def test_network_reads_on_request_and_json_serialisable(aws_env):
     snapshot = json.dumps(asdict(state.aws))  # datetimes became ISO strings
     assert isinstance(state.aws.load_balancers[0]["CreatedTime"], str)
     assert "ResponseMetadata" not in snapshot
-    # the node SG (moto's default: no inbound rule) does not admit the ALB's SG
-    findings = run_check("AWS-SG", state)
-    fail = next(x for x in findings if x.status == Status.FAIL)
-    assert fail.fix.patch["GroupId"] == topo.node_sg
-    assert fail.fix.patch["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == topo.lb_sg
+    # moto's node group has no inbound rule, yet moto calls the targets healthy: a warning, not a cause
+    [finding] = run_check("AWS-SG", state)
+    assert finding.status == Status.WARN and topo.lb_sg in finding.summary
     assert run_check("AWS-ROUTES", state)[0].status == Status.PASS
 
 
