@@ -4,8 +4,19 @@
 
 The command is acknowledged first, within the same request, with nothing but a parse of its
 text (no I/O): bad text gets its usage reply right in the acknowledgement, nothing is queued.
-A valid command is acknowledged with an empty body; the rest (dedup, root message, enqueue)
-runs as a bolt *lazy listener* on bolt's thread pool after the HTTP response has gone.
+A valid command is acknowledged with an empty body and pushed, as it is, onto a Redis list
+(bot.slack.intake); the rest (dedup, root message, enqueue) runs in the intake consumer, a
+separate process of `lbhealth serve`.
+
+Why not bolt's lazy listeners, or a thread pool in the web process (both measured with
+bench/slack_ack.py): bolt deep-copies the whole request for each lazy function before it
+answers (0.66 ms of the 1.5 ms a command cost in the request thread, bad input included), and
+any follow-up work in the web process (a Slack call, an rq enqueue: ~2-3 ms of CPU a command)
+competes with the acknowledgements for the GIL: under a burst of 200 commands that put the ack
+p99 at 340-480 ms. With one RPUSH after ack() the web process spends ~0.3 ms of CPU a command,
+and an accepted command survives a crash of the web process (it is in Redis, not in a queue in
+memory). The listener runs inline (process_before_response=True), so the HTTP response leaves
+as soon as it returns, without bolt's 10 ms polling for ack().
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +38,7 @@ from bot import metrics
 from bot.logs import job_context
 from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, update_record
 from bot.slack import client as slack
+from bot.slack import intake
 from bot.slack.grammar import Command, UsageError, parse_command
 from bot.slack.messages import render_message
 
@@ -43,19 +56,21 @@ def create_bolt_app(
     executor: ThreadPoolExecutor | None = None,
 ) -> App:
     secret = settings.slack_signing_secret
+    executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="bolt-listener")
     app = App(
         client=client,
         signing_secret=secret,
         # Socket Mode has no signatures (bolt skips verification there); HTTP mode requires them.
         request_verification_enabled=bool(secret) or not socket_mode,
         token_verification_enabled=False,  # no auth.test at start: the web app must come up without Slack
-        process_before_response=False,
-        listener_executor=executor or ThreadPoolExecutor(max_workers=settings.lbhealth_listener_threads,
-                                                         thread_name_prefix="bolt-listener"),
+        # The listener runs inline in the request thread (it is pure and fast) and the response goes
+        # out as soon as it returns. (False would run it on the executor and poll for ack() every 10 ms.)
+        process_before_response=True,
+        listener_executor=executor,
         logger=logging.getLogger("slack_bolt.App"),
     )
-    handlers = CommandHandlers(settings, redis)
-    app.command(COMMAND)(ack=handlers.ack, lazy=[handlers.start])
+    handlers = CommandHandlers(settings, redis, client)
+    app.command(COMMAND)(handlers.command)
     app.error(handlers.error)
     return app
 
@@ -82,9 +97,10 @@ def dedup_key(body: dict[str, Any]) -> str:
 
 
 class CommandHandlers:
-    def __init__(self, settings: Any, redis: Redis) -> None:
+    def __init__(self, settings: Any, redis: Redis, client: WebClient) -> None:
         self.settings = settings
         self.redis = redis
+        self.client = client
 
     def _parse(self, body: dict[str, Any]) -> tuple[Command | None, str | None, Any]:
         """(command, error, cluster config). Pure: config is cached; no network."""
@@ -100,9 +116,9 @@ class CommandHandlers:
             return None, str(exc), None
         return cmd, None, cluster
 
-    # -- within the 3 s: acknowledge ------------------------------------------------------------
-    def ack(self, ack: Ack, body: dict[str, Any]) -> None:
-        cmd, error, _ = self._parse(body)
+    # -- within the 3 s: acknowledge, then hand off ----------------------------------------------
+    def command(self, ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
+        cmd, error, cluster = self._parse(body)
         if error is not None:
             metrics.COMMANDS.labels("bad_input").inc()
             ack(**_usage(body.get("command"), self.settings, error))
@@ -111,13 +127,29 @@ class CommandHandlers:
             ack(**_usage(body.get("command"), self.settings))
         else:
             ack()
+            retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+            try:
+                intake.submit(self.redis, body, retry)
+                metrics.COMMANDS.labels("accepted").inc()
+            except Exception:  # Redis down: the user must hear about it (ack already said nothing)
+                metrics.COMMANDS.labels("error").inc()
+                log.exception("could not record the command")
+                threading.Thread(target=self._ephemeral, daemon=True, args=(
+                    self.client, Respond(response_url=body.get("response_url")), body,
+                    {"text": "Sorry, lbhealth cannot queue work right now (its Redis is unavailable). "
+                             "Try again in a minute."})).start()
 
-    # -- after the acknowledgement (bolt lazy listener) -----------------------------------------
-    def start(self, body: dict[str, Any], client: WebClient, respond: Respond, request: BoltRequest) -> None:
+    # -- after the acknowledgement (bot.slack.intake consumer) ------------------------------------
+    def process(self, body: dict[str, Any], retry: str | None = None) -> None:
+        """Everything after the acknowledgement, for one accepted command."""
         cmd, error, cluster = self._parse(body)
         if cmd is None or cmd.help or cmd.target is None:
-            return  # answered in the acknowledgement
-        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+            return  # answered in the acknowledgement (or the config changed in between)
+        respond = Respond(response_url=body.get("response_url") or None)
+        self.start(body, cmd, cluster, self.client, respond, retry)
+
+    def start(self, body: dict[str, Any], cmd: Command, cluster: Any, client: WebClient, respond: Respond,
+              retry: str | None) -> None:
         if not claim_command(self.redis, dedup_key(body)):
             metrics.COMMANDS.labels("duplicate").inc()
             log.info("duplicate delivery of a command ignored", extra={"retry_num": retry})

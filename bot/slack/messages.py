@@ -37,7 +37,8 @@ def env() -> jinja2.Environment:
     """Our own environment on bot.render's loader (the `templates` package, checkout or wheel)."""
     from bot import render
 
-    e = jinja2.Environment(loader=render.env().loader, autoescape=False, undefined=jinja2.StrictUndefined)
+    e = jinja2.Environment(loader=render.env().loader, autoescape=False, undefined=jinja2.StrictUndefined,
+                           auto_reload=False)  # no stat() of the template per message
     e.filters.update(mrkdwn=_mrkdwn, oneline=_oneline, truncate_text=_truncate)
     return e
 

@@ -103,7 +103,17 @@ class Server:
 
 
 @pytest.fixture
-def web(settings, redis, worker_deps):
+def intake(settings, redis, worker_deps):
+    """The intake consumer (a child process of `lbhealth serve`), here as threads in the test process."""
+    from bot.slack.intake import IntakeConsumer
+
+    consumer = IntakeConsumer(settings, redis, worker_deps.client, threads=4, poll=0.1).start()
+    yield consumer
+    consumer.stop()
+
+
+@pytest.fixture
+def web(settings, redis, worker_deps, intake):
     """The real web app (bot.http.create_app) served by waitress on a loopback port."""
     from bot.http import create_app
     from bot.slack.client import web_client

@@ -135,7 +135,7 @@ def test_bot_not_in_channel_gets_an_invite_hint_and_nothing_queued(web, slack_ap
     wait_until(lambda: queued(redis) == 1)
 
 
-def test_channel_not_found_falls_back_to_post_ephemeral_without_response_url(settings, redis, slack_api):
+def test_channel_not_found_falls_back_to_post_ephemeral_without_response_url(settings, redis, slack_api, intake):
     from slack_bolt import BoltRequest
 
     from bot.slack.app import create_bolt_app
@@ -182,3 +182,25 @@ def test_readyz_fails_when_redis_is_unreachable(settings, slack_api):
         assert get(server.url + "/healthz")[0] == 200
     finally:
         server.stop()
+
+
+def test_accepted_commands_survive_a_dead_intake_consumer(settings, redis, slack_api, worker_deps):
+    """A consumer that died mid-command left it in its processing list: a live one hands it back."""
+    from bot.slack import intake as intake_mod
+    from bot.slack.intake import IntakeConsumer
+
+    body = {"team_id": "T1", "channel_id": "C111", "user_id": "U111", "command": "/lbhealth", "text": "shop/web",
+            "trigger_id": "6.a", "response_url": slack_api.response_url()}
+    intake_mod.submit(redis, body)
+    dead = IntakeConsumer(settings, redis, worker_deps.client, name="intake-dead")
+    assert redis.blmove(intake_mod.INTAKE, dead.processing, 1, "LEFT", "RIGHT")  # took it, then "died"
+    live = IntakeConsumer(settings, redis, worker_deps.client, name="intake-live")
+    assert live.recover() == 1
+    assert live.drain() == 1
+    (root,) = slack_api.wait_for("chat.postMessage")
+    assert root.args["text"].startswith("Diagnosing shop/web on prod")
+    assert get_queue(redis).count == 1
+    # handled twice (e.g. the dead one had posted before dying): still one root, one job
+    intake_mod.submit(redis, body)
+    assert live.drain() == 1
+    assert len(slack_api.calls_to("chat.postMessage")) == 1 and get_queue(redis).count == 1

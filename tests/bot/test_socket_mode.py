@@ -31,7 +31,7 @@ def payload(text: str, response_url: str, trigger_id: str) -> dict:
             "response_url": response_url, "trigger_id": trigger_id}
 
 
-def test_slash_command_over_socket_mode(settings, redis, slack_api, worker_deps):
+def test_slash_command_over_socket_mode(settings, redis, slack_api, worker_deps, intake):
     socket_settings = settings.model_copy(update={"slack_signing_secret": None, "slack_app_token": "xapp-test"})
     client = web_client("xoxb-test", slack_api.url)
     app = create_bolt_app(socket_settings, redis, client, socket_mode=True)

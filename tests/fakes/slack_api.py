@@ -46,6 +46,7 @@ class Call:
     path: str
     raw: bytes = b""
     at: float = field(default_factory=time.time)
+    response: dict[str, Any] | None = None  # what the fake answered (JSON methods)
 
 
 @dataclass
@@ -318,7 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "api.test" and not auth.startswith("Bearer ") and "token" not in args:
             self._send(200, b'{"ok": false, "error": "not_authed"}')
             return
-        self._send(200, json.dumps(self.owner._answer(call)).encode())
+        call.response = self.owner._answer(call)
+        self._send(200, json.dumps(call.response).encode())
 
 
 def _decode(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
