@@ -12,14 +12,18 @@ once (SNS retries, re-deliveries, a storm of 1,000), each transition happens exa
 - OK -> `resolved` (once), later OKs are `ignored`; an ALARM after the flap window opens a new incident;
 - a delivery older than the last state change seen (out of order) -> `stale`, no state change.
 
-Only the delivery that gets `opened` posts the root message; it stores the ts in the incident, and
-jobs and root updates read it from there. The job itself is enqueued with a dedup key naming the
-incident and its diagnosis sequence number, so a retried delivery can safely enqueue again when an
-earlier attempt died between recording and enqueueing (`need_enqueue`).
+The delivery is answered (2xx) as soon as this transition is recorded. When a diagnosis is due
+(`opened`, `rediagnose`, `reopened` after the interval), the incident key also goes into the
+`lbhealth:incidents:pending` sorted set in the same script; `AlarmDesk` then, off the request path,
+finds the Service (checks.collect.alarm_map), routes the channel, posts the root message (claimed
+in Redis: once) and enqueues the job (bot.queue, deduplicated by Service or incident), and removes
+the key from `pending`. If the process dies in between, a sweeper (any web process) or the next
+delivery of the alarm picks the incident up again after `requeue_after` seconds.
 
 Root-message updates for repeats are coalesced: at most one `chat.update` per incident per
-`update_every` seconds, rendered from the state in Redis at that moment (trailing edge), by a small
-scheduler thread in the web process.
+`update_every` seconds (the claim is taken inside the same script), rendered from the state in
+Redis at that moment (trailing edge), by a small scheduler thread in the web process. Recovery
+posts a resolved note in the thread and marks the root resolved with the incident's duration.
 """
 
 from __future__ import annotations
