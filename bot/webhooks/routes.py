@@ -3,11 +3,14 @@
     register(app, deps)     # bot/http.py calls this on the one Flask app
 
 `deps` is any object (or dict) with: `settings` (bot.settings.Settings), `redis` (a redis client),
-`slack` (a slack_sdk WebClient, or None), `enqueue` (bot.queue.enqueue_diagnosis-like:
-enqueue(redis, job)); optional: `cert_source` (SNS certificates; default HTTPS with cache),
-`confirmer` (SNS subscription confirmation; default ConfirmSubscription through boto3),
-`mapper` (alarm -> mapping dict, used to route the first alarm of an incident by namespace),
-`policy` (bot.incidents.Policy), `clock`.
+`slack` (a slack_sdk WebClient, or None), `enqueue` (bot.queue.enqueue_diagnosis: enqueue(redis, job,
+post_root=...)); optional: `cert_source` (SNS certificates; default HTTPS GET with cache),
+`confirmer` (SNS subscriptions; default ConfirmSubscription(TopicArn, Token) through boto3),
+`mapper` (alarm -> mapping dict; default bot.webhooks.jobs.Mapper over the configured clusters),
+`map_clients` (checks.collect.alarm_map.Clients for that mapper), `policy` (bot.incidents.Policy), `clock`.
+
+EventBridge ("CloudWatch Alarm State Change", via an API destination) posts to /webhooks/eventbridge
+or /webhooks/cloudwatch with the header `X-Lbhealth-Secret: $LBHEALTH_EVENTBRIDGE_SECRET`.
 
 Answers, as the senders need them:
 - 2xx only after the alarm is recorded in Redis (the Lua transition); finding the Service, the root
