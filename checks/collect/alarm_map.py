@@ -367,20 +367,16 @@ def map_tencent(
             out.how = (tcmap.match_reasons(lb, svc) or ["CLB match"])[0]
             return out
         try:
-            ings = tcmap.ingresses_for_clb(lb, kube.ingresses(None))
+            all_ings = kube.ingresses(None)  # one LIST; only when no Service matched
         except Exception:
-            ings = []
-        if ings:
-            all_ing = {(meta(i).get("namespace"), meta(i).get("name")): i for i in kube.ingresses(None)} if kube._offline is not None else None
-            names: list[tuple[str, str]] = []
-            for ns, name in ings:
-                ing = (all_ing or {}).get((ns, name)) or next((i for i in kube.ingresses(ns) if meta(i).get("name") == name), None)
-                for svc_name in sorted(ingress_services(ing or {})):
-                    names.append((ns, svc_name))
-            if names:
-                out.services, out.cluster = _fmt(names), cluster.name
-                out.how = f"Ingress {ings[0][0]}/{ings[0][1]} on the CLB"
-                return out
+            all_ings = []
+        by_name = {(meta(i).get("namespace"), meta(i).get("name")): i for i in all_ings}
+        ings = tcmap.ingresses_for_clb(lb, all_ings)
+        names = [(ns, svc_name) for ns, name in ings for svc_name in sorted(ingress_services(by_name.get((ns, name)) or {}))]
+        if names:
+            out.services, out.cluster = _fmt(names), cluster.name
+            out.how = f"Ingress {ings[0][0]}/{ings[0][1]} on the CLB"
+            return out
         reasons.append(f"no Service in cluster {cluster.name or '(current)'} has service.kubernetes.io/loadbalance-id="
                        f"{lb.get('LoadBalancerId')} or the VIP {', '.join(tcmap.lb_vips(lb))} as its ingress IP")
     named = [c for c in clusters if c.name]

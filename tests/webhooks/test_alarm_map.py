@@ -177,3 +177,13 @@ def test_describe_tags_errors_become_reasons(code, why):
         stub.add_client_error("describe_tags", service_error_code=code, http_status_code=400)
         m = map_aws([arn], region=REGION, clients=clients(kube, elbv2=lambda r: elbv2))
     assert m.services == [] and why in m.why
+
+
+def test_clb_of_an_ingress_leads_to_its_backend_services(tencent):
+    tencent.cloud.add_load_balancer(clb("lb-ing00001", vip="127.0.0.82"))
+    ing = ingress("mall", "mall", "order")
+    ing["metadata"]["annotations"] = {"kubernetes.io/ingress.qcloud-loadbalance-id": "lb-ing00001"}
+    with FakeKubeAPI([ing, f.service("order", "mall", type="NodePort")]).start() as kube:
+        m = map_tencent(vip="127.0.0.82", port=80, region="ap-guangzhou", clients=clients(kube))
+        assert kube.count(verb="list", resource="ingresses", cluster_wide=True) == 1
+    assert m.services == ["mall/order"] and m.how == "Ingress mall/mall on the CLB"
