@@ -158,3 +158,17 @@ def test_an_alarm_whose_target_group_maps_to_no_service_is_still_diagnosed_on_th
     assert "AWS-" in text  # the cloud-side checks ran on the target group
     updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == root_ts]
     assert updates and "Details in the thread" in json.dumps(updates[-1].args["blocks"])
+
+
+def test_a_repeat_after_the_rediagnose_interval_queues_one_more_diagnosis_in_the_same_thread(world, signer):
+    client, r, slack, hooks = world
+    sns(client, signer.notification(alarm(), topic=TOPIC))
+    run_jobs(r)
+    root_ts = next(ts for (ch, ts), m in slack.messages.items() if ch == "C0SHOP")
+    first_reports = len([c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == root_ts])
+    hooks.incidents.policy.rediagnose_after = 0  # "the last diagnosis is older than the interval"
+    resp = sns(client, signer.notification(alarm(changed="2026-11-21T10:20:00.000+0000"), topic=TOPIC))
+    assert resp.get_json()["outcome"] == "rediagnose"
+    run_jobs(r)
+    thread = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == root_ts]
+    assert len(thread) == 2 * first_reports and len(roots(slack)) == 1
