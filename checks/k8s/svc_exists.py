@@ -53,6 +53,11 @@ def svc_exists(state: State) -> Finding:
             ],
         )
 
+    unmapped = state.options.get("unmapped_reason")
+    if unmapped:  # an alarm whose load balancer maps to no Service: only the cloud side is diagnosed
+        return Finding(ID, Status.SKIP, f"The alarm's load balancer maps to no Kubernetes Service: {unmapped}",
+                       evidence=[f"mapping: {unmapped}"])
+
     reason = state.read_errors.get("k8s.service")
     if reason:
         return Finding(

@@ -87,6 +87,10 @@ def tencent(client, body):
     return resp
 
 
+def updates_for(slack, ts):
+    return [c for c in slack.calls_to("chat.update") if c.args["ts"] == ts]
+
+
 def roots(slack):
     return [c for c in slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
 
@@ -156,6 +160,8 @@ def test_an_alarm_whose_target_group_maps_to_no_service_is_still_diagnosed_on_th
     assert thread, "a report is posted even without a Service"
     text = json.dumps([c.args for c in thread])
     assert "AWS-" in text  # the cloud-side checks ran on the target group
+    verdict = json.dumps(updates_for(slack, root_ts)[-1].args["blocks"]) if updates_for(slack, root_ts) else ""
+    assert "K8S-SVC-EXISTS" not in verdict  # "no Service" is the mapping's answer, not the root cause
     updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == root_ts]
     assert updates and "Details in the thread" in json.dumps(updates[-1].args["blocks"])
 
