@@ -15,7 +15,7 @@ from checks.aws._common import (
     unavailable,
 )
 from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
-from checks.lbview import ALB_ANN, SVC_ANN, code_accepted
+from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, is_lbc_service
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State, annotations, meta
@@ -150,6 +150,9 @@ def _annotated(state: State, tg: dict[str, Any]) -> tuple[str, dict[str, tuple[s
     wanted = {
         SVC_ANN + k: (f, svc_ann[SVC_ANN + k]) for k, f in _SVC_FIELDS.items() if svc_ann.get(SVC_ANN + k)
     }
+    if not is_lbc_service(state):
+        # the in-tree provider has no success-codes annotation (K8S-LB-OWNER reports it as ignored)
+        wanted.pop(SVC_ANN + "healthcheck-success-codes", None)
     port = wanted.get(SVC_ANN + "healthcheck-port")
     if port and not port[1].isdigit() and port[1] != "traffic-port":
         wanted.pop(SVC_ANN + "healthcheck-port")  # a named port: resolved by the controller, not compared

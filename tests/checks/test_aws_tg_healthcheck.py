@@ -93,3 +93,11 @@ def test_skips_without_target_groups():
     state.aws.target_groups = []
     [finding] = run_check("AWS-TG-HEALTHCHECK", state)
     assert finding.status == Status.SKIP
+
+
+def test_in_tree_nlb_has_no_success_codes_annotation():
+    state = a.world(service_annotations={ANN + "healthcheck-success-codes": "200"})
+    state.service["metadata"]["annotations"].pop(ANN + "type")
+    state.service["metadata"]["annotations"][ANN + "type"] = "nlb"
+    [finding] = run_check("AWS-TG-HEALTHCHECK", state)
+    assert finding.status == Status.PASS
