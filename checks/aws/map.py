@@ -36,6 +36,12 @@ def aws_map(state: State) -> Finding:
     if skip:
         return skip
     svc = state.service
+    if svc is None and not state.aws.target_groups and not state.aws.load_balancers:
+        return Finding(
+            "AWS-MAP",
+            Status.SKIP,
+            f"Service {state.target.ref} was not found, so nothing names its load balancer",
+        )
     if svc is not None and not exposed_by_lb(state):
         return Finding(
             "AWS-MAP",

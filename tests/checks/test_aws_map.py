@@ -116,3 +116,10 @@ def test_alarm_target_group_without_a_service():
     [finding] = run_check("AWS-MAP", state)
     assert finding.status == Status.PASS
     assert "alarm" in finding.summary
+
+
+def test_missing_service_without_aws_data_is_a_skip():
+    state = f.make_state(f.node(provider_id="aws:///us-east-1a/i-0123"), f.service("other"))
+    state.options["cloud"] = "aws"
+    [finding] = run_check("AWS-MAP", state)
+    assert finding.status == Status.SKIP and "not found" in finding.summary
