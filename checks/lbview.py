@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.state import State, annotations
+from checks.values import as_dict, as_str
 
 SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 ALB_ANN = "alb.ingress.kubernetes.io/"
@@ -154,30 +155,21 @@ def _num(value: Any, default: float) -> float:
         return default
 
 
-def _d(value: Any) -> dict[str, Any]:
-    """A dict, whatever a hand-written dump put there (health checks are built from untrusted files)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _s(value: Any, default: str = "") -> str:
-    return value if isinstance(value, str) and value else default
-
-
 def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
-    protocol = _s(tg.get("HealthCheckProtocol"), "TCP").upper()
+    protocol = as_str(tg.get("HealthCheckProtocol"), "TCP").upper()
     port = tg.get("HealthCheckPort")
     return HealthCheck(
-        source=f"target group {_s(tg.get('TargetGroupName')) or _s(tg.get('TargetGroupArn'), '?')}",
+        source=f"target group {as_str(tg.get('TargetGroupName')) or as_str(tg.get('TargetGroupArn'), '?')}",
         protocol=protocol,
         port=str(port) if isinstance(port, (str, int)) and str(port) else "traffic-port",
-        path=_s(tg.get("HealthCheckPath")),
-        success_codes=_s(_d(tg.get("Matcher")).get("HttpCode")) or ("200" if protocol.startswith("HTTP") else ""),
+        path=as_str(tg.get("HealthCheckPath")),
+        success_codes=as_str(as_dict(tg.get("Matcher")).get("HttpCode")) or ("200" if protocol.startswith("HTTP") else ""),
         timeout_s=_num(tg.get("HealthCheckTimeoutSeconds"), 5),
         interval_s=_num(tg.get("HealthCheckIntervalSeconds"), 30),
         healthy_threshold=_int(tg.get("HealthyThresholdCount"), 5),
         unhealthy_threshold=_int(tg.get("UnhealthyThresholdCount"), 2),
-        target_type=_s(tg.get("TargetType")) or aws_target_type(state),
-        listener=_s(tg.get("TargetGroupArn")),
+        target_type=as_str(tg.get("TargetType")) or aws_target_type(state),
+        listener=as_str(tg.get("TargetGroupArn")),
     )
 
 
@@ -244,17 +236,17 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
         for lst in listeners:
             if mine and (lb_id, lst.get("ListenerId", "")) not in mine:
                 continue
-            protocol = _s(lst.get("Protocol")).upper()
+            protocol = as_str(lst.get("Protocol")).upper()
             hcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
             if protocol in ("HTTP", "HTTPS"):
                 rules = lst.get("Rules") if isinstance(lst.get("Rules"), list) else []
-                hcs = [(_d(r.get("HealthCheck")), r) for r in rules if isinstance(r, dict)]
+                hcs = [(as_dict(r.get("HealthCheck")), r) for r in rules if isinstance(r, dict)]
             else:
-                hcs = [(_d(lst.get("HealthCheck")), {})]
+                hcs = [(as_dict(lst.get("HealthCheck")), {})]
             for hc, rule in hcs:
                 if hc.get("HealthSwitch", 1) == 0:
                     continue
-                check_type = _s(hc.get("CheckType"), "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP").upper()
+                check_type = as_str(hc.get("CheckType"), "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP").upper()
                 port = hc.get("CheckPort")
                 mask = hc.get("HttpCode")
                 out.append(
@@ -263,15 +255,15 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
                         + (f" rule {rule.get('Domain')}{rule.get('Url')}" if rule else ""),
                         protocol=check_type,
                         port=str(port) if isinstance(port, int) and port > 0 else "traffic-port",
-                        path=_s(hc.get("HttpCheckPath")) or ("/" if check_type.startswith("HTTP") else ""),
-                        host=_s(hc.get("HttpCheckDomain")) or _s(rule.get("Domain")),
+                        path=as_str(hc.get("HttpCheckPath")) or ("/" if check_type.startswith("HTTP") else ""),
+                        host=as_str(hc.get("HttpCheckDomain")) or as_str(rule.get("Domain")),
                         success_codes=clb_httpcode_to_spec(mask if isinstance(mask, int) else None) if check_type.startswith("HTTP") else "",
                         timeout_s=_num(hc.get("TimeOut"), 2),
                         interval_s=_num(hc.get("IntervalTime"), 5),
                         healthy_threshold=_int(hc.get("HealthNum"), 3),
                         unhealthy_threshold=_int(hc.get("UnHealthNum"), 3),
                         target_type="ip" if direct else "instance",
-                        listener=_s(lst.get("ListenerId")),
+                        listener=as_str(lst.get("ListenerId")),
                     )
                 )
     return out

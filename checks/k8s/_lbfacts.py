@@ -15,38 +15,21 @@ from typing import Any
 
 from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, detect_cloud
 from checks.state import State, annotations, meta
+from checks.values import as_dict, as_int, as_list, name_of, ref  # noqa: F401  (re-exported)
 
 LBC_NLB_CLASS = "service.k8s.aws/nlb"
 ALB_CONTROLLER = "ingress.k8s.aws/alb"
 INGRESS_CLASS_ANN = "kubernetes.io/ingress.class"
 
 
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
-def as_int(value: Any) -> int | None:
-    """80, "80", " 80 " -> 80; "http", None, True, 8.5 -> None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
-def name_of(obj: dict[str, Any] | None) -> str:
-    return str(meta(obj or {}).get("name") or "?")
 
 
-def ref(obj: dict[str, Any] | None) -> str:
-    ns = meta(obj or {}).get("namespace")
-    return f"{ns}/{name_of(obj)}" if ns else name_of(obj)
 
 
 def spec_of(obj: dict[str, Any] | None) -> dict[str, Any]:

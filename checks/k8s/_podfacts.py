@@ -11,38 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.state import State, meta
-
-
-def name_of(obj: dict[str, Any] | None) -> str:
-    return str(meta(obj or {}).get("name") or "?")
-
-
-def ns_of(obj: dict[str, Any] | None) -> str:
-    return str(meta(obj or {}).get("namespace") or "")
-
-
-def ref(obj: dict[str, Any] | None) -> str:
-    ns = ns_of(obj)
-    return f"{ns}/{name_of(obj)}" if ns else name_of(obj)
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def as_int(value: Any) -> int | None:
-    """80, "80" -> 80; "http", None, True -> None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+from checks.values import as_dict, as_int, as_list, name_of, ns_of, ref  # noqa: F401  (re-exported)
 
 
 def fmt_selector(selector: dict[str, Any] | None) -> str:
