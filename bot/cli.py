@@ -31,19 +31,35 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lbhealth", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lbhealth", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    d = sub.add_parser("diagnose", help="diagnose one Service", description="Diagnose one Service's load-balancer health checks.")
+    d = sub.add_parser(
+        "diagnose",
+        help="diagnose one Service",
+        description="Diagnose one Service's load-balancer health checks.",
+    )
     d.add_argument("service", metavar="[NAMESPACE/]SERVICE")
-    d.add_argument("-n", "--namespace", help="namespace (default: 'default', or the one in NAMESPACE/SERVICE)")
+    d.add_argument(
+        "-n", "--namespace", help="namespace (default: 'default', or the one in NAMESPACE/SERVICE)"
+    )
     d.add_argument("--cluster", help="a cluster named in LBHEALTH_CONFIG")
     d.add_argument("--context", help="kube context (default: current context, or in-cluster)")
-    d.add_argument("--from", dest="sources", nargs="+", metavar="PATH", help="read state from dump files/directories instead of live APIs")
+    d.add_argument(
+        "--from",
+        dest="sources",
+        nargs="+",
+        metavar="PATH",
+        help="read state from dump files/directories instead of live APIs",
+    )
     d.add_argument("--format", choices=("text", "json", "slack"), default="text")
     d.add_argument("--no-probe", action="store_true", help="do not send health-check probes to pods/nodes")
-    d.add_argument("--node", action="store_true", help="also run node checks (starts a short-lived pod per target node)")
+    d.add_argument(
+        "--node", action="store_true", help="also run node checks (starts a short-lived pod per target node)"
+    )
     d.add_argument("--only", metavar="IDS", help="comma-separated check IDs to run")
 
     c = sub.add_parser("checks", help="list the catalogue of checks and fixes")
@@ -60,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run the Slack bot and webhooks")
     sv.add_argument("--host", default="0.0.0.0")
     sv.add_argument("--port", type=int, default=3000)
-    sv.add_argument("--socket-mode", action="store_true", help="connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP")
+    sv.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP",
+    )
 
     w = sub.add_parser("worker", help="run diagnosis workers")
     w.add_argument("--concurrency", type=int, default=1)
@@ -108,8 +128,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             registry = default_registry()
             unknown = [x for x in only if x not in registry]
             if unknown:
-                return _fail(f"unknown check ID(s): {', '.join(unknown)} (see `lbhealth checks`)", EXIT_BAD_INPUT)
-        report, _state = diagnose(target, sources=sources, context=context, probe=probe, node=args.node, only=only)
+                return _fail(
+                    f"unknown check ID(s): {', '.join(unknown)} (see `lbhealth checks`)", EXIT_BAD_INPUT
+                )
+        report, _state = diagnose(
+            target, sources=sources, context=context, probe=probe, node=args.node, only=only
+        )
     except (InvalidTarget, DumpError, ConfigError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except CollectError as exc:
@@ -157,14 +181,18 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     except CollectError as exc:
         return _fail(f"could not run: {exc}", EXIT_CANNOT_RUN)
     paths = write_snapshot(state, args.output)
-    print(f"wrote {len(paths)} files to {args.output}; replay with: lbhealth diagnose {target.ref} --from {args.output}")
+    print(
+        f"wrote {len(paths)} files to {args.output}; replay with: lbhealth diagnose {target.ref} --from {args.output}"
+    )
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING), stream=sys.stderr)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING), stream=sys.stderr
+    )
     if args.command == "diagnose":
         return cmd_diagnose(args)
     if args.command == "checks":

@@ -23,7 +23,13 @@ FINDINGS_PER_MESSAGE = 20
 MAX_SLACK_FINDINGS = 40  # beyond this the thread gets the full report as a file
 
 MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "?"}
-EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:", "skip": ":fast_forward:", "error": ":grey_question:"}
+EMOJI = {
+    "pass": ":white_check_mark:",
+    "warn": ":warning:",
+    "fail": ":x:",
+    "skip": ":fast_forward:",
+    "error": ":grey_question:",
+}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -122,7 +128,15 @@ def slack_report(report: Report) -> tuple[list[dict[str, Any]], bool]:
     messages = json.loads(raw)
     if overflow:
         messages[-1]["blocks"].append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{len(others) - len(shown)} more failing findings: the full report is attached as a file."}]}
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"{len(others) - len(shown)} more failing findings: the full report is attached as a file.",
+                    }
+                ],
+            }
         )
     for message in messages:
         validate_blocks(message["blocks"])

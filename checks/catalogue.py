@@ -59,7 +59,14 @@ def catalogue_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     for c in data["checks"]:
-        cells = [c["id"], c["layer"] + (" (opt-in)" if c["opt_in"] else ""), c["title"], c["seed"], ", ".join(c["reads"]), ", ".join(c["fixes"])]
+        cells = [
+            c["id"],
+            c["layer"] + (" (opt-in)" if c["opt_in"] else ""),
+            c["title"],
+            c["seed"],
+            ", ".join(c["reads"]),
+            ", ".join(c["fixes"]),
+        ]
         out.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     out += ["", "## Why each check matters", ""]
     for c in data["checks"]:

@@ -28,7 +28,9 @@ class HealthCheck:
     port: str  # "traffic-port" or a number (as a string)
     path: str = ""
     host: str = ""
-    success_codes: str = "200"  # AWS matcher syntax: "200", "200,302", "200-399"; CLB mask rendered the same way
+    success_codes: str = (
+        "200"  # AWS matcher syntax: "200", "200,302", "200-399"; CLB mask rendered the same way
+    )
     timeout_s: float = 5.0
     interval_s: float = 10.0
     healthy_threshold: int = 3
@@ -48,14 +50,26 @@ def detect_cloud(state: State) -> str | None:
         return forced
     svc = state.service or {}
     ann = annotations(svc)
-    if any(k.startswith(("service.kubernetes.io/loadbalance", "service.cloud.tencent.com/", "service.kubernetes.io/tke-", "service.kubernetes.io/qcloud")) for k in ann):
+    if any(
+        k.startswith(
+            (
+                "service.kubernetes.io/loadbalance",
+                "service.cloud.tencent.com/",
+                "service.kubernetes.io/tke-",
+                "service.kubernetes.io/qcloud",
+            )
+        )
+        for k in ann
+    ):
         return "tencent"
     if any(k.startswith(("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")) for k in ann):
         return "aws"
     for ing in state.ingresses:
         if any(k.startswith(ALB_ANN) for k in annotations(ing)):
             return "aws"
-        ing_class = (ing.get("spec") or {}).get("ingressClassName") or annotations(ing).get("kubernetes.io/ingress.class")
+        ing_class = (ing.get("spec") or {}).get("ingressClassName") or annotations(ing).get(
+            "kubernetes.io/ingress.class"
+        )
         if ing_class == "alb":
             return "aws"
         if ing_class == "qcloud":
@@ -96,7 +110,10 @@ def tencent_direct_access(state: State) -> bool:
     ann = state.service_annotations
     if ann.get("service.cloud.tencent.com/direct-access", "").lower() == "true":
         return True
-    return any(annotations(i).get("ingress.cloud.tencent.com/direct-access", "").lower() == "true" for i in state.ingresses)
+    return any(
+        annotations(i).get("ingress.cloud.tencent.com/direct-access", "").lower() == "true"
+        for i in state.ingresses
+    )
 
 
 def target_type(state: State) -> str:
@@ -163,7 +180,8 @@ def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
         protocol=protocol,
         port=str(port) if isinstance(port, (str, int)) and str(port) else "traffic-port",
         path=as_str(tg.get("HealthCheckPath")),
-        success_codes=as_str(as_dict(tg.get("Matcher")).get("HttpCode")) or ("200" if protocol.startswith("HTTP") else ""),
+        success_codes=as_str(as_dict(tg.get("Matcher")).get("HttpCode"))
+        or ("200" if protocol.startswith("HTTP") else ""),
         timeout_s=_num(tg.get("HealthCheckTimeoutSeconds"), 5),
         interval_s=_num(tg.get("HealthCheckIntervalSeconds"), 30),
         healthy_threshold=_int(tg.get("HealthyThresholdCount"), 5),
@@ -202,11 +220,14 @@ def _aws_from_service(state: State) -> HealthCheck:
         port = str(spec["healthCheckNodePort"])
     default_path = "/healthz" if local else "/"
     return HealthCheck(
-        source="Service annotations (" + ("AWS Load Balancer Controller" if lbc else "in-tree cloud provider") + " defaults where absent)",
+        source="Service annotations ("
+        + ("AWS Load Balancer Controller" if lbc else "in-tree cloud provider")
+        + " defaults where absent)",
         protocol=protocol,
         port=port,
         path=(ann.get(SVC_ANN + "healthcheck-path") or default_path) if protocol.startswith("HTTP") else "",
-        success_codes=ann.get(SVC_ANN + "healthcheck-success-codes") or ("200-399" if protocol.startswith("HTTP") else ""),
+        success_codes=ann.get(SVC_ANN + "healthcheck-success-codes")
+        or ("200-399" if protocol.startswith("HTTP") else ""),
         timeout_s=float(_int(ann.get(SVC_ANN + "healthcheck-timeout"), 10 if lbc else 5)),
         interval_s=float(_int(ann.get(SVC_ANN + "healthcheck-interval"), 10)),
         healthy_threshold=_int(ann.get(SVC_ANN + "healthcheck-healthy-threshold"), 3 if lbc else 2),
@@ -246,7 +267,9 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
             for hc, rule in hcs:
                 if hc.get("HealthSwitch", 1) == 0:
                     continue
-                check_type = as_str(hc.get("CheckType"), "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP").upper()
+                check_type = as_str(
+                    hc.get("CheckType"), "HTTP" if protocol in ("HTTP", "HTTPS") else "TCP"
+                ).upper()
                 port = hc.get("CheckPort")
                 mask = hc.get("HttpCode")
                 out.append(
@@ -255,9 +278,12 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
                         + (f" rule {rule.get('Domain')}{rule.get('Url')}" if rule else ""),
                         protocol=check_type,
                         port=str(port) if isinstance(port, int) and port > 0 else "traffic-port",
-                        path=as_str(hc.get("HttpCheckPath")) or ("/" if check_type.startswith("HTTP") else ""),
+                        path=as_str(hc.get("HttpCheckPath"))
+                        or ("/" if check_type.startswith("HTTP") else ""),
                         host=as_str(hc.get("HttpCheckDomain")) or as_str(rule.get("Domain")),
-                        success_codes=clb_httpcode_to_spec(mask if isinstance(mask, int) else None) if check_type.startswith("HTTP") else "",
+                        success_codes=clb_httpcode_to_spec(mask if isinstance(mask, int) else None)
+                        if check_type.startswith("HTTP")
+                        else "",
                         timeout_s=_num(hc.get("TimeOut"), 2),
                         interval_s=_num(hc.get("IntervalTime"), 5),
                         healthy_threshold=_int(hc.get("HealthNum"), 3),
@@ -315,7 +341,9 @@ def _tencent_source_types(state: State) -> tuple[bool, set[str]]:
         for lst in listeners if isinstance(listeners, list) else []:
             if not isinstance(lst, dict):
                 continue
-            hcs = [lst.get("HealthCheck")] + [r.get("HealthCheck") for r in lst.get("Rules") or [] if isinstance(r, dict)]
+            hcs = [lst.get("HealthCheck")] + [
+                r.get("HealthCheck") for r in lst.get("Rules") or [] if isinstance(r, dict)
+            ]
             for hc in hcs:
                 if not isinstance(hc, dict) or not hc:
                     continue
@@ -339,7 +367,11 @@ def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
         how = []
         if range_used:
             out.append(ProbeSource(TENCENT_PROBE_RANGE, "CLB health-check range (SourceIpType 1)"))
-            how.append("CLB SourceIpType 1" if state.tencent.listeners else "the CLB default for new instances; SourceIpType not read")
+            how.append(
+                "CLB SourceIpType 1"
+                if state.tencent.listeners
+                else "the CLB default for new instances; SourceIpType not read"
+            )
         for lb in state.tencent.load_balancers:
             if isinstance(lb, dict) and lb.get("LoadBalancerId") in vip_lbs:
                 for vip in lb.get("LoadBalancerVips") or []:
@@ -360,7 +392,9 @@ def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
         for vpc in state.aws.vpcs:
             if not isinstance(vpc, dict):
                 continue
-            cidrs = [vpc.get("CidrBlock")] + [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or [] if isinstance(a, dict)]
+            cidrs = [vpc.get("CidrBlock")] + [
+                a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or [] if isinstance(a, dict)
+            ]
             for c in dict.fromkeys(x for x in map(_cidr, cidrs) if x):
                 out.append(ProbeSource(c, f"VPC {vpc.get('VpcId')} CIDR"))
         return out, ("the VPC CIDR (the load balancer's subnets were not read)" if out else "")

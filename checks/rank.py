@@ -20,7 +20,9 @@ GROUP = {Status.FAIL: 0, Status.WARN: 0, Status.ERROR: 1, Status.SKIP: 2, Status
 def score(finding: Finding, others: list[Finding], priors: Mapping[str, int]) -> float:
     value = STATUS_WEIGHT[finding.status] + priors.get(finding.check_id, 50)
     if finding.failing and finding.cause:
-        agreeing = {o.check_id for o in others if o is not finding and o.failing and finding.cause in o.supports}
+        agreeing = {
+            o.check_id for o in others if o is not finding and o.failing and finding.cause in o.supports
+        }
         agreeing.discard(finding.check_id)
         value += CORROBORATION * len(agreeing)
     if finding.fix:

@@ -24,12 +24,30 @@ LAYERS = ("k8s", "probe", "aws", "tencent", "node")
 # What a collector can read. Checks name these in `reads`; the collector plans calls from them.
 READS = frozenset(
     {
-        "k8s.service", "k8s.pods", "k8s.namespace_pods", "k8s.services", "k8s.endpoints",
-        "k8s.nodes", "k8s.ingresses", "k8s.events", "k8s.networkpolicies",
-        "k8s.targetgroupbindings", "k8s.kube_proxy", "k8s.lbc", "k8s.logs",
-        "aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp",
-        "tencent.clb", "tencent.target_health", "tencent.vpc_network", "tencent.instances",
-        "probe", "node",
+        "k8s.service",
+        "k8s.pods",
+        "k8s.namespace_pods",
+        "k8s.services",
+        "k8s.endpoints",
+        "k8s.nodes",
+        "k8s.ingresses",
+        "k8s.events",
+        "k8s.networkpolicies",
+        "k8s.targetgroupbindings",
+        "k8s.kube_proxy",
+        "k8s.lbc",
+        "k8s.logs",
+        "aws.elbv2",
+        "aws.target_health",
+        "aws.ec2_network",
+        "aws.instances",
+        "aws.dhcp",
+        "tencent.clb",
+        "tencent.target_health",
+        "tencent.vpc_network",
+        "tencent.instances",
+        "probe",
+        "node",
     }
 )
 
@@ -61,7 +79,10 @@ FIXES: dict[str, dict[str, object]] = {
     },
     "FIX-SG-RULE": {
         "title": "Admit the load balancer / probe source on the port in the security group",
-        "writes": [("aws", "ec2:AuthorizeSecurityGroupIngress", ""), ("tencent", "vpc:CreateSecurityGroupPolicies", "")],
+        "writes": [
+            ("aws", "ec2:AuthorizeSecurityGroupIngress", ""),
+            ("tencent", "vpc:CreateSecurityGroupPolicies", ""),
+        ],
     },
 }
 

@@ -32,8 +32,19 @@ def select(registry: Registry, *, node: bool = False, only: Iterable[str] | None
 
 def run_one(spec: CheckSpec, state: State) -> list[Finding]:
     if spec.opt_in and not state.options.get("node"):
-        return [Finding(spec.id, Status.SKIP, "Node checks are off (enable them with --node; they start a short-lived pod on each target node)")]
-    if state.service is None and spec.id != SERVICE_CHECK and any(r.startswith("k8s.") for r in spec.reads) and spec.layer in ("k8s", "probe", "node"):
+        return [
+            Finding(
+                spec.id,
+                Status.SKIP,
+                "Node checks are off (enable them with --node; they start a short-lived pod on each target node)",
+            )
+        ]
+    if (
+        state.service is None
+        and spec.id != SERVICE_CHECK
+        and any(r.startswith("k8s.") for r in spec.reads)
+        and spec.layer in ("k8s", "probe", "node")
+    ):
         return [Finding(spec.id, Status.SKIP, f"Service {state.target.ref} was not found")]
     try:
         result = spec.func(state)
@@ -68,14 +79,20 @@ def run_checks(state: State, specs: list[CheckSpec]) -> list[Finding]:
     return findings
 
 
-def build_report(state: State, specs: list[CheckSpec], started: float, severity: Mapping[str, int] | None = None) -> Report:
+def build_report(
+    state: State, specs: list[CheckSpec], started: float, severity: Mapping[str, int] | None = None
+) -> Report:
     from checks.lbview import detect_cloud
 
     findings = run_checks(state, specs)
     priors = {s.id: s.severity for s in specs}
     priors.update(severity or {})
     ordered, verdict = rank(findings, priors)
-    calls = {"k8s": state.api_calls.get("k8s", 0), "aws": state.api_calls.get("aws", 0), "tencent": state.api_calls.get("tencent", 0)}
+    calls = {
+        "k8s": state.api_calls.get("k8s", 0),
+        "aws": state.api_calls.get("aws", 0),
+        "tencent": state.api_calls.get("tencent", 0),
+    }
     return Report(
         target=state.target,
         verdict=verdict,
@@ -108,7 +125,13 @@ def diagnose(
     started = time.monotonic()
     registry = registry or default_registry()
     specs = select(registry, node=node, only=only)
-    options = {**dict(options or {}), "probe": probe and not sources, "node": node, "offline": bool(sources), "context": context}
+    options = {
+        **dict(options or {}),
+        "probe": probe and not sources,
+        "node": node,
+        "offline": bool(sources),
+        "context": context,
+    }
     if sources:
         state = dump.load_state(target, sources, options=options)
     else:

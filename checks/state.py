@@ -126,7 +126,9 @@ class TencentState:
     region: str | None = None
     load_balancers: list[dict[str, Any]] = field(default_factory=list)  # LoadBalancerSet
     listeners: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LB id -> Listeners
-    targets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LB id -> DescribeTargets Listeners
+    targets: dict[str, list[dict[str, Any]]] = field(
+        default_factory=dict
+    )  # LB id -> DescribeTargets Listeners
     target_health: list[dict[str, Any]] = field(default_factory=list)  # LoadBalancerHealth[]
     security_group_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # sg -> PolicySet
     network_acls: list[dict[str, Any]] = field(default_factory=list)
@@ -231,7 +233,11 @@ class State:
     @property
     def ingresses(self) -> list[dict[str, Any]]:
         """Ingresses in the namespace with a backend (default or rule) naming this Service."""
-        return [i for i in self.k8s.of_kind("Ingress", self.target.namespace) if self.target.service in ingress_services(i)]
+        return [
+            i
+            for i in self.k8s.of_kind("Ingress", self.target.namespace)
+            if self.target.service in ingress_services(i)
+        ]
 
     @property
     def nodes(self) -> list[dict[str, Any]]:

@@ -41,7 +41,10 @@ KIND_READS: dict[str, tuple[str, str]] = {
     "Event": ("k8s.events", "kubectl get events -n {ns} -o yaml"),
     "NetworkPolicy": ("k8s.networkpolicies", "kubectl get networkpolicy -n {ns} -o yaml"),
     "TargetGroupBinding": ("k8s.targetgroupbindings", "kubectl get targetgroupbindings -n {ns} -o yaml"),
-    "DaemonSet": ("k8s.kube_proxy", "kubectl get ds kube-proxy -n kube-system -o yaml; kubectl get pods -n kube-system -l k8s-app=kube-proxy -o yaml"),
+    "DaemonSet": (
+        "k8s.kube_proxy",
+        "kubectl get ds kube-proxy -n kube-system -o yaml; kubectl get pods -n kube-system -l k8s-app=kube-proxy -o yaml",
+    ),
     "Deployment": ("k8s.lbc", "kubectl get deploy aws-load-balancer-controller -n kube-system -o yaml"),
 }
 K8S_READS_FOR_DUMP = sorted({r for r, _ in KIND_READS.values()} | {"k8s.namespace_pods", "k8s.services"})
@@ -54,7 +57,11 @@ def iter_files(paths: Iterable[str]) -> list[Path]:
         if p.is_dir():
             for child in sorted(p.rglob("*")):
                 rel = child.relative_to(p).parts
-                if child.is_file() and not any(part.startswith(".") for part in rel) and child.suffix.lower() != ".md":
+                if (
+                    child.is_file()
+                    and not any(part.startswith(".") for part in rel)
+                    and child.suffix.lower() != ".md"
+                ):
                     files.append(child)
         elif p.is_file():
             files.append(p)
@@ -78,7 +85,9 @@ def parse_documents(path: Path) -> list[Any] | str:
         try:
             return [json.loads(text)]
         except json.JSONDecodeError as exc:
-            raise DumpError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+            raise DumpError(
+                f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from exc
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
@@ -125,7 +134,9 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
 def _load_text(state: State, path: Path, text: str) -> None:
     facts = facts_from_text(text)
     if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
-        raise DumpError(f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`")
+        raise DumpError(
+            f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`"
+        )
     if not facts:
         raise DumpError(
             f"{path}: plain text that is not sysctl, iptables-save or netstat/ss output; "
@@ -142,7 +153,9 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_heal
         doc = doc["Response"]  # raw Tencent API answer rather than tccli's
         if "Error" in doc:
             err = doc["Error"]
-            raise DumpError(f"{path}: a Tencent Cloud error response ({err.get('Code')}: {err.get('Message')}), not data")
+            raise DumpError(
+                f"{path}: a Tencent Cloud error response ({err.get('Code')}: {err.get('Message')}), not data"
+            )
     kind = doc.get("kind")
     if isinstance(kind, str) and "apiVersion" in doc:
         if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
@@ -167,7 +180,9 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_heal
     if _load_tencent(state, path, doc, tc_seen):
         return
     if "Name" in doc and ("Namespace" in doc or "Labels" in doc or "Selector" in doc):
-        raise DumpError(f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`")
+        raise DumpError(
+            f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`"
+        )
     keys = ", ".join(sorted(doc)[:8]) or "none"
     raise DumpError(
         f"{path}: not output lbhealth recognises (top-level keys: {keys}); expected kubectl -o yaml|json, "
@@ -192,7 +207,9 @@ def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pen
         pending_health.append((path, doc))
         seen.add("aws.target_health")
         return True
-    if isinstance(doc.get("LoadBalancers"), list) and (not doc["LoadBalancers"] or "LoadBalancerArn" in _first(doc["LoadBalancers"])):
+    if isinstance(doc.get("LoadBalancers"), list) and (
+        not doc["LoadBalancers"] or "LoadBalancerArn" in _first(doc["LoadBalancers"])
+    ):
         aws.load_balancers.extend(doc["LoadBalancers"])
         seen.add("aws.elbv2")
         return True
@@ -205,7 +222,9 @@ def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pen
             aws.tags[td.get("ResourceArn", "")] = {t.get("Key"): t.get("Value") for t in td.get("Tags") or []}
         seen.add("aws.elbv2")
         return True
-    if isinstance(doc.get("Listeners"), list) and (not doc["Listeners"] or "ListenerArn" in _first(doc["Listeners"])):
+    if isinstance(doc.get("Listeners"), list) and (
+        not doc["Listeners"] or "ListenerArn" in _first(doc["Listeners"])
+    ):
         aws.listeners.extend(doc["Listeners"])
         seen.add("aws.elbv2")
         return True
@@ -239,12 +258,14 @@ def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any
                 arn = state.aws.target_groups[0].get("TargetGroupArn")
             else:
                 raise DumpError(
-                    f"{path}: describe-target-health output without \"TargetGroupArn\"; add the ARN you "
-                    "passed to --target-group-arn as a top-level \"TargetGroupArn\" key"
+                    f'{path}: describe-target-health output without "TargetGroupArn"; add the ARN you '
+                    'passed to --target-group-arn as a top-level "TargetGroupArn" key'
                 )
         state.aws.target_health.setdefault(arn, []).extend(doc["TargetHealthDescriptions"])
     if not state.aws.region:
-        for arn in [lb.get("LoadBalancerArn", "") for lb in state.aws.load_balancers] + list(state.aws.target_health):
+        for arn in [lb.get("LoadBalancerArn", "") for lb in state.aws.load_balancers] + list(
+            state.aws.target_health
+        ):
             parts = (arn or "").split(":")
             if len(parts) > 4 and parts[3]:
                 state.aws.region = parts[3]
@@ -269,7 +290,9 @@ def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str])
     if isinstance(doc.get("SecurityGroupPolicySet"), dict):
         sg = doc.get("SecurityGroupId")
         if not sg:
-            raise DumpError(f"{path}: DescribeSecurityGroupPolicies output without \"SecurityGroupId\"; add it at top level")
+            raise DumpError(
+                f'{path}: DescribeSecurityGroupPolicies output without "SecurityGroupId"; add it at top level'
+            )
         tc.security_group_policies[sg] = doc["SecurityGroupPolicySet"]
         seen.add("tencent.vpc_network")
         return True
@@ -292,28 +315,39 @@ def _resolve_listeners(state: State) -> None:
     for path, doc in state.options.pop("_pending_listeners", []):
         lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
         items = doc["Listeners"]
-        is_targets = any("Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or []) for i in items)
+        is_targets = any(
+            "Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or [])
+            for i in items
+        )
         (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
 
 
 def _only_lb_id(state: State, path: Path) -> str:
     ids = {lb.get("LoadBalancerId") for lb in state.tencent.load_balancers}
     ann = state.service_annotations
-    ann_id = ann.get("service.kubernetes.io/loadbalance-id") or ann.get("service.kubernetes.io/tke-existed-lbid")
+    ann_id = ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
+        "service.kubernetes.io/tke-existed-lbid"
+    )
     if len(ids) == 1:
         return next(iter(ids))
     if ann_id:
         return ann_id
     if not ids:
         return "unknown"
-    raise DumpError(f"{path}: DescribeListeners/DescribeTargets output with several CLBs loaded; add \"LoadBalancerId\" at top level")
+    raise DumpError(
+        f'{path}: DescribeListeners/DescribeTargets output with several CLBs loaded; add "LoadBalancerId" at top level'
+    )
 
 
 def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen: set[str]) -> None:
     ns = state.target.namespace
     if seen_kinds:
         state.reads_done.update({"k8s.service", "k8s.services"})
-    system = {(o.get("kind"), o["metadata"].get("name")) for o in state.k8s.all_objects() if o["metadata"].get("namespace") == "kube-system"}
+    system = {
+        (o.get("kind"), o["metadata"].get("name"))
+        for o in state.k8s.all_objects()
+        if o["metadata"].get("namespace") == "kube-system"
+    }
     if not any(k == "DaemonSet" and n == "kube-proxy" for k, n in system):
         seen_kinds.discard("DaemonSet")  # some other DaemonSet says nothing about kube-proxy
     if not any(k == "Deployment" and "load-balancer-controller" in (n or "") for k, n in system):
@@ -322,7 +356,9 @@ def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen:
         if kind in seen_kinds:
             state.reads_done.add(read)
         elif read not in state.reads_done:
-            state.skipped_reads.setdefault(read, f"the dump has no {kind} objects (add the output of `{command.format(ns=ns)}`)")
+            state.skipped_reads.setdefault(
+                read, f"the dump has no {kind} objects (add the output of `{command.format(ns=ns)}`)"
+            )
     for read in list(state.skipped_reads):
         if read in state.reads_done:
             del state.skipped_reads[read]

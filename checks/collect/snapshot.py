@@ -37,7 +37,10 @@ def write_snapshot(state: State, directory: str | Path) -> list[Path]:
             {"namespace": ns, "pod": pod, "container": c, "previous": prev, "text": text}
             for (ns, pod, c, prev), text in state.k8s.logs.items()
         ]
-        dump("logs.json", {"apiVersion": "lbhealth/v1", "kind": "LbhealthLogs", "metadata": {"name": "logs"}, "logs": logs})
+        dump(
+            "logs.json",
+            {"apiVersion": "lbhealth/v1", "kind": "LbhealthLogs", "metadata": {"name": "logs"}, "logs": logs},
+        )
 
     aws = state.aws
     for key, items in (
@@ -54,15 +57,29 @@ def write_snapshot(state: State, directory: str | Path) -> list[Path]:
         if items:
             dump(f"aws-{key}.json", {key: items})
     if aws.tags:
-        dump("aws-Tags.json", {"TagDescriptions": [{"ResourceArn": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} for arn, tags in aws.tags.items()]})
+        dump(
+            "aws-Tags.json",
+            {
+                "TagDescriptions": [
+                    {"ResourceArn": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                    for arn, tags in aws.tags.items()
+                ]
+            },
+        )
     if aws.instances:
         dump("aws-Instances.json", {"Reservations": [{"Instances": aws.instances}]})
     for arn, descriptions in aws.target_health.items():
-        dump(f"aws-TargetHealth-{_safe(arn)}.json", {"TargetGroupArn": arn, "TargetHealthDescriptions": descriptions})
+        dump(
+            f"aws-TargetHealth-{_safe(arn)}.json",
+            {"TargetGroupArn": arn, "TargetHealthDescriptions": descriptions},
+        )
 
     tc = state.tencent
     if tc.load_balancers:
-        dump("tencent-LoadBalancers.json", {"LoadBalancerSet": tc.load_balancers, "TotalCount": len(tc.load_balancers)})
+        dump(
+            "tencent-LoadBalancers.json",
+            {"LoadBalancerSet": tc.load_balancers, "TotalCount": len(tc.load_balancers)},
+        )
     if tc.target_health:
         dump("tencent-TargetHealth.json", {"LoadBalancers": tc.target_health})
     for lb_id, listeners in tc.listeners.items():
@@ -70,7 +87,10 @@ def write_snapshot(state: State, directory: str | Path) -> list[Path]:
     for lb_id, targets in tc.targets.items():
         dump(f"tencent-Targets-{_safe(lb_id)}.json", {"LoadBalancerId": lb_id, "Listeners": targets})
     for sg, policies in tc.security_group_policies.items():
-        dump(f"tencent-SecurityGroupPolicies-{_safe(sg)}.json", {"SecurityGroupId": sg, "SecurityGroupPolicySet": policies})
+        dump(
+            f"tencent-SecurityGroupPolicies-{_safe(sg)}.json",
+            {"SecurityGroupId": sg, "SecurityGroupPolicySet": policies},
+        )
     for key, items in (
         ("NetworkAclSet", tc.network_acls),
         ("NetworkInterfaceSet", tc.network_interfaces),

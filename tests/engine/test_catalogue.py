@@ -12,16 +12,56 @@ from checks.catalogue import catalogue_markdown
 ROOT = Path(__file__).resolve().parents[2]
 
 # The IDs of ../shared/CHECKS.md (copied so the suite runs without the shared folder).
-CHECK_IDS = """
-K8S-SVC-EXISTS K8S-POD-READY K8S-SELECTOR K8S-ENDPOINTS K8S-TARGETPORT K8S-TRAFFIC-POLICY
-K8S-NLB-ANNOTATIONS K8S-ALB-INGRESS K8S-LBC K8S-KUBE-PROXY K8S-SOURCE-RANGES K8S-EVENTS
-K8S-READINESS-VS-LB K8S-NETWORKPOLICY K8S-LB-OWNER K8S-READINESS-GATE K8S-TKE-MODE
-PROBE-HTTP PROBE-TCP PROBE-LISTEN
-AWS-MAP AWS-TARGET-HEALTH AWS-TG-HEALTHCHECK AWS-SG AWS-NACL AWS-ROUTES AWS-DHCP AWS-FAIL-OPEN AWS-HC-NODEPORT
-TC-MAP TC-TARGET-HEALTH TC-HEALTHCHECK TC-PROBE-SOURCE TC-SG TC-ACL TC-SNAT
-NODE-FORWARDING NODE-RP-FILTER NODE-IPTABLES
-""".split()
-FIX_IDS = "FIX-TARGETPORT FIX-RESTART-KUBE-PROXY FIX-TRAFFIC-POLICY FIX-KUBE-PROXY-HOSTNAME FIX-HEALTHCHECK-PATH FIX-NLB-ANNOTATION FIX-SG-RULE".split()
+CHECK_IDS = [
+    "K8S-SVC-EXISTS",
+    "K8S-POD-READY",
+    "K8S-SELECTOR",
+    "K8S-ENDPOINTS",
+    "K8S-TARGETPORT",
+    "K8S-TRAFFIC-POLICY",
+    "K8S-NLB-ANNOTATIONS",
+    "K8S-ALB-INGRESS",
+    "K8S-LBC",
+    "K8S-KUBE-PROXY",
+    "K8S-SOURCE-RANGES",
+    "K8S-EVENTS",
+    "K8S-READINESS-VS-LB",
+    "K8S-NETWORKPOLICY",
+    "K8S-LB-OWNER",
+    "K8S-READINESS-GATE",
+    "K8S-TKE-MODE",
+    "PROBE-HTTP",
+    "PROBE-TCP",
+    "PROBE-LISTEN",
+    "AWS-MAP",
+    "AWS-TARGET-HEALTH",
+    "AWS-TG-HEALTHCHECK",
+    "AWS-SG",
+    "AWS-NACL",
+    "AWS-ROUTES",
+    "AWS-DHCP",
+    "AWS-FAIL-OPEN",
+    "AWS-HC-NODEPORT",
+    "TC-MAP",
+    "TC-TARGET-HEALTH",
+    "TC-HEALTHCHECK",
+    "TC-PROBE-SOURCE",
+    "TC-SG",
+    "TC-ACL",
+    "TC-SNAT",
+    "NODE-FORWARDING",
+    "NODE-RP-FILTER",
+    "NODE-IPTABLES",
+]
+FIX_IDS = [
+    "FIX-TARGETPORT",
+    "FIX-RESTART-KUBE-PROXY",
+    "FIX-TRAFFIC-POLICY",
+    "FIX-KUBE-PROXY-HOSTNAME",
+    "FIX-HEALTHCHECK-PATH",
+    "FIX-NLB-ANNOTATION",
+    "FIX-SG-RULE",
+]
 
 
 def test_checks_json_lists_every_id_of_checks_md(capsys):
@@ -42,7 +82,9 @@ def test_ids_match_the_shared_checks_md_when_present():
 
 
 def test_docs_checks_md_is_generated_from_the_catalogue():
-    assert (ROOT / "docs" / "checks.md").read_text() == catalogue_markdown(), "regenerate: lbhealth checks --format markdown > docs/checks.md"
+    assert (ROOT / "docs" / "checks.md").read_text() == catalogue_markdown(), (
+        "regenerate: lbhealth checks --format markdown > docs/checks.md"
+    )
 
 
 def test_every_check_has_tests_that_name_it():

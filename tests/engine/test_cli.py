@@ -25,7 +25,9 @@ def test_broken_example_exits_1_and_prints_the_root_cause(capsys):
 
 
 def test_healthy_example_exits_0(capsys):
-    code, out, _ = run(capsys, "diagnose", "cart", "-n", "shop", "--from", "examples/healthy", "--format", "json")
+    code, out, _ = run(
+        capsys, "diagnose", "cart", "-n", "shop", "--from", "examples/healthy", "--format", "json"
+    )
     data = json.loads(out)
     assert code == 0, [x for x in data["findings"] if x["status"] in ("fail", "warn")]
     assert data["verdict"]["status"] == "pass"
@@ -62,12 +64,25 @@ def test_malformed_dump_exits_2_naming_the_file(tmp_path, capsys):
 
 
 def test_slack_format_is_block_kit_json(capsys):
-    code, out, _ = run(capsys, "diagnose", "default/alb-instance", "--from", "examples/selector-mismatch", "--format", "slack")
+    code, out, _ = run(
+        capsys,
+        "diagnose",
+        "default/alb-instance",
+        "--from",
+        "examples/selector-mismatch",
+        "--format",
+        "slack",
+    )
     messages = json.loads(out)
     assert code == 1 and messages and all("blocks" in m and "text" in m for m in messages)
 
 
 def test_console_script_bad_input_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "diagnose", "UPPER/case", "--from", "examples/healthy"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "diagnose", "UPPER/case", "--from", "examples/healthy"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "lbhealth:" in proc.stderr

@@ -26,7 +26,11 @@ def test_kubectl_list_json_and_multidoc_yaml_and_typed_list(tmp_path):
     write(tmp_path, "b.yaml", yaml.safe_dump_all([f.pod("web-1"), f.pod("web-2", ip="127.0.0.3")]))
     item = f.endpoint_slice()
     del item["kind"]
-    write(tmp_path, "c.json", {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "items": [item]})
+    write(
+        tmp_path,
+        "c.json",
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "items": [item]},
+    )
     state = load_state(T, [str(tmp_path)])
     assert state.service["metadata"]["name"] == "web"
     assert [p["metadata"]["name"] for p in state.selected_pods] == ["web-1", "web-2"]
@@ -40,11 +44,38 @@ def test_kubectl_list_json_and_multidoc_yaml_and_typed_list(tmp_path):
 def test_aws_cli_outputs_recognised(tmp_path):
     arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/tg/0123456789abcdef"
     write(tmp_path, "1.json", {"TargetGroups": [{"TargetGroupArn": arn, "TargetType": "ip"}]})
-    write(tmp_path, "2.json", {"TargetGroupArn": arn, "TargetHealthDescriptions": [{"Target": {"Id": "127.0.0.2", "Port": 80}, "TargetHealth": {"State": "healthy"}}]})
-    write(tmp_path, "3.json", {"TagDescriptions": [{"ResourceArn": arn, "Tags": [{"Key": "service.k8s.aws/stack", "Value": "shop/web"}]}]})
+    write(
+        tmp_path,
+        "2.json",
+        {
+            "TargetGroupArn": arn,
+            "TargetHealthDescriptions": [
+                {"Target": {"Id": "127.0.0.2", "Port": 80}, "TargetHealth": {"State": "healthy"}}
+            ],
+        },
+    )
+    write(
+        tmp_path,
+        "3.json",
+        {
+            "TagDescriptions": [
+                {"ResourceArn": arn, "Tags": [{"Key": "service.k8s.aws/stack", "Value": "shop/web"}]}
+            ]
+        },
+    )
     write(tmp_path, "4.json", {"SecurityGroups": [{"GroupId": "sg-1"}]})
-    write(tmp_path, "5.json", {"Reservations": [{"Instances": [{"InstanceId": "i-1"}, {"InstanceId": "i-2"}]}]})
-    write(tmp_path, "6.json", {"LoadBalancers": [{"LoadBalancerArn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/net/x/1"}]})
+    write(
+        tmp_path, "5.json", {"Reservations": [{"Instances": [{"InstanceId": "i-1"}, {"InstanceId": "i-2"}]}]}
+    )
+    write(
+        tmp_path,
+        "6.json",
+        {
+            "LoadBalancers": [
+                {"LoadBalancerArn": "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/net/x/1"}
+            ]
+        },
+    )
     state = load_state(T, [str(tmp_path)])
     assert state.aws.target_health[arn][0]["TargetHealth"]["State"] == "healthy"
     assert state.aws.tags[arn] == {"service.k8s.aws/stack": "shop/web"}
@@ -61,11 +92,38 @@ def test_target_health_without_arn_needs_it_when_ambiguous(tmp_path):
 
 
 def test_tccli_outputs_recognised_with_and_without_response_wrapper(tmp_path):
-    write(tmp_path, "lb.json", {"Response": {"TotalCount": 1, "LoadBalancerSet": [{"LoadBalancerId": "lb-1", "LoadBalancerVips": ["127.0.0.9"]}], "RequestId": "r"}})
-    write(tmp_path, "l.json", {"Listeners": [{"ListenerId": "lbl-1", "Protocol": "TCP", "Port": 80, "HealthCheck": {"HealthSwitch": 1}}], "TotalCount": 1})
-    write(tmp_path, "t.json", {"Listeners": [{"ListenerId": "lbl-1", "Targets": [{"Type": "CVM", "Port": 30080}]}]})
+    write(
+        tmp_path,
+        "lb.json",
+        {
+            "Response": {
+                "TotalCount": 1,
+                "LoadBalancerSet": [{"LoadBalancerId": "lb-1", "LoadBalancerVips": ["127.0.0.9"]}],
+                "RequestId": "r",
+            }
+        },
+    )
+    write(
+        tmp_path,
+        "l.json",
+        {
+            "Listeners": [
+                {"ListenerId": "lbl-1", "Protocol": "TCP", "Port": 80, "HealthCheck": {"HealthSwitch": 1}}
+            ],
+            "TotalCount": 1,
+        },
+    )
+    write(
+        tmp_path,
+        "t.json",
+        {"Listeners": [{"ListenerId": "lbl-1", "Targets": [{"Type": "CVM", "Port": 30080}]}]},
+    )
     write(tmp_path, "h.json", {"LoadBalancers": [{"LoadBalancerId": "lb-1", "Listeners": []}]})
-    write(tmp_path, "sg.json", {"SecurityGroupId": "sg-1", "SecurityGroupPolicySet": {"Ingress": [], "Egress": []}})
+    write(
+        tmp_path,
+        "sg.json",
+        {"SecurityGroupId": "sg-1", "SecurityGroupPolicySet": {"Ingress": [], "Egress": []}},
+    )
     write(tmp_path, "cvm.json", {"InstanceSet": [{"InstanceId": "ins-1"}], "TotalCount": 1})
     state = load_state(T, [str(tmp_path)])
     tc = state.tencent
@@ -84,7 +142,10 @@ def test_tccli_outputs_recognised_with_and_without_response_wrapper(tmp_path):
         (json.dumps({"Something": 1}), "not output lbhealth recognises"),
         (json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {}}), "without metadata.name"),
         (json.dumps([1, 2]), "expected an object"),
-        (json.dumps({"Response": {"Error": {"Code": "AuthFailure", "Message": "bad"}, "RequestId": "x"}}), "AuthFailure"),
+        (
+            json.dumps({"Response": {"Error": {"Code": "AuthFailure", "Message": "bad"}, "RequestId": "x"}}),
+            "AuthFailure",
+        ),
     ],
 )
 def test_malformed_dump_names_the_file_and_the_problem(tmp_path, content, expected):
@@ -108,7 +169,9 @@ def test_snapshot_round_trips_through_the_loader(tmp_path):
     src.tencent.load_balancers.append({"LoadBalancerId": "lb-1"})
     write_snapshot(src, tmp_path / "snap")
     again = load_state(T, [str(tmp_path / "snap")])
-    assert {k: len(v) for k, v in again.k8s.objects.items()} == {k: len(v) for k, v in src.k8s.objects.items()}
+    assert {k: len(v) for k, v in again.k8s.objects.items()} == {
+        k: len(v) for k, v in src.k8s.objects.items()
+    }
     assert again.aws.target_health == src.aws.target_health
     assert again.aws.target_groups == src.aws.target_groups
     assert again.k8s.logs == src.k8s.logs
@@ -116,6 +179,10 @@ def test_snapshot_round_trips_through_the_loader(tmp_path):
 
 
 def test_kubectl_describe_output_gets_a_pointed_hint(tmp_path):
-    path = write(tmp_path, "describe.txt", "Name:              web\nNamespace:         shop\nSelector:          app=web\nType:              LoadBalancer\n")
+    path = write(
+        tmp_path,
+        "describe.txt",
+        "Name:              web\nNamespace:         shop\nSelector:          app=web\nType:              LoadBalancer\n",
+    )
     with pytest.raises(DumpError, match="kubectl describe"):
         load_state(T, [str(path)])

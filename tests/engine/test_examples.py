@@ -22,7 +22,9 @@ def test_example_verdict(example, target, check_id, fix_id):
     report, _ = diagnose(Target.parse(target), sources=[f"examples/{example}"])
     assert report.verdict.status in (Status.FAIL, Status.WARN)
     if check_id:
-        assert report.verdict.check_id == check_id, [(x.check_id, x.status, x.summary) for x in report.findings if x.failing]
+        assert report.verdict.check_id == check_id, [
+            (x.check_id, x.status, x.summary) for x in report.findings if x.failing
+        ]
     root = report.root_cause
     if fix_id:
         assert root.fix is not None and root.fix.id == fix_id

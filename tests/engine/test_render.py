@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from slack_sdk.errors import SlackObjectFormationError
 
 from bot import render
-from checks.model import Finding, FixPlan, Report, Status, Target, Verdict
+from checks.model import Finding, FixPlan, Report, Status, Target
 from checks.rank import rank
 
 
@@ -17,11 +18,30 @@ def report_with(findings: list[Finding]) -> Report:
 
 
 def sample() -> Report:
-    fix = FixPlan("FIX-TARGETPORT", "Patch targetPort", {"spec": {"ports": [{"port": 80, "targetPort": 80}]}}, "kubectl patch svc web -n shop -p '{...}'")
+    fix = FixPlan(
+        "FIX-TARGETPORT",
+        "Patch targetPort",
+        {"spec": {"ports": [{"port": 80, "targetPort": 80}]}},
+        "kubectl patch svc web -n shop -p '{...}'",
+    )
     return report_with(
         [
-            Finding("K8S-TARGETPORT", Status.FAIL, "Service port 80 targets 8080; pods listen on 80", ["Service shop/web spec.ports[0].targetPort = 8080"], "kubectl get svc web -n shop -o yaml", fix, cause="targetport"),
-            Finding("AWS-TARGET-HEALTH", Status.FAIL, "2 of 2 targets unhealthy <Target.FailedHealthChecks>", ["127.0.0.2:8080 unhealthy"], supports=("targetport",)),
+            Finding(
+                "K8S-TARGETPORT",
+                Status.FAIL,
+                "Service port 80 targets 8080; pods listen on 80",
+                ["Service shop/web spec.ports[0].targetPort = 8080"],
+                "kubectl get svc web -n shop -o yaml",
+                fix,
+                cause="targetport",
+            ),
+            Finding(
+                "AWS-TARGET-HEALTH",
+                Status.FAIL,
+                "2 of 2 targets unhealthy <Target.FailedHealthChecks>",
+                ["127.0.0.2:8080 unhealthy"],
+                supports=("targetport",),
+            ),
             Finding("K8S-SELECTOR", Status.PASS, "Selector app=web matches 2 pods"),
             Finding("AWS-SG", Status.SKIP, "targets answered; network not suspected"),
             Finding("K8S-EVENTS", Status.ERROR, "forbidden: cannot list events"),
@@ -34,7 +54,11 @@ def test_text_report_verdict_first_then_failing_then_collapsed():
     lines = text.splitlines()
     assert lines[0].startswith("✗ FAIL  shop/web")
     assert "[K8S-TARGETPORT]" in lines[1]
-    assert text.index("ROOT CAUSE  K8S-TARGETPORT") < text.index("ALSO FAILING (1)") < text.index("passed (1): K8S-SELECTOR")
+    assert (
+        text.index("ROOT CAUSE  K8S-TARGETPORT")
+        < text.index("ALSO FAILING (1)")
+        < text.index("passed (1): K8S-SELECTOR")
+    )
     assert "fix FIX-TARGETPORT" in text and "kubectl patch svc web" in text
     assert "skipped (1):\n  AWS-SG: targets answered" in text and "COULD NOT CHECK (1)" in text
 
@@ -42,7 +66,11 @@ def test_text_report_verdict_first_then_failing_then_collapsed():
 def test_json_report_contract():
     data = json.loads(render.render_json(sample()))
     assert set(data) == {"target", "verdict", "findings", "api_calls", "duration_ms"}
-    assert data["verdict"] == {"status": "fail", "check_id": "K8S-TARGETPORT", "summary": "Service port 80 targets 8080; pods listen on 80"}
+    assert data["verdict"] == {
+        "status": "fail",
+        "check_id": "K8S-TARGETPORT",
+        "summary": "Service port 80 targets 8080; pods listen on 80",
+    }
     first = data["findings"][0]
     assert set(first) == {"check_id", "status", "summary", "evidence", "next_step", "fix"}
     assert set(first["fix"]) == {"id", "title", "patch", "command"}
@@ -72,11 +100,13 @@ def test_huge_report_overflows_to_a_file_and_stays_within_limits():
             if b["type"] == "section":
                 assert len(b["text"]["text"]) <= render.SECTION_CHARS
     assert "attached as a file" in json.dumps(messages[-1])
-    assert "## ✗ K8S-X119" in render.render_markdown(report_with(findings)) or "K8S-X119" in render.render_markdown(report_with(findings))
+    assert "## ✗ K8S-X119" in render.render_markdown(
+        report_with(findings)
+    ) or "K8S-X119" in render.render_markdown(report_with(findings))
 
 
 def test_validate_blocks_rejects_what_slack_rejects():
-    with pytest.raises(Exception):
+    with pytest.raises(SlackObjectFormationError):
         render.validate_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}])
     with pytest.raises(ValueError):
         render.validate_blocks([{"type": "divider"}] * 51)

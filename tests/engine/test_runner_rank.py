@@ -55,13 +55,25 @@ def test_node_checks_are_opt_in():
 
 def test_cross_layer_agreement_beats_a_single_louder_prior():
     findings = [
-        Finding("K8S-ALB-INGRESS", Status.FAIL, "LB checks / but the app answers on /healthz", cause="healthcheck-path"),
+        Finding(
+            "K8S-ALB-INGRESS",
+            Status.FAIL,
+            "LB checks / but the app answers on /healthz",
+            cause="healthcheck-path",
+        ),
         Finding("K8S-NETWORKPOLICY", Status.FAIL, "a policy may block", cause="network-policy"),
-        Finding("AWS-TARGET-HEALTH", Status.FAIL, "ResponseCodeMismatch [404]", supports=("healthcheck-path", "app-error")),
+        Finding(
+            "AWS-TARGET-HEALTH",
+            Status.FAIL,
+            "ResponseCodeMismatch [404]",
+            supports=("healthcheck-path", "app-error"),
+        ),
         Finding("PROBE-HTTP", Status.FAIL, "GET / -> 404", supports=("healthcheck-path",)),
         Finding("K8S-SELECTOR", Status.PASS, "ok"),
     ]
-    ordered, verdict = rank(findings, {"K8S-ALB-INGRESS": 60, "K8S-NETWORKPOLICY": 80, "AWS-TARGET-HEALTH": 30, "PROBE-HTTP": 40})
+    ordered, verdict = rank(
+        findings, {"K8S-ALB-INGRESS": 60, "K8S-NETWORKPOLICY": 80, "AWS-TARGET-HEALTH": 30, "PROBE-HTTP": 40}
+    )
     assert verdict.check_id == "K8S-ALB-INGRESS"
     assert ordered[-1].status == Status.PASS
 
