@@ -28,6 +28,7 @@ posts a resolved note in the thread and marks the root resolved with the inciden
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import heapq
@@ -260,6 +261,25 @@ class Incidents:
         if clean:
             args = [x for kv in clean.items() for x in kv]
             self._set(keys=[incident_hash(key)], args=args)
+
+    @contextlib.contextmanager
+    def render_lock(self, key: str, wait: float = 5.0, hold_ms: int = 15000):
+        """Serialise the renders of one root message (web process and workers), so that a render from
+        older state never lands after a newer one: each render reads the state while holding it."""
+        lock_key, token = incident_hash(key) + ":render", uuid.uuid4().hex
+        deadline = time.monotonic() + wait
+        held = False
+        while not held:
+            held = bool(self.redis.set(lock_key, token, nx=True, px=hold_ms))
+            if not held:
+                if time.monotonic() > deadline:
+                    break  # a holder died: render anyway rather than never
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            if held:
+                self.redis.eval(_RELEASE, 1, lock_key, token)
 
     def get(self, key: str) -> dict[str, Any] | None:
         raw = self.redis.hgetall(incident_hash(key))
@@ -549,6 +569,10 @@ class AlarmDesk:
     # -- background updates --------------------------------------------------------------------
     def _render_due(self, key: str, resolved: bool, attempt: int) -> float | None:
         """Update the root (and post the resolved note). Returns a retry delay or None."""
+        with self.incidents.render_lock(key):
+            return self._render_locked(key, resolved, attempt)
+
+    def _render_locked(self, key: str, resolved: bool, attempt: int) -> float | None:
         inc = self.incidents.get(key)
         if not inc or self.slack is None:
             return None
@@ -650,16 +674,22 @@ def update_alarm_root(outcome: Any) -> None:
     else:
         verdict = {"status": "error", "check_id": None, "summary": f"the diagnosis failed: {outcome.error}"}
     incidents.set_fields(key, verdict=verdict, last_report_at=repr(time.time()))
-    inc = incidents.get(key)
-    if not inc:
-        return
-    channel, ts = inc.get("channel") or job.channel, inc.get("root_ts") or job.root_ts
-    if not ts:
-        return
-    msg = root_message(inc)
     from bot.slack import client as slack
 
-    slack.call(outcome.client, "chat_update", channel=channel, ts=ts, text=msg["text"], blocks=msg["blocks"])
+    with incidents.render_lock(key):
+        inc = incidents.get(key)
+        if not inc:
+            return
+        channel, ts = inc.get("channel") or job.channel, inc.get("root_ts") or job.root_ts
+        if not ts:
+            return
+        msg = root_message(inc)
+        slack.call(outcome.client, "chat_update", channel=channel, ts=ts, text=msg["text"], blocks=msg["blocks"])
+
+
+def register_with_worker() -> None:
+    """Register the alarm root updater and job preparer in bot.worker (idempotent; the worker calls it)."""
+    _register_with_worker()
 
 
 def _register_with_worker() -> None:

@@ -203,8 +203,10 @@ def update_command_root(outcome: Outcome) -> None:
 
 def _root_updater(origin: str) -> RootUpdater:
     if origin not in ROOT_UPDATERS and origin == "alarm":
-        try:  # the webhook module registers the alarm updater when imported
-            import bot.incidents  # noqa: F401
+        try:  # the alarm updater (and job preparer) live with the incidents
+            from bot.incidents import register_with_worker
+
+            register_with_worker()
         except ImportError:
             pass
     return ROOT_UPDATERS.get(origin, update_command_root)
@@ -217,7 +219,12 @@ JOB_PREPARERS: dict[str, JobPreparer] = {}
 
 def _job_preparer(origin: str) -> JobPreparer | None:
     if origin not in JOB_PREPARERS and origin == "alarm":
-        _root_updater(origin)  # importing bot.incidents registers the alarm updater and preparer
+        try:
+            from bot.incidents import register_with_worker
+
+            register_with_worker()
+        except ImportError:
+            pass
     return JOB_PREPARERS.get(origin)
 
 

@@ -399,3 +399,28 @@ def test_slack_down_queues_nothing_until_the_root_message_is_posted(harness, sig
     roots = [c for c in h.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
     assert len(roots) == 2 and h.rq_jobs()[0].args[0]["root_ts"]  # one failed, one posted
     assert h.redis.zcard("lbhealth:incidents:pending") == 0
+
+
+def test_root_renders_are_serialised_so_the_verdict_is_never_overwritten_by_an_older_render(harness, signer):
+    import threading
+    from types import SimpleNamespace
+
+    from bot.incidents import update_alarm_root
+
+    h = harness
+    post_sns(h, signer.notification(p.cloudwatch_alb()))
+    key = "aws:" + p.tg_arn()
+    inc = h.hooks.incidents.get(key)
+    verdict = {"status": "fail", "check_id": "AWS-TARGET-HEALTH", "summary": "2 of 2 targets unhealthy"}
+    outcome = SimpleNamespace(job=SimpleNamespace(incident_key=key, channel=inc["channel"], root_ts=inc["root_ts"]),
+                              redis=h.redis, client=h.hooks.desk.slack, ok=True, error=None,
+                              report=SimpleNamespace(verdict=SimpleNamespace(to_dict=lambda: verdict)))
+    before = len(h.slack.calls_to("chat.update"))
+    with h.hooks.incidents.render_lock(key):  # a coalesced counter update is rendering right now
+        t = threading.Thread(target=update_alarm_root, args=(outcome,))
+        t.start()
+        time.sleep(0.3)
+        assert len(h.slack.calls_to("chat.update")) == before  # the worker waits for it
+    t.join(5)
+    last = h.slack.calls_to("chat.update")[-1]
+    assert "AWS-TARGET-HEALTH" in json.dumps(last.args["blocks"])
