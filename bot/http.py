@@ -70,7 +70,7 @@ def create_app(
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.scrape_registry(redis)), mimetype=CONTENT_TYPE_LATEST)
 
     deps = {"settings": settings, "redis": redis, "slack": slack_client, "enqueue": enqueue_diagnosis}
     deps.update(webhook_deps or {})

@@ -61,3 +61,18 @@ def register_queue_gauges(redis) -> None:
         return
     REGISTRY.register(QueueCollector(redis))
     _collector_for.add(id(REGISTRY))
+
+
+def scrape_registry(redis) -> CollectorRegistry:
+    """What /metrics serves: this process's registry, or, when `lbhealth serve` runs several web
+    processes (PROMETHEUS_MULTIPROC_DIR set), the sum over all of them plus the queue gauges."""
+    import os
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(QueueCollector(redis))
+    return registry

@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,19 +34,21 @@ def build(settings: Any, *, socket_mode: bool = False):
 
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
-    bolt = create_bolt_app(settings, redis, client, socket_mode=socket_mode)
+    bolt = create_bolt_app(settings, redis, client, socket_mode=socket_mode, verify_token=True)
     app = create_app(settings, redis, client, bolt_app=bolt)
     return app, bolt, redis, client
 
 
-def serve_http(app, host: str, port: int, threads: int, max_body: int, ready: threading.Event | None = None):
+def serve_http(app, host: str, port: int, threads: int, max_body: int, ready: threading.Event | None = None,
+               sockets: list[socket.socket] | None = None):
     from waitress.server import create_server
 
-    server = create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body,
-                           connection_limit=1000, backlog=1024, channel_timeout=30, ident="lbhealth")
+    where = {"sockets": sockets} if sockets else {"host": host, "port": port}
+    server = create_server(app, threads=threads, max_request_body_size=max_body, connection_limit=1000,
+                           backlog=1024, channel_timeout=30, ident="lbhealth", asyncore_use_poll=True, **where)
     if ready is not None:
         ready.set()
-    log.info("serving", extra={"host": host, "port": server.effective_port, "threads": threads})
+    log.info("serving", extra={"host": host, "port": port, "threads": threads, "pid": os.getpid()})
     return server
 
 
@@ -64,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
     if not socket_mode and not settings.slack_signing_secret:
         print("lbhealth serve needs SLACK_SIGNING_SECRET (Basic Information > App Credentials)", file=sys.stderr)
         return 2
+    processes = 1 if socket_mode else max(1, int(settings.lbhealth_http_processes))
+    if processes > 1:
+        return serve_prefork(settings, host, port, processes)
+
     app, bolt, _redis, client = build(settings, socket_mode=socket_mode)
     server = serve_http(app, host, port, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
     intake = IntakeProcess()
@@ -92,6 +99,90 @@ def main(args: argparse.Namespace) -> int:
     finally:
         intake.stop()
     return 0
+
+
+def serve_prefork(settings: Any, host: str, port: int, processes: int) -> int:
+    """N web processes on one listening socket (LBHEALTH_HTTP_PROCESSES), plus the intake consumer.
+
+    One Python process acknowledges at most ~1/0.6 ms = ~1,600 commands/s on one core (the GIL);
+    a burst of 200 arrives at once, so its last ack waits for the 199 before it. Forked processes
+    share the socket (the kernel hands each connection to one of them) and use every core.
+    Metrics are then kept in prometheus_client's multiprocess files and summed at /metrics.
+    """
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lbhealth-metrics-")
+    if "prometheus_client" in sys.modules and not _multiprocess_values():
+        log.warning("prometheus_client was imported before multiprocess mode was set; metrics are per process")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+
+    def child() -> None:  # in a forked child: build everything fresh (no threads were inherited)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        app, *_ = build(settings)
+        server = serve_http(app, host, port, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes,
+                            sockets=[sock])
+        signal.signal(signal.SIGTERM, lambda *_: server.close())
+        try:
+            server.run()
+        except (OSError, ValueError):
+            pass
+        os._exit(0)
+
+    def spawn() -> int:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child()
+            finally:
+                os._exit(1)
+        return pid
+
+    children = {spawn() for _ in range(processes)}  # fork before this process starts any thread
+    intake = IntakeProcess()
+    intake.start()
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("shutting down", extra={"signal": signum})
+        stopping.set()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving", extra={"host": host, "port": port, "processes": processes})
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in children:
+            continue
+        children.discard(pid)
+        if not stopping.is_set():
+            log.warning("web process exited; restarting", extra={"pid": pid, "status": status})
+            children.add(spawn())
+    intake.stop()
+    sock.close()
+    return 0
+
+
+def _multiprocess_values() -> bool:
+    from prometheus_client import values
+
+    return values.ValueClass is not values.MutexValue
 
 
 class IntakeProcess:

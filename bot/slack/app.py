@@ -54,21 +54,35 @@ def create_bolt_app(
     *,
     socket_mode: bool = False,
     executor: ThreadPoolExecutor | None = None,
+    verify_token: bool = False,
 ) -> App:
     secret = settings.slack_signing_secret
     executor = executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="bolt-listener")
-    app = App(
-        client=client,
-        signing_secret=secret,
-        # Socket Mode has no signatures (bolt skips verification there); HTTP mode requires them.
-        request_verification_enabled=bool(secret) or not socket_mode,
-        token_verification_enabled=False,  # no auth.test at start: the web app must come up without Slack
-        # The listener runs inline in the request thread (it is pure and fast) and the response goes
-        # out as soon as it returns. (False would run it on the executor and poll for ack() every 10 ms.)
-        process_before_response=True,
-        listener_executor=executor,
-        logger=logging.getLogger("slack_bolt.App"),
-    )
+
+    def make(verify: bool) -> App:
+        return App(
+            client=client,
+            signing_secret=secret,
+            # Socket Mode has no signatures (bolt skips verification there); HTTP mode requires them.
+            request_verification_enabled=bool(secret) or not socket_mode,
+            # True: auth.test once now, so that no command waits for it (bolt would otherwise call it
+            # on the first requests, all of them at once under a burst).
+            token_verification_enabled=verify,
+            # The listener runs inline in the request thread (it is pure and fast) and the response goes
+            # out as soon as it returns. (False would run it on the executor and poll for ack() every 10 ms.)
+            process_before_response=True,
+            listener_executor=executor,
+            logger=logging.getLogger("slack_bolt.App"),
+        )
+
+    if verify_token:
+        try:
+            app = make(True)
+        except Exception as exc:  # Slack unreachable now: start anyway (webhooks, health); bolt retries per request
+            log.warning("auth.test failed at start; retrying on the first command", extra={"error": str(exc)})
+            app = make(False)
+    else:
+        app = make(False)
     handlers = CommandHandlers(settings, redis, client)
     app.command(COMMAND)(handlers.command)
     app.error(handlers.error)

@@ -288,6 +288,16 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urlparse(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = parsed.path
+        if path == "/_calls":  # for a fake running in another process (benches)
+            with self.owner._lock:
+                calls = [{"method": c.method, "args": c.args, "at": c.at, "response": c.response}
+                         for c in self.owner.calls]
+            self._send(200, json.dumps(calls, default=str).encode())
+            return
+        if path == "/_reset":
+            self.owner.reset()
+            self._send(200, b"{}")
+            return
         if path.startswith("/upload/"):
             fid = path.rsplit("/", 1)[1]
             call = Call("upload", {"file_id": fid, "size": len(raw)}, headers, path, raw)
@@ -356,3 +366,17 @@ def _multipart_payload(raw: bytes, content_type: str) -> bytes:
             if b"filename=" in head or b"name=" in head:
                 return body.rstrip(b"\r\n")
     return raw
+
+
+def main() -> None:
+    """`python -m tests.fakes.slack_api PORT_FILE`: serve until killed; write the base URL to PORT_FILE."""
+    import sys
+    from pathlib import Path
+
+    api = FakeSlackAPI()
+    Path(sys.argv[1]).write_text(api.root)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
