@@ -171,3 +171,14 @@ def test_queue_counts(redis, worker_deps, burst):
     run_jobs(redis)
     assert queue_counts(redis) == {"queued": 0, "running": 0, "scheduled": 0, "failed": 0}
     assert get_queue(redis).count == 0
+
+
+def test_job_timeout_ends_in_a_failure_message(redis, slack_api, worker_deps, monkeypatch):
+    monkeypatch.setenv(worker.TEST_DELAY_ENV, "3")
+    job = DiagnosisJob(namespace="shop", service="web", cluster="prod", channel="C1")
+    enqueue_diagnosis(redis, job, post_root=lambda j: worker_deps.client.chat_postMessage(
+        channel="C1", text="root")["ts"], retry_intervals=[], job_timeout=1)
+    run_jobs(redis)
+    (failed,) = slack_api.thread("C1", job.root_ts)
+    assert "longer than the job timeout" in failed["blocks"][0]["text"]["text"]
+    assert job_record(redis, job.job_id)["state"] == "failed"
