@@ -200,6 +200,13 @@ class WebhookApp:
 
     def _sns(self, data: Any) -> Response:
         header_type = request.headers.get("x-amz-sns-message-type")
+        allowed = self._topics()
+        claimed = data.get("TopicArn") if isinstance(data, dict) else None
+        if isinstance(data, dict) and claimed not in allowed:
+            # before any certificate is fetched: an unknown topic costs us nothing (TopicArn is signed,
+            # so a message that passes this and verification below really comes from an allowed topic)
+            why = "LBHEALTH_SNS_TOPICS is empty" if not allowed else "not in LBHEALTH_SNS_TOPICS / sns_topics"
+            raise Refused(403, f"topic {claimed} is not allowed ({why})")
         try:
             msg = self.verifier.verify(data, header_type=header_type)
         except SnsRejected as exc:
@@ -208,10 +215,8 @@ class WebhookApp:
         header_topic = request.headers.get("x-amz-sns-topic-arn")
         if header_topic and header_topic != topic:
             raise Refused(400, "x-amz-sns-topic-arn disagrees with TopicArn")
-        allowed = self._topics()
         if topic not in allowed:
-            why = "LBHEALTH_SNS_TOPICS is empty" if not allowed else "not in LBHEALTH_SNS_TOPICS / sns_topics"
-            raise Refused(403, f"topic {topic} is not allowed ({why})")
+            raise Refused(403, f"topic {topic} is not allowed")
         mtype = msg["Type"]
         if mtype == "SubscriptionConfirmation":
             try:

@@ -141,6 +141,15 @@ def test_unknown_topic_is_refused(harness, signer):
     assert h.confirmer.calls == []
 
 
+def test_an_unknown_topic_is_refused_before_any_certificate_is_fetched(harness, signer):
+    h = harness
+    fetched_before = len(signer.source.fetches)
+    msg = signer.notification(p.cloudwatch_alb(), topic="arn:aws:sns:eu-west-1:999999999999:flood")
+    msg["SigningCertURL"] = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-ffffffffffff.pem"
+    assert post_sns(h, msg).status_code == 403
+    assert len(signer.source.fetches) == fetched_before
+
+
 def test_no_allowed_topics_refuses_everything(redis_url, signer, slack_api):
     slack_api.reset()
     h = make_harness(redis_url, signer, slack_api, settings=make_settings(lbhealth_sns_topics=""))
