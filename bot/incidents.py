@@ -476,6 +476,12 @@ class AlarmDesk:
         try:
             t0 = time.perf_counter()
             inc = self.incidents.get(key)
+            if inc and inc.get("state") == "resolved" and not inc.get("root_ts") and self.slack is not None:
+                # it recovered before we got to it: say so (one root message, marked resolved), no diagnosis
+                alarm = Alarm.from_dict(inc.get("alarm") if isinstance(inc.get("alarm"), dict) else {})
+                channel = inc.get("channel") or self.route(alarm, inc.get("mapping") if isinstance(inc.get("mapping"), dict) else None)
+                if channel:
+                    self._ensure_root(key, channel)
             if not inc or inc.get("state") != "open" or inc["queued_seq"] >= inc["job_seq"]:
                 redis.zrem(PENDING, key)
                 return False

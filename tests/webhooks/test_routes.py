@@ -433,3 +433,17 @@ def test_root_renders_are_serialised_so_the_verdict_is_never_overwritten_by_an_o
     t.join(5)
     last = h.slack.calls_to("chat.update")[-1]
     assert "AWS-TARGET-HEALTH" in json.dumps(last.args["blocks"])
+
+
+def test_an_alarm_that_recovers_before_its_follow_up_gets_a_resolved_root_and_no_job(harness, signer):
+    from bot.webhooks.alarms import parse_cloudwatch
+
+    h = harness
+    inc = h.hooks.incidents
+    inc.record(parse_cloudwatch(p.cloudwatch_alb(), message_id="a"))  # recorded; the follow-up has not run yet
+    inc.record(parse_cloudwatch(p.cloudwatch_alb("OK", changed="2026-11-21T10:00:05.000+0000"), message_id="b"))
+    h.hooks.desk.submit("aws:" + p.tg_arn())
+    h.hooks.desk.drain()
+    roots = [c for c in h.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
+    assert len(roots) == 1 and roots[0].args["text"].startswith("Resolved after")
+    assert h.rq_jobs() == [] and h.redis.zcard("lbhealth:incidents:pending") == 0
