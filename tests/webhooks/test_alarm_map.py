@@ -187,3 +187,11 @@ def test_clb_of_an_ingress_leads_to_its_backend_services(tencent):
         m = map_tencent(vip="127.0.0.82", port=80, region="ap-guangzhou", clients=clients(kube))
         assert kube.count(verb="list", resource="ingresses", cluster_wide=True) == 1
     assert m.services == ["mall/order"] and m.how == "Ingress mall/mall on the CLB"
+
+
+def test_explicit_ingress_group_tags(aws_env):
+    arn = make_tg(aws_env, "k8s-sharedalb-1", {"ingress.k8s.aws/stack": "shared-alb",
+                                                "ingress.k8s.aws/resource": "shop/web-ingress-web:80"})
+    with FakeKubeAPI([ingress("web-ingress", "shop", "web"), ingress("other", "shop", "api")]).start() as kube:
+        m = map_aws([arn], region=REGION, clients=clients(kube))
+    assert m.services == ["shop/web"]
