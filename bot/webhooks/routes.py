@@ -94,7 +94,7 @@ class WebhookApp:
         self.metrics.ALARMS_DEDUPLICATED.labels(source).inc()
 
     def _refuse(self, source: str, status: int, reason: str, extra: dict[str, Any] | None = None) -> Response:
-        kind = {400: "malformed", 403: "forged", 413: "too_large", 401: "forged"}.get(status, "refused")
+        kind = {400: "malformed", 401: "forged", 403: "forged", 413: "too_large", 503: "unavailable"}.get(status, "refused")
         self.metrics.ALARMS_REFUSED.labels(source, kind).inc()
         log.warning("webhook %s refused (%s): %s [from %s]", source, status, reason, request.remote_addr)
         return _json(status, {"error": reason, **(extra or {})})
