@@ -86,22 +86,6 @@ def serve(port_file: str, cert: str) -> int:
     app = create_app(settings, redis, client, bolt_app=bolt, webhook_deps={"cert_source": FileCertSource(cert)})
     server = serve_http(app, "127.0.0.1", 0, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
     Path(port_file).write_text(str(server.effective_port))
-    prof_path = os.environ.get("LBHEALTH_BENCH_PROFILE")
-    if prof_path:  # bench diagnostics: profile every thread of the server until SIGTERM
-        import signal
-
-        import yappi
-
-        yappi.set_clock_type("cpu")
-        yappi.start()
-
-        def dump(*_a):
-            yappi.stop()
-            with open(prof_path, "w") as out:
-                yappi.get_func_stats().sort("tsub").print_all(out=out, columns={0: ("name", 90), 1: ("ncall", 8), 2: ("tsub", 8), 3: ("ttot", 8)})
-            os._exit(0)
-
-        signal.signal(signal.SIGTERM, dump)
     server.run()
     return 0
 
