@@ -62,29 +62,44 @@ class FileCertSource:
 
 
 def serve(port_file: str, cert: str) -> int:
-    """`lbhealth serve` (bot.server.build + serve_http), with the local certificate source."""
-    from redis import Redis
-
-    from bot.http import create_app
+    """`lbhealth serve` (bot.server: build + serve_http, or serve_prefork with LBHEALTH_HTTP_PROCESSES > 1),
+    with the local certificate source given to the webhooks."""
+    import bot.http as http
     from bot.logs import setup_logging
-    from bot.server import serve_http
     from bot.settings import get_settings
-    from bot.slack.app import create_bolt_app
-    from bot.slack.client import web_client
 
     settings = get_settings()
     setup_logging("WARNING")
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    original = http.create_app
+
+    def create_app(settings, redis, client, **kw):  # the one change: SNS certificates from a file
+        deps = dict(kw.pop("webhook_deps", None) or {})
+        deps["cert_source"] = FileCertSource(cert)
+        return original(settings, redis, client, webhook_deps=deps, **kw)
+
+    http.create_app = create_app
+    from bot import server as srv
+
+    processes = max(1, int(getattr(settings, "lbhealth_http_processes", 1) or 1))
+    if processes > 1:
+        from tests.fakes.redis_server import free_port
+
+        port = free_port()
+        Path(port_file).write_text(str(port))
+        return srv.serve_prefork(settings, "127.0.0.1", port, processes)
     try:
-        bolt = create_bolt_app(settings, redis, client)
+        app, *_ = srv.build(settings)
     except Exception as exc:  # the Slack side is not what this bench measures
+        from redis import Redis
         from slack_bolt import App
 
+        from bot.slack.client import web_client
+
         print(f"(bench server: bolt app unavailable: {exc}; using a bare one)", file=sys.stderr)
+        client = web_client(settings.slack_bot_token, settings.slack_api_url)
         bolt = App(signing_secret="bench", client=client, token_verification_enabled=False)
-    app = create_app(settings, redis, client, bolt_app=bolt, webhook_deps={"cert_source": FileCertSource(cert)})
-    server = serve_http(app, "127.0.0.1", 0, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
+        app = create_app(settings, Redis.from_url(settings.redis_url), client, bolt_app=bolt)
+    server = srv.serve_http(app, "127.0.0.1", 0, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
     Path(port_file).write_text(str(server.effective_port))
     server.run()
     return 0
@@ -223,6 +238,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=64, help="concurrent client connections")
     ap.add_argument("--threads", type=int, default=16, help="waitress threads (LBHEALTH_HTTP_THREADS)")
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes (the clients are split among them)")
+    ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES; 2 = the cores here)")
     ap.add_argument("--runs", type=int, default=3, help="repeat the whole storm (fresh servers); p99 bar on the median")
     ap.add_argument("--serve", nargs=2, metavar=("PORT_FILE", "CERT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -236,7 +252,7 @@ def main() -> int:
           f"(bar < 150: {'MET' if median < 150 else 'NOT MET'}); jobs/roots/incidents exactly "
           f"{1 + args.distinct} in every run: {'MET' if counts_ok else 'NOT MET'}")
     print(f"rerun: .venv/bin/python bench/alarm_storm.py --copies {args.copies} --distinct {args.distinct} "
-          f"--clients {args.clients} --threads {args.threads} --procs {args.procs} --runs {args.runs}")
+          f"--clients {args.clients} --threads {args.threads} --procs {args.procs} --processes {args.processes} --runs {args.runs}")
     return 0 if counts_ok and median < 150 else 1
 
 
@@ -270,7 +286,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
     (tmp / "sns.pem").write_bytes(signer.cert)
     env = dict(os.environ, REDIS_URL=redis_srv.url, SLACK_API_URL=slack.url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="bench",
                LBHEALTH_CONFIG=str(cfg), LBHEALTH_SNS_TOPICS=TOPIC, LBHEALTH_TENCENT_WEBHOOK_SECRET=TENCENT_SECRET,
-               LBHEALTH_HTTP_THREADS=str(args.threads), KUBECONFIG=kubeconfig, LBHEALTH_TENCENT_ENDPOINT=tencent.url,
+               LBHEALTH_HTTP_THREADS=str(args.threads), LBHEALTH_HTTP_PROCESSES=str(args.processes), KUBECONFIG=kubeconfig, LBHEALTH_TENCENT_ENDPOINT=tencent.url,
                TENCENTCLOUD_SECRET_ID="AKIDbench", TENCENTCLOUD_SECRET_KEY="bench", AWS_ACCESS_KEY_ID="bench",
                AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=str(ROOT))
     port_file = tmp / "port"
@@ -352,7 +368,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
         total = len(requests)
         print(f"\n[run {run_no}] alarm storm: {args.copies} deliveries of one CloudWatch alarm ({retries} SNS retries + {args.copies - retries} repeats) "
               f"+ {n_cw} distinct CloudWatch + {n_tc} distinct Tencent alarms = {total} POSTs")
-        print(f"server: bot.http.create_app on waitress ({args.threads} threads), {args.clients} concurrent keep-alive clients "
+        print(f"server: lbhealth serve ({args.processes} web process(es) x {args.threads} waitress threads), {args.clients} concurrent keep-alive clients "
               f"in {procs_n} processes; "
               f"machine: {os.cpu_count()} CPUs (1-min load {load_before:.2f} before the storm), Python {sys.version.split()[0]}; HTTP statuses {dict(sorted(statuses.items()))}; "
               f"wall {wall:.2f} s ({total / wall:.0f} req/s); all roots posted and jobs queued {settle:.2f} s after the first POST\n")
