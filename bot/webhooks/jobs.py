@@ -7,8 +7,9 @@ A job for an alarm carries, besides the Service the alarm was mapped to, `extra`
              {"aws_target_groups": [arn], "aws_region": ..} or {"tencent_lb": {"id", "vip", "port", ..}}
   unmapped   true when no Service was found: the worker still runs the cloud-side checks
 
-The mapping runs when an incident opens (or re-diagnoses), bounded by `timeout` seconds so the
-webhook still answers within Tencent's 5 s; results are cached in Redis per incident key.
+The mapping runs in the incident's follow-up (off the request path, bot.incidents.AlarmDesk) when it
+opens, bounded by `timeout` seconds; results are cached in Redis per incident key (10 min when a
+Service was found, 1 min when not).
 """
 
 from __future__ import annotations
