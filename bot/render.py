@@ -8,6 +8,7 @@ models, and split so that no message exceeds 50 blocks or a section 3000 charact
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
@@ -92,7 +93,8 @@ def render_text(report: Report, max_evidence: int = 8) -> str:
     def finding_body(f: Finding, brief: bool = False) -> str:
         return body.render(f=f, brief=brief, max_evidence=max_evidence).rstrip("\n")
 
-    return e.get_template("report.txt.j2").render(finding_body=finding_body, **_groups(report))
+    text = e.get_template("report.txt.j2").render(finding_body=finding_body, **_groups(report))
+    return re.sub(r"\n{3,}", "\n\n", text)  # sections that render empty leave no double gaps
 
 
 def render_markdown(report: Report) -> str:
