@@ -14,6 +14,9 @@ CASES = [
     ("nlb-annotation-range", "payments/gateway", "K8S-NLB-ANNOTATIONS", "FIX-NLB-ANNOTATION"),
     ("alb-healthcheck-path", "shop/checkout", None, "FIX-HEALTHCHECK-PATH"),
     ("tke-direct-access-crashloop", "mall/order", "K8S-POD-READY", None),
+    ("pods-pending", "orders/orders", "K8S-POD-READY", None),
+    ("image-pull-backoff", "api/billing", "K8S-POD-READY", None),
+    ("networkpolicy-deny", "web/front", "K8S-NETWORKPOLICY", None),
 ]
 
 
@@ -31,8 +34,9 @@ def test_example_verdict(example, target, check_id, fix_id):
     assert root.evidence and root.next_step
 
 
-def test_healthy_example_has_no_failing_finding():
-    report, _ = diagnose(Target.parse("shop/cart"), sources=["examples/healthy"])
+@pytest.mark.parametrize(("example", "target"), [("healthy", "shop/cart"), ("healthy-alb", "web/front")])
+def test_healthy_example_has_no_failing_finding(example, target):
+    report, _ = diagnose(Target.parse(target), sources=[f"examples/{example}"])
     assert report.verdict.status == Status.PASS
     assert [x for x in report.findings if x.failing] == []
     assert report.exit_code == 0
