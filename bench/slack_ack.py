@@ -125,7 +125,7 @@ class RemoteFakeSlack:
         return [SimpleNamespace(**c) for c in self._get("/_calls") if c["method"] == method]
 
     def count(self, method: str) -> int:
-        return len(self.calls_to(method))
+        return int(self._get(f"/_count?method={method}")["count"])
 
     def reset(self) -> None:
         self._get("/_reset")
@@ -133,6 +133,13 @@ class RemoteFakeSlack:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+_T0 = time.monotonic()
+
+
+def phase(what: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f}s] {what}", file=sys.stderr, flush=True)
 
 
 def web_cpu_seconds(serve_pid: int) -> float:
@@ -173,7 +180,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="lbhealth worker --concurrency")
     ap.add_argument("--single", type=int, default=10, help="sequential single commands on an idle system")
     ap.add_argument("--timeout", type=float, default=180)
-    ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES)")
+    ap.add_argument("--processes", type=int, default=4, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES)")
     ap.add_argument("--http-threads", type=int, default=8, help="waitress threads per web process")
     ap.add_argument("--no-nice", action="store_true", help="run the workers at the web process's priority")
     ap.add_argument("--rounds", type=int, default=3, help="bursts to send (each of --requests commands)")
@@ -204,17 +211,18 @@ def main() -> int:
     try:
         wait_ready(port)
         # warm-up, not measured: a long-running server has its threads, Redis connections and code
-        # paths warm. One diagnosis end to end, then a burst of `help` (answered in the ack, no job).
+        # paths warm. One diagnosis end to end, then one unmeasured burst like the measured ones.
         signed_post(port, body_for("warmup/web", "warm.1", api.response_url()))
-        warm = [body_for("help", f"warm.h.{i}", api.response_url()) for i in range(n)]
+        warm = [body_for(f"warmup/web-{i}", f"warm.{i}", api.response_url()) for i in range(n)]
         subprocess.run([sys.executable, str(ROOT / "bench" / "_burst_client.py")], cwd=ROOT, check=True,
                        input=json.dumps({"port": port, "requests": [[b, sign(b)] for b in warm]}),
                        capture_output=True, text=True)
-        deadline = time.monotonic() + 30
-        while not api.count("chat.update") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        deadline = time.monotonic() + args.timeout
+        while api.count("chat.update") < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        phase(f"warm-up done ({n} commands; {api.count('chat.update')} reports, "
+              f"{api.count('chat.postMessage')} posts, {api.count('response_url')} ephemeral)")
         api.reset()
-
         # 1. bursts
         acks: list[float] = []
         e2e: list[float] = []
@@ -252,6 +260,7 @@ def main() -> int:
             replies += sum(1 for c in api.calls_to("chat.postMessage") if c.args.get("thread_ts"))
             posted += len(updated)
 
+        phase("bursts done")
         # 2. single commands on an idle system
         singles = []
         for k in range(args.single):
@@ -264,6 +273,7 @@ def main() -> int:
             if ups:
                 singles.append((ups[0].at - sent_at) * 1000)
             time.sleep(0.05)
+        phase("single commands done")
     finally:
         serve.terminate()
         workers.terminate()
@@ -275,6 +285,7 @@ def main() -> int:
         api.stop()
         redis.stop()
         logs.close()
+        phase("stopped")
 
     print(f"\n/lbhealth bench: {args.rounds} burst(s) of {n} concurrent signed commands -> lbhealth serve (waitress) + "
           f"{args.processes} web process(es), lbhealth worker --concurrency {args.workers}{'' if args.no_nice else ' (nice 10)'}, Redis on loopback, "

@@ -125,6 +125,11 @@ def claim_command(redis: Redis, key: str, ttl: int = COMMAND_DEDUP_TTL) -> bool:
     return bool(redis.set(PREFIX + "cmd:" + key, "1", nx=True, ex=ttl))
 
 
+def release_command(redis: Redis, key: str) -> None:
+    """Handling failed before anything was queued: let the next attempt (or delivery) through."""
+    redis.delete(PREFIX + "cmd:" + key)
+
+
 def enqueue_diagnosis(
     redis: Redis,
     job: DiagnosisJob,

@@ -227,7 +227,7 @@ def run_intake() -> int:
     setup_logging(settings.lbhealth_log_level)
     # Follow-up work yields the CPU to the acknowledgements of the web process next to it
     # (Slack's 3 s deadline applies to those; a root message a few ms later is harmless).
-    os.nice(5)
+    os.nice(10)
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     consumer = IntakeConsumer(settings, redis, web_client(settings.slack_bot_token, settings.slack_api_url),
                               threads=settings.lbhealth_listener_threads).start()

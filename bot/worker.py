@@ -383,7 +383,7 @@ def finish_failed(d: Deps, job: DiagnosisJob, job_id: str, reason: str, attempts
 
 def _reason(exc_type: Any, exc_value: Any) -> str:
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
-        return "the worker running it stopped (killed or crashed) every time it was tried"
+        return "the worker running it stopped (killed or crashed)"
     if exc_type is JobTimeoutException or isinstance(exc_value, JobTimeoutException):
         return f"it took longer than the job timeout ({exc_value})"
     if isinstance(exc_value, SlackApiError):

@@ -36,7 +36,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import metrics
 from bot.logs import job_context
-from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, update_record
+from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, release_command, update_record
 from bot.slack import client as slack
 from bot.slack import intake
 from bot.slack.grammar import Command, UsageError, parse_command
@@ -164,7 +164,8 @@ class CommandHandlers:
 
     def start(self, body: dict[str, Any], cmd: Command, cluster: Any, client: WebClient, respond: Respond,
               retry: str | None) -> None:
-        if not claim_command(self.redis, dedup_key(body)):
+        command_key = dedup_key(body)
+        if not claim_command(self.redis, command_key):
             metrics.COMMANDS.labels("duplicate").inc()
             log.info("duplicate delivery of a command ignored", extra={"retry_num": retry})
             return
@@ -193,6 +194,9 @@ class CommandHandlers:
                 )
             except SlackApiError as exc:
                 error = slack.slack_error(exc) or "unknown"
+                if error not in slack.PERMANENT:  # still failing after the client's retries: try again later
+                    release_command(self.redis, command_key)
+                    raise
                 metrics.COMMANDS.labels("cannot_post").inc()
                 log.warning("cannot post the root message", extra={"error": error, "channel": job.channel})
                 if error in slack.NOT_IN_CHANNEL:
@@ -202,6 +206,9 @@ class CommandHandlers:
                     message = {"text": f"Sorry, I could not start the diagnosis: Slack said {error}."}
                 self._ephemeral(client, respond, body, message)
                 return
+            except Exception:  # Slack or Redis unreachable: nothing was queued; the intake tries again
+                release_command(self.redis, command_key)
+                raise
             if result.created:
                 metrics.COMMANDS.labels("queued").inc()
                 log.info("diagnosis queued", extra={"target": job.dedup_key, "channel": job.channel})
@@ -217,6 +224,13 @@ class CommandHandlers:
                     permalink = None
             state = "running" if result.state == "running" else "queued"
             self._ephemeral(client, respond, body, render_message("busy", job=job, permalink=permalink, state=state))
+
+    def give_up(self, body: dict[str, Any], reason: str) -> None:
+        """The last attempt to start a diagnosis failed: tell the requester, privately."""
+        metrics.COMMANDS.labels("error").inc()
+        self._ephemeral(self.client, Respond(response_url=body.get("response_url") or None), body,
+                        {"text": f"Sorry, I could not start the diagnosis of `{body.get('text', '')}` ({reason}). "
+                                 "Try again in a minute."})
 
     @staticmethod
     def _ephemeral(client: WebClient, respond: Respond, body: dict[str, Any], message: dict[str, Any]) -> None:

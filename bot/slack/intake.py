@@ -25,12 +25,11 @@ from typing import Any
 
 from redis import Redis
 
-from bot import metrics
-
 log = logging.getLogger("lbhealth.intake")
 
 INTAKE = "lbhealth:intake"
 PROCESSING = "lbhealth:intake:processing:"
+MAX_ATTEMPTS = 3
 FIELDS = ("team_id", "enterprise_id", "channel_id", "user_id", "command", "text", "response_url", "trigger_id")
 
 
@@ -61,12 +60,20 @@ class IntakeConsumer:
         raw = self.redis.blmove(INTAKE, self.processing, timeout, "LEFT", "RIGHT")
         if raw is None:
             return False
+        item: dict[str, Any] = {}
         try:
             item = json.loads(raw)
             self.handlers.process(item["body"], item.get("retry"))
-        except Exception:
-            metrics.COMMANDS.labels("error").inc()
-            log.exception("command failed after the acknowledgement")
+        except Exception as exc:
+            attempts = int(item.get("attempts", 0)) + 1
+            if item and attempts < MAX_ATTEMPTS:
+                log.warning("command failed; trying again", extra={"attempt": attempts, "error": repr(exc)})
+                time.sleep(0.5 * attempts)
+                self.redis.rpush(INTAKE, json.dumps({**item, "attempts": attempts}, separators=(",", ":")))
+            else:
+                log.exception("command failed after the acknowledgement; giving up")
+                if item:
+                    self.handlers.give_up(item["body"], type(exc).__name__)
         finally:
             self.redis.lrem(self.processing, 1, raw)
         return True

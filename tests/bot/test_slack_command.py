@@ -204,3 +204,12 @@ def test_accepted_commands_survive_a_dead_intake_consumer(settings, redis, slack
     intake_mod.submit(redis, body)
     assert live.drain() == 1
     assert len(slack_api.calls_to("chat.postMessage")) == 1 and get_queue(redis).count == 1
+
+
+def test_slack_outage_while_starting_is_retried_not_lost(web, slack_api, redis):
+    slack_api.fail("chat.postMessage", status=500, error="internal_error", times=3)  # 1 call + 2 client retries
+    assert send(web, slack_api, "shop/web", trigger_id="7.a")[0] == 200
+    wait_until(lambda: queued(redis) == 1, timeout=15)  # the intake tried again
+    roots = [c for c in slack_api.calls_to("chat.postMessage") if c.response and c.response.get("ok")]
+    assert len(roots) == 1
+    assert slack_api.calls_to("response_url") == []

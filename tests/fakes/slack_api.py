@@ -77,7 +77,7 @@ class FakeSlackAPI:
         class Handler(_Handler):
             owner = fake
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
         self._thread = threading.Thread(target=self.server.serve_forever, name="fake-slack-api", daemon=True)
@@ -259,6 +259,11 @@ class FakeSlackAPI:
         return {"ok": True}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default listen backlog (5) resets connections under bursts
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeSlackAPI
     protocol_version = "HTTP/1.1"
@@ -293,6 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
                 calls = [{"method": c.method, "args": c.args, "at": c.at, "response": c.response}
                          for c in self.owner.calls]
             self._send(200, json.dumps(calls, default=str).encode())
+            return
+        if path == "/_count":  # ?method=chat.update
+            method = dict(parse_qsl(parsed.query)).get("method")
+            self._send(200, json.dumps({"count": len(self.owner.calls_to(method))}).encode())
             return
         if path == "/_reset":
             self.owner.reset()
