@@ -212,7 +212,7 @@ def main() -> int:
         wait_ready(port)
         # warm-up, not measured: a long-running server has its threads, Redis connections and code
         # paths warm. One diagnosis end to end, then one unmeasured burst like the measured ones.
-        signed_post(port, body_for("warmup/web", "warm.1", api.response_url()))
+        signed_post(port, body_for("warmup/web", "warm.single", api.response_url()))
         warm = [body_for(f"warmup/web-{i}", f"warm.{i}", api.response_url()) for i in range(n)]
         subprocess.run([sys.executable, str(ROOT / "bench" / "_burst_client.py")], cwd=ROOT, check=True,
                        input=json.dumps({"port": port, "requests": [[b, sign(b)] for b in warm]}),
