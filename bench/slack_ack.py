@@ -180,7 +180,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="lbhealth worker --concurrency")
     ap.add_argument("--single", type=int, default=10, help="sequential single commands on an idle system")
     ap.add_argument("--timeout", type=float, default=180)
-    ap.add_argument("--processes", type=int, default=4, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES)")
+    ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES)")
     ap.add_argument("--http-threads", type=int, default=8, help="waitress threads per web process")
     ap.add_argument("--no-nice", action="store_true", help="run the workers at the web process's priority")
     ap.add_argument("--rounds", type=int, default=3, help="bursts to send (each of --requests commands)")
