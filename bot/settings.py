@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     lbhealth_job_retry_intervals: str = "2,10,30"  # seconds between attempts after a transient error
     lbhealth_http_threads: int = 8  # waitress threads per web process of `lbhealth serve`
     lbhealth_http_processes: int = 2  # web processes of `lbhealth serve` (one listening socket, pre-forked)
-    lbhealth_listener_threads: int = 16  # bolt listener/lazy-listener thread pool
+    lbhealth_listener_threads: int = 16  # threads of the intake consumer (root message + enqueue)
 
     @property
     def job_retry_intervals(self) -> list[int]:

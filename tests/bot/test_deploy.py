@@ -20,31 +20,29 @@ def test_slack_manifest_has_the_command_and_scopes():
     assert m["settings"]["interactivity"]["request_url"].endswith("/slack/events")
 
 
-def test_rbac_is_read_only():
+def test_rbac_reads_what_the_diagnosis_reads():
     docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "rbac.yaml").read_text()))
-    rules = [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]
-    assert {v for r in rules for v in r["verbs"]} == {"get", "list"}
-    granted = {(g, res) for r in rules for g in r["apiGroups"] for res in r["resources"]}
+    (read,) = [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "lbhealth-read"]
+    assert {v for r in read["rules"] for v in r["verbs"]} == {"get", "list"}
+    granted = {(g, res) for r in read["rules"] for g in r["apiGroups"] for res in r["resources"]}
     for needed in [("", "services"), ("", "endpoints"), ("", "pods"), ("", "pods/log"), ("", "nodes"), ("", "events"),
                    ("discovery.k8s.io", "endpointslices"), ("networking.k8s.io", "ingresses"),
                    ("networking.k8s.io", "networkpolicies"), ("apps", "daemonsets"), ("apps", "deployments"),
-                   ("elbv2.k8s.aws", "targetgroupbindings"), ("", "configmaps")]:
+                   ("elbv2.k8s.aws", "targetgroupbindings")]:
         assert needed in granted, needed
-    (config_role,) = [d for d in docs if d["kind"] == "Role"]
+    assert not {res for _, res in granted} & {"configmaps", "secrets"}  # configmaps: kube-system only
+    (config_role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "lbhealth-read-config"]
     assert config_role["metadata"]["namespace"] == "kube-system"
-    cluster_wide = {res for d in docs if d["kind"] == "ClusterRole" for r in d["rules"] for res in r["resources"]}
-    assert "configmaps" not in cluster_wide and "secrets" not in cluster_wide
+    assert config_role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
 
 
-def test_cloud_policies_only_describe():
+def test_cloud_policies_read_only():
     iam = json.loads((DEPLOY / "iam-policy.json").read_text())
     actions = [a for s in iam["Statement"] for a in s["Action"]]
-    assert all(a.split(":")[1].startswith("Describe") for a in actions)
-    assert "elasticloadbalancing:Describe*" in actions
-    for a in ("SecurityGroups", "Subnets", "NetworkAcls", "RouteTables", "Instances", "Vpcs", "DhcpOptions"):
-        assert f"ec2:Describe{a}" in actions
+    reads = [a for a in actions if a.startswith(("elasticloadbalancing:", "ec2:"))]
+    assert reads and all(a.split(":")[1].startswith("Describe") for a in reads)
     cam = json.loads((DEPLOY / "cam-policy.json").read_text())
-    assert [a for s in cam["statement"] for a in s["action"]] == ["clb:Describe*", "vpc:Describe*", "cvm:DescribeInstances"]
+    assert all(a.split(":")[1].startswith("Describe") for s in cam["statement"] for a in s["action"])
 
 
 def test_manifests_run_serve_and_worker_with_probes():
