@@ -24,7 +24,9 @@ Reliability, and why it is built this way:
   jobs: a job whose worker's liveness key is gone has its registry entry expired now and rq's
   own `StartedJobRegistry.cleanup()` does the rest (AbandonedJobError, failure callback, and
   re-enqueue through the job's Retry). Recovery = liveness TTL + reaper period + first retry
-  interval + the job itself; measured in tests/bot/test_worker_kill.py.
+  interval + the job itself: measured 11.0-11.1 s from SIGKILL to the report posted by another
+  worker (tests/bot/test_worker_processes.py). Only lbhealth's own workers keep liveness keys:
+  a plain `rq worker` on this queue would have its jobs handed back while they run.
 - Scheduled retries: rq's scheduler runs in a forked child holding a 61 s lock; if its worker
   is SIGKILLed that lock (or the orphaned child) delays retries by up to a minute. The reaper
   thread therefore also moves due retries from the ScheduledJobRegistry to the queue, under a
