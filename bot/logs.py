@@ -43,6 +43,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         job_id = getattr(record, "job_id", None) or _job_id.get()
+        if not job_id and record.name.startswith("rq."):
+            job_id = _rq_job_id()
         if job_id:
             out["job_id"] = job_id
         for key, value in vars(record).items():
@@ -51,6 +53,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def _rq_job_id() -> str | None:
+    try:
+        from rq import get_current_job
+
+        job = get_current_job()
+        return job.id if job is not None else None
+    except Exception:
+        return None
 
 
 def setup_logging(level: str = "INFO", stream=None) -> None:

@@ -213,3 +213,30 @@ def test_slack_outage_while_starting_is_retried_not_lost(web, slack_api, redis):
     roots = [c for c in slack_api.calls_to("chat.postMessage") if c.response and c.response.get("ok")]
     assert len(roots) == 1
     assert slack_api.calls_to("response_url") == []
+
+
+def test_chunked_requests_go_through_flask_and_are_bounded(web, slack_api, redis):
+    import http.client
+
+    def chunked(body: bytes, headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", int(web.url.rsplit(":", 1)[1]), timeout=10)
+        conn.request("POST", "/slack/events", body=iter([body[:10], body[10:]]), headers=headers,
+                     encode_chunked=True)
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    body = command_body("shop/web", response_url=slack_api.response_url(), trigger_id="8.a")
+    assert chunked(body.encode(), signed_headers(body)) == 200
+    wait_until(lambda: queued(redis) == 1)
+    big = command_body("shop/web " + "x" * 70_000, response_url=slack_api.response_url(), trigger_id="8.b")
+    assert chunked(big.encode(), signed_headers(big)) == 413
+
+
+def test_slack_api_errors_are_counted(web, slack_api, redis):
+    slack_api.fail("chat.postMessage", error="not_in_channel", channel="C998")
+    send(web, slack_api, "shop/web", channel="C998", trigger_id="9.a")
+    slack_api.wait_for("response_url")
+    _, text = get(web.url + "/metrics")
+    assert 'lbhealth_slack_api_errors_total{error="not_in_channel",method="chat_postMessage"}' in text.decode()
+    assert 'lbhealth_commands_total{outcome="cannot_post"}' in text.decode()
