@@ -72,6 +72,7 @@ class FakeSlackAPI:
         self.uploads: dict[str, bytes] = {}  # file_id -> content
         self.files: dict[str, dict[str, Any]] = {}  # file_id -> {title, channel, thread_ts, content}
         self.base_ts = int(time.time())
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out (ws://...)
         fake = self
 
         class Handler(_Handler):
@@ -237,6 +238,10 @@ class FakeSlackAPI:
                 return {"ok": False, "error": "invalid_arguments"}
             return {"ok": True, "channel": ch,
                     "permalink": f"https://lbhealth-test.slack.com/archives/{ch}/p{str(ts).replace('.', '')}"}
+        if m == "apps.connections.open":
+            if not self.socket_mode_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if m == "conversations.join":
             return {"ok": True, "channel": {"id": a.get("channel")}}
         if m == "files.getUploadURLExternal":
