@@ -86,3 +86,53 @@ def test_console_script_bad_input_has_no_traceback():
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "lbhealth:" in proc.stderr
+
+
+def test_snapshot_of_a_live_cluster_replays_offline_to_the_same_verdict(tmp_path, monkeypatch, capsys):
+    from tests import factories as f
+    from tests.fakes.kube_api import FakeKubeAPI
+
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    objects = [
+        f.service(
+            ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080}],
+            type="NodePort",
+        ),
+        f.pod("web-1"),
+        f.pod("web-2", ip="127.0.0.3"),
+        f.endpoint_slice(
+            endpoints=[("127.0.0.2", True, "web-1", "node-1"), ("127.0.0.3", True, "web-2", "node-1")],
+            port=8080,
+        ),
+        f.node(provider_id="kind://docker/kind/kind-control-plane"),
+    ]
+    with FakeKubeAPI(objects) as kube:
+        kubeconfig = kube.write_kubeconfig(str(tmp_path / "kubeconfig"), context="snap")
+        monkeypatch.setenv("KUBECONFIG", kubeconfig)
+        assert (
+            main(["snapshot", "shop/web", "--context", "snap", "--no-probe", "-o", str(tmp_path / "dump")])
+            == 0
+        )
+        assert main(["diagnose", "shop/web", "--context", "snap", "--no-probe", "--format", "json"]) == 1
+        reads = kube.total
+    out = capsys.readouterr().out
+    assert "replay with: lbhealth diagnose shop/web --from" in out
+    live = json.loads(out[out.index("{") :])
+    assert live["verdict"]["check_id"] == "K8S-TARGETPORT" and reads > 0
+
+    code, replay_out, _ = run(
+        capsys, "diagnose", "shop/web", "--from", str(tmp_path / "dump"), "--format", "json"
+    )
+    replay = json.loads(replay_out)
+    assert code == 1
+    assert replay["verdict"] == live["verdict"]
+    assert replay["api_calls"] == {"k8s": 0, "aws": 0, "tencent": 0}
