@@ -102,13 +102,14 @@ def _resolve(args: argparse.Namespace):
     context = args.context
     sources = getattr(args, "sources", None)
     probe = not args.no_probe
+    settings = get_settings()
     if args.cluster or (not context and not sources):
-        cluster = get_settings().cluster(args.cluster)
+        cluster = settings.cluster(args.cluster)
         if cluster:
             context = context or cluster.context
             sources = sources or (cluster.sources or None)
             probe = probe and cluster.probe
-    return target, context, sources, probe
+    return target, context, sources, probe, settings.file_config().severity or None
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -120,7 +121,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from checks.runner import diagnose
 
     try:
-        target, context, sources, probe = _resolve(args)
+        target, context, sources, probe, severity = _resolve(args)
         only = [x.strip() for x in args.only.split(",")] if args.only else None
         if only:
             from checks.registry import default_registry
@@ -132,7 +133,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                     f"unknown check ID(s): {', '.join(unknown)} (see `lbhealth checks`)", EXIT_BAD_INPUT
                 )
         report, _state = diagnose(
-            target, sources=sources, context=context, probe=probe, node=args.node, only=only
+            target,
+            sources=sources,
+            context=context,
+            probe=probe,
+            node=args.node,
+            only=only,
+            severity=severity,
         )
     except (InvalidTarget, DumpError, ConfigError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
@@ -174,7 +181,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     args.sources = None
     try:
-        target, context, _sources, probe = _resolve(args)
+        target, context, _sources, probe, _severity = _resolve(args)
         report, state = diagnose(target, context=context, probe=probe)
     except (InvalidTarget, ConfigError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
