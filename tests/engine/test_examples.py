@@ -17,6 +17,7 @@ CASES = [
     ("pods-pending", "orders/orders", "K8S-POD-READY", None),
     ("image-pull-backoff", "api/billing", "K8S-POD-READY", None),
     ("networkpolicy-deny", "web/front", "K8S-NETWORKPOLICY", None),
+    ("security-group-blocks-nlb", "store/catalog", "AWS-SG", "FIX-SG-RULE"),
 ]
 
 
