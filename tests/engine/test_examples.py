@@ -18,6 +18,7 @@ CASES = [
     ("image-pull-backoff", "api/billing", "K8S-POD-READY", None),
     ("networkpolicy-deny", "web/front", "K8S-NETWORKPOLICY", None),
     ("security-group-blocks-nlb", "store/catalog", "AWS-SG", "FIX-SG-RULE"),
+    ("tke-security-group-vip", "game/lobby", "TC-SG", "FIX-SG-RULE"),
 ]
 
 
