@@ -101,8 +101,6 @@ def render_markdown(report: Report) -> str:
     return env().get_template("report.md.j2").render(report=report)
 
 
-report_markdown = render_markdown
-
 
 def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)

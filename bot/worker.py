@@ -337,7 +337,7 @@ def post_report(d: Deps, job: DiagnosisJob, job_id: str, report: Any) -> None:
         def upload() -> str:
             resp = slack.call(
                 d.client, "files_upload_v2", channel=job.channel, thread_ts=thread,
-                content=render.report_markdown(report), filename=_filename(job),
+                content=render.render_markdown(report), filename=_filename(job),
                 title=f"lbhealth report: {job.ref}" + (f" on {job.cluster}" if job.cluster else ""),
             )
             files = resp.get("files") or [resp.get("file") or {}]

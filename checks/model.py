@@ -7,7 +7,7 @@ fix workers can all read them without knowing which check produced them.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -176,21 +176,3 @@ class Report:
             "api_calls": dict(self.api_calls),
             "duration_ms": self.duration_ms,
         }
-
-
-def fixplan_from_dict(data: dict[str, Any]) -> FixPlan:
-    target = data.get("target")
-    return FixPlan(
-        id=data["id"],
-        title=data["title"],
-        patch=data["patch"],
-        command=data["command"],
-        target=ObjectRef(**target) if target else None,
-        patch_type=data.get("patch_type", "strategic-merge"),
-        tradeoff=data.get("tradeoff", ""),
-    )
-
-
-def fixplan_to_full_dict(plan: FixPlan) -> dict[str, Any]:
-    """Everything a fix worker needs (the JSON report shows only the public fields)."""
-    return asdict(plan)

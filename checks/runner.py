@@ -23,11 +23,10 @@ log = logging.getLogger(__name__)
 SERVICE_CHECK = "K8S-SVC-EXISTS"
 
 
-def select(registry: Registry, *, node: bool = False, only: Iterable[str] | None = None) -> list[CheckSpec]:
-    """The checks to run: all of them, or `only` those IDs; node checks only when enabled."""
+def select(registry: Registry, *, only: Iterable[str] | None = None) -> list[CheckSpec]:
+    """The checks to run: all of them, or `only` those IDs (opt-in ones then skip in run_one)."""
     wanted = set(only or ())
-    specs = [s for s in registry.all() if not wanted or s.id in wanted]
-    return specs
+    return [s for s in registry.all() if not wanted or s.id in wanted]
 
 
 def run_one(spec: CheckSpec, state: State) -> list[Finding]:
@@ -124,7 +123,7 @@ def diagnose(
 
     started = time.monotonic()
     registry = registry or default_registry()
-    specs = select(registry, node=node, only=only)
+    specs = select(registry, only=only)
     options = {
         **dict(options or {}),
         "probe": probe and not sources,
