@@ -114,7 +114,8 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
     seen_kinds: set[str] = set()
     aws_seen: set[str] = set()
     tc_seen: set[str] = set()
-    pending_health: list[tuple[Path, dict[str, Any]]] = []
+    # Responses that name their load balancer only through other files, resolved once all are read.
+    pending: dict[str, list[tuple[Path, dict[str, Any]]]] = {"health": [], "listeners": []}
     files = iter_files(sources)
     if not files:
         raise DumpError(f"no files found in {', '.join(sources)}")
@@ -124,9 +125,9 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
             _load_text(state, path, docs)
             continue
         for doc in docs:
-            _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_health)
-    _resolve_target_health(state, pending_health)
-    _resolve_listeners(state)
+            _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending)
+    _resolve_target_health(state, pending["health"])
+    _resolve_listeners(state, pending["listeners"])
     _mark_reads(state, seen_kinds, aws_seen, tc_seen)
     return state
 
@@ -146,7 +147,7 @@ def _load_text(state: State, path: Path, text: str) -> None:
     state.node_facts.setdefault(node, {}).update(facts)
 
 
-def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_health) -> None:
+def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> None:
     if not isinstance(doc, dict):
         raise DumpError(f"{path}: expected an object at the top level, found {type(doc).__name__}")
     if "Response" in doc and isinstance(doc["Response"], dict) and len(doc) == 1:
@@ -175,9 +176,9 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending_heal
             return
         _add_k8s(state, path, doc, seen_kinds)
         return
-    if _load_aws(state, path, doc, aws_seen, pending_health):
+    if _load_aws(state, path, doc, aws_seen, pending["health"]):
         return
-    if _load_tencent(state, path, doc, tc_seen):
+    if _load_tencent(state, path, doc, tc_seen, pending["listeners"]):
         return
     if "Name" in doc and ("Namespace" in doc or "Labels" in doc or "Selector" in doc):
         raise DumpError(
@@ -272,7 +273,9 @@ def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any
                 break
 
 
-def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str]) -> bool:
+def _load_tencent(
+    state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_listeners: list
+) -> bool:
     tc = state.tencent
     if isinstance(doc.get("LoadBalancerSet"), list):
         tc.load_balancers.extend(doc["LoadBalancerSet"])
@@ -283,8 +286,7 @@ def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str])
         seen.add("tencent.target_health")
         return True
     if isinstance(doc.get("Listeners"), list):
-        # Which CLB these belong to may only be known once every file is read.
-        state.options.setdefault("_pending_listeners", []).append((path, doc))
+        pending_listeners.append((path, doc))  # which CLB: known once every file is read
         seen.add("tencent.clb")
         return True
     if isinstance(doc.get("SecurityGroupPolicySet"), dict):
@@ -310,9 +312,9 @@ def _load_tencent(state: State, path: Path, doc: dict[str, Any], seen: set[str])
     return False
 
 
-def _resolve_listeners(state: State) -> None:
+def _resolve_listeners(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
     tc = state.tencent
-    for path, doc in state.options.pop("_pending_listeners", []):
+    for path, doc in pending:
         lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
         items = doc["Listeners"]
         is_targets = any(
