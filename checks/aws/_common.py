@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.aws.mapping import lb_for_target_group, service_load_balancers, service_target_groups
+from checks.gates import read_failure
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.state import State, meta
@@ -86,15 +87,9 @@ def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv
         if why and "credential" in why:
             text = why
         return Finding(check_id, Status.SKIP, text)
-    for read in needs:
-        if read in state.read_errors:
-            return Finding(
-                check_id,
-                Status.ERROR,
-                f"Could not read {read}: {state.read_errors[read]}",
-                evidence=[f"{read}: {state.read_errors[read]}"],
-                next_step="Grant the IAM action named above to the lbhealth worker's role (deploy/iam), then re-run",
-            )
+    failed = read_failure(state, check_id, needs, "Grant the IAM action named above to the lbhealth worker's role (deploy/iam-policy.json), then re-run")
+    if failed:
+        return failed
     for read in needs:
         if read in state.skipped_reads:
             return Finding(check_id, Status.SKIP, state.skipped_reads[read])

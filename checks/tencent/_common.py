@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.gates import read_failure
 from checks.lbview import detect_cloud, tencent_direct_access
 from checks.model import Finding, Status
 from checks.state import State, annotations, meta
@@ -76,15 +77,9 @@ def not_applicable(state: State, check_id: str, *reads: str) -> Finding | None:
     cloud = detect_cloud(state)
     if cloud not in (None, "tencent"):
         return Finding(check_id, Status.SKIP, f"Not a Tencent Cloud load balancer (this Service is on {cloud.upper()})")
-    for read in reads:
-        if read in state.read_errors:
-            return Finding(
-                check_id,
-                Status.ERROR,
-                f"Could not read {read}: {state.read_errors[read]}",
-                evidence=[f"{read}: {state.read_errors[read]}"],
-                next_step="Grant the CAM action named above to the bot's credentials (see deploy/ CAM policy), then re-run",
-            )
+    failed = read_failure(state, check_id, reads, "Grant the CAM action named above to the bot's credentials (deploy/cam-policy.json), then re-run")
+    if failed:
+        return failed
     for read in reads:
         why = state.why_not_read(read)
         if why:
