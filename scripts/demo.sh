@@ -2,8 +2,7 @@
 # Installs lbhealth into .venv and diagnoses bundled broken examples offline: no Slack, no cloud.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+. scripts/_venv.sh
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 
 run() {

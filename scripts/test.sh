@@ -8,12 +8,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server (the tests start their own private instance on a free port)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  # policy-rc.d-free machines may try to start the packaged service; the tests never use it.
+  # The packaged service may start (or fail to, without systemd): the tests never use it.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server
 fi
 
-PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+. scripts/_venv.sh
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 .venv/bin/ruff check .
