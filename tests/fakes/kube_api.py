@@ -37,9 +37,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes._loopback import LoopbackServer
 
 DEFAULT_USER = "system:serviceaccount:lbhealth:lbhealth"
 
@@ -372,7 +374,7 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
 
-class FakeKubeAPI:
+class FakeKubeAPI(LoopbackServer):
     """The fake server. Objects are dicts with kind/apiVersion/metadata (as `kubectl get -o json`).
 
     forbidden: (verb, resource, namespace) triples answered with 403; namespace "*" matches any
@@ -411,8 +413,6 @@ class FakeKubeAPI:
         self._rv = 1000
         self.requests: list[RequestRecord] = []
         self.counters: Counter = Counter()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         for obj in objects:
             self.add(obj)
 
@@ -519,29 +519,8 @@ class FakeKubeAPI:
         class Handler(_Handler):
             api = fake
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kube-api", daemon=True)
-        self._thread.start()
+        self._listen(Handler, "fake-kube-api", host=self.host, queue_size=128)
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeKubeAPI:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the server first"
-        return self._server.server_address[1]
 
     @property
     def url(self) -> str:

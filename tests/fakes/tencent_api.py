@@ -32,8 +32,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes._loopback import LoopbackServer
 
 Answer = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -229,7 +231,7 @@ class FakeCloud:
         return getattr(self, name)(body) if name else None
 
 
-class FakeTencentAPI:
+class FakeTencentAPI(LoopbackServer):
     """The HTTP server. Thread-safe; every request is logged."""
 
     def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1") -> None:
@@ -244,8 +246,6 @@ class FakeTencentAPI:
         self._answers: dict[str, list[Answer]] = {}
         self._lock = threading.Lock()
         self._host = host
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -264,30 +264,8 @@ class FakeTencentAPI:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
 
-        self._server = ThreadingHTTPServer((self._host, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-tencent-api", daemon=True
-        )
-        self._thread.start()
+        self._listen(Handler, "fake-tencent-api", host=self._host)
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeTencentAPI:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server, "start() the fake first"
-        return self._server.server_address[1]
 
     @property
     def endpoint(self) -> str:
