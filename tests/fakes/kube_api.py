@@ -16,7 +16,7 @@ shape) on the paths the official `kubernetes` Python client uses:
   the patch (409 Conflict when the object moved), POST (create) and DELETE
 - 403 with a real `Status` object for configured (verb, resource, namespace) triples, 404
   `Status` for missing objects and absent APIs
-- a request log with counters per (verb, path, query) and a latency knob (ms added to every
+- a request log (with each request's User-Agent) with counters per (verb, path, query) and a latency knob (ms added to every
   request, changeable while running)
 
 Usage::
@@ -242,19 +242,31 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-_MERGE_KEYS = ("name", "containerPort", "port", "ip", "type", "mountPath", "devicePath")
+# patchMergeKey of the list fields lbhealth's fixes touch (and their neighbours), as the
+# Kubernetes OpenAPI schema declares them; Service ports are a list-map keyed by (port, protocol).
+_MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "volumeMounts": ("mountPath",),
+    "volumeDevices": ("devicePath",),
+    "imagePullSecrets": ("name",),
+    "conditions": ("type",),
+    "hostAliases": ("ip",),
+}
 
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
     """A strategic merge patch that is good enough for the objects lbhealth patches.
 
-    It is a JSON merge patch, except that a list of objects merges item by item on the first
-    key that every item of both lists carries, in the order of `_MERGE_KEYS` (`name` for
-    containers/env/volumes and named ports, `containerPort`, `port` for Service ports, ...),
-    as the API server's patchMergeKey does for the fields lbhealth touches; `$patch: delete`
-    on an item removes it and `$patch: replace` on a dict replaces it. It does not read the
-    OpenAPI schema, so lists without such a key are replaced, and `$setElementOrder`,
-    `$retainKeys` and `$deleteFromPrimitiveList` directives are ignored.
+    It is a JSON merge patch, except that a list field with a patchMergeKey merges item by
+    item on it, as the API server does: `_MERGE_KEYS` by field name, and `ports`, which is
+    keyed by `containerPort` in a container and by (`port`, `protocol`, default TCP) in a
+    Service. `$patch: delete` on an item removes it and `$patch: replace` on a dict replaces
+    it. Lists without a merge key (container `args`, `command`) are replaced, as in the real
+    API; `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList` are ignored.
     """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -267,7 +279,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(result[key], value)
+            result[key] = _merge_list(key, result[key], value)
         elif isinstance(value, dict):
             result[key] = strategic_merge_patch(result.get(key), value)
         else:
@@ -275,16 +287,25 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _merge_list(current: list[Any], patch: list[Any]) -> list[Any]:
+def _merge_keys(field: str, items: list[dict[str, Any]]) -> tuple[str, ...] | None:
+    if field == "ports":
+        return ("containerPort",) if any("containerPort" in i for i in items) else ("port", "protocol")
+    return _MERGE_KEYS.get(field)
+
+
+def _item_key(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(item.get(k, "TCP" if k == "protocol" else None) for k in keys)
+
+
+def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
     items = [i for i in current + patch if isinstance(i, dict)]
-    if len(items) != len(current) + len(patch) or not patch:
-        return copy.deepcopy(patch)
-    merge_key = next((k for k in _MERGE_KEYS if all(k in i for i in items)), None)
-    if merge_key is None:
+    keys = _merge_keys(field, items)
+    if keys is None or len(items) != len(current) + len(patch) or not patch:
         return copy.deepcopy(patch)
     out = copy.deepcopy(current)
     for item in patch:
-        idx = next((n for n, c in enumerate(out) if c.get(merge_key) == item.get(merge_key)), None)
+        want = _item_key(item, keys)
+        idx = next((n for n, c in enumerate(out) if _item_key(c, keys) == want), None)
         if item.get("$patch") == "delete":
             if idx is not None:
                 out.pop(idx)
@@ -356,6 +377,7 @@ class RequestRecord:
     body: Any = None
     accept: str = ""
     content_type: str = ""
+    user_agent: str = ""
     started: float = 0.0  # time.monotonic() when the request arrived
     finished: float = 0.0  # ... and when its answer was ready (latency included)
 
@@ -594,6 +616,7 @@ class FakeKubeAPI(LoopbackServer):
             status=200,
             accept=headers.get("accept", ""),
             content_type=headers.get("content-type", ""),
+            user_agent=headers.get("user-agent", ""),
         )
         try:
             status, payload = self._route(method, path, query, headers, body, rec)
@@ -846,7 +869,9 @@ class FakeKubeAPI(LoopbackServer):
                     raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ctype!r})")
             except (KeyError, IndexError, ValueError, TypeError) as exc:
                 raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from None
-            wanted_rv = ((patch.get("metadata") or {}) if isinstance(patch, dict) else {}).get("resourceVersion")
+            # As the API server: a resourceVersion in the patched object (set by any patch type) is a
+            # precondition of the update; the patch leaves it as it was unless it names one.
+            wanted_rv = ((new.get("metadata") or {}) if isinstance(new, dict) else {}).get("resourceVersion")
             cur_meta = current["metadata"]
             if wanted_rv is not None and str(wanted_rv) != cur_meta["resourceVersion"]:
                 raise ApiError(

@@ -1,0 +1,111 @@
+"""After a write: re-run the originating checks and poll the load balancer's target health.
+
+The polling reads go through `checks` (the AWS collector's DescribeTargetHealth, the Tencent
+one's DescribeTargetHealth), so bot/fixes keeps to writing. The time allowed is the load
+balancer's own: health-check interval x healthy threshold plus a margin for the controller's
+reconcile. Without cloud credentials the re-diagnosis is all there is, and the result says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.fixes import audit
+from bot.fixes.model import FixContext, Preview, Verification
+from checks.model import Status, Target
+
+VERIFY_MARGIN_S = 30.0
+DEFAULT_TIMEOUT_S = 120.0  # when the health-check settings were not read
+HEALTH_CHECKS = {"aws": "AWS-TARGET-HEALTH", "tencent": "TC-TARGET-HEALTH"}
+
+
+def _aws_targets(state: Any) -> tuple[int, int]:
+    descs = [d for ds in state.aws.target_health.values() for d in ds or []]
+    healthy = sum(1 for d in descs if (d.get("TargetHealth") or {}).get("State") == "healthy")
+    return healthy, len(descs)
+
+
+def _tencent_targets(state: Any) -> tuple[int, int]:
+    targets = [
+        t
+        for lb in state.tencent.target_health or []
+        for listener in lb.get("Listeners") or []
+        for rule in listener.get("Rules") or []
+        for t in rule.get("Targets") or []
+    ]
+    return sum(1 for t in targets if t.get("HealthStatus") is True), len(targets)
+
+
+def _timeout(state: Any, cloud: str | None) -> float:
+    """Interval x healthy threshold (the longest of the Service's groups / listeners) + margin."""
+    spans: list[float] = []
+    if cloud == "aws":
+        spans = [float(tg.get("HealthCheckIntervalSeconds") or 0) * float(tg.get("HealthyThresholdCount") or 0) for tg in state.aws.target_groups]
+    elif cloud == "tencent":
+        spans = [
+            float((li.get("HealthCheck") or {}).get("IntervalTime") or 0) * float((li.get("HealthCheck") or {}).get("HealthNum") or 0)
+            for lis in state.tencent.listeners.values()
+            for li in lis or []
+        ]
+    span = max(spans, default=0.0)
+    return span + VERIFY_MARGIN_S if span else DEFAULT_TIMEOUT_S
+
+
+def _health(state: Any, cloud: str | None) -> tuple[int, int] | None:
+    """(healthy, total) targets, or None when target health was not read (no credentials, offline)."""
+    read = {"aws": "aws.target_health", "tencent": "tencent.target_health"}.get(cloud or "")
+    if not read or read not in state.reads_done or read in state.read_errors:
+        return None
+    return _aws_targets(state) if cloud == "aws" else _tencent_targets(state)
+
+
+def _why_not_read(state: Any, cloud: str | None) -> str:
+    read = {"aws": "aws.target_health", "tencent": "tencent.target_health"}.get(cloud or "")
+    if not read:
+        return "no cloud load balancer was detected"
+    return state.why_not_read(read) or "not read"
+
+
+def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = "") -> Verification:
+    """Poll until the originating check passes and every target is healthy, or the LB's own time runs out."""
+    from checks.runner import diagnose
+
+    target = Target(**p.target)
+    started = ctx.clock()
+    deadline: float | None = None
+    while True:
+        only = [p.check_id, *HEALTH_CHECKS.values()]
+        report, state = diagnose(target, context=ctx.clients.context, probe=ctx.probe, only=only, clients=ctx.clients)
+        elapsed = ctx.clock() - started
+        failing = [f for f in report.findings if f.check_id == p.check_id and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
+        health = _health(state, report.cloud)
+        if deadline is None:
+            deadline = started + (ctx.verify_timeout_s if ctx.verify_timeout_s is not None else _timeout(state, report.cloud))
+        if health is None:
+            v = _without_cloud(p, failing, state, report.cloud, elapsed)
+            break
+        healthy, total = health
+        if not failing and total and healthy == total:
+            v = Verification("verified", f"applied, verified: {healthy}/{total} targets healthy after {elapsed:.0f} s", healthy, total, elapsed)
+            break
+        if ctx.clock() >= deadline:
+            parts = [f"{f.check_id}: {f.summary}" for f in failing] + [f"{healthy}/{total} targets healthy after {elapsed:.0f} s"]
+            v = Verification("still-failing", "applied, still failing: " + "; ".join(parts), healthy, total, elapsed, [f.check_id for f in failing])
+            break
+        ctx.sleep(min(ctx.poll_interval_s, max(0.0, deadline - ctx.clock())))
+    audit.record(ctx.redis, "verification", who=who, fix_id=p.fix_id, target=p.target_ref, digest=p.digest, result=v.status, job_id=job_id, detail=v.message)
+    return v
+
+
+def _without_cloud(p: Preview, failing: list[Any], state: Any, cloud: str | None, elapsed: float) -> Verification:
+    why = _why_not_read(state, cloud)
+    if failing:
+        parts = "; ".join(f"{f.check_id}: {f.summary}" for f in failing)
+        return Verification("still-failing", f"applied, still failing: {parts} (target health not read: {why})", elapsed_s=elapsed,
+                            failing_checks=[f.check_id for f in failing])
+    return Verification(
+        "rediagnosed",
+        f"applied; {p.check_id} passes on a fresh diagnosis. The load balancer's target health was not checked ({why}): "
+        "this is the re-diagnosis alone",
+        elapsed_s=elapsed,
+    )

@@ -1,0 +1,59 @@
+"""FIX-TARGETPORT end to end on the fake API: preview diff, apply once, 409, drift refused, rollback."""
+
+from __future__ import annotations
+
+from bot.fixes import audit, engine
+from checks.model import Target
+from checks.runner import diagnose
+
+TARGET = Target.parse("shop/web")
+
+
+def _plan(ctx):
+    report, _ = diagnose(TARGET, clients=ctx.clients, probe=False)
+    root = report.root_cause
+    assert root.check_id == "K8S-TARGETPORT" and root.fix.id == "FIX-TARGETPORT"
+    return root.fix
+
+
+def test_preview_is_a_server_side_dry_run_with_a_diff_and_changes_nothing(shop, ctx_for):
+    ctx = ctx_for(shop)
+    before = shop.get_object("Service", "shop", "web")
+    p = engine.preview(_plan(ctx), TARGET, ctx, check_id="K8S-TARGETPORT")
+    assert "-    targetPort: 8080\n+    targetPort: 80\n" in p.diff
+    assert "managedFields" not in p.diff and "resourceVersion" not in p.diff
+    assert p.resource_version == before["metadata"]["resourceVersion"]
+    assert p.digest == p.compute_digest() and len(p.digest) == 64
+    dry = shop.calls(verb="patch")
+    assert [r.query.get("dryRun") for r in dry] == ["All"]
+    assert shop.get_object("Service", "shop", "web") == before
+
+
+def test_apply_writes_once_with_the_approver_in_the_user_agent_then_refuses_a_second_time(shop, ctx_for):
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    shop.reset_log()
+    out = engine.apply(p.to_dict(), "U0APPROVER", "job-7", ctx)
+    assert out.status == "applied", out.message
+    writes = [r for r in shop.calls(verb="patch") if r.query.get("dryRun") != "All"]
+    assert len(writes) == 1
+    assert writes[0].user_agent == "lbhealth-fix/FIX-TARGETPORT (approver=U0APPROVER; job=job-7)"
+    assert writes[0].body["metadata"]["resourceVersion"] == p.resource_version  # optimistic concurrency
+    assert shop.get_object("Service", "shop", "web")["spec"]["ports"][0]["targetPort"] == 80
+    again = engine.apply(p.to_dict(), "U0APPROVER", "job-7", ctx)
+    assert again.status == "refused" and "changed since the preview" in again.message
+    assert len([r for r in shop.calls(verb="patch") if r.query.get("dryRun") != "All"]) == 1
+    events = [e["event"] for e in audit.read(ctx.redis)]
+    assert events == ["apply", "refusal"]
+
+
+def test_rollback_restores_the_pre_image(shop, ctx_for):
+    ctx = ctx_for(shop)
+    original = shop.get_object("Service", "shop", "web")
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    out = engine.apply(p, "U1", "j1", ctx)
+    back = engine.rollback(out.to_dict(), "U2", "j2", ctx)
+    assert back.status == "rolled-back", back.message
+    now = shop.get_object("Service", "shop", "web")
+    assert now["spec"] == original["spec"]
+    assert int(now["metadata"]["resourceVersion"]) > int(out.resource_version)
