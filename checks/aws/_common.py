@@ -87,7 +87,7 @@ def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv
         if why and "credential" in why:
             text = why
         return Finding(check_id, Status.SKIP, text)
-    failed = read_failure(state, check_id, needs, "Grant the IAM action named above to the lbhealth worker's role (deploy/iam-policy.json), then re-run")
+    failed = read_failure(state, check_id, needs, "Grant the IAM action named above to the lbhealth worker's role (deploy/iam-policy-read.json), then re-run")
     if failed:
         return failed
     for read in needs:

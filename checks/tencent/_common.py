@@ -77,7 +77,7 @@ def not_applicable(state: State, check_id: str, *reads: str) -> Finding | None:
     cloud = detect_cloud(state)
     if cloud not in (None, "tencent"):
         return Finding(check_id, Status.SKIP, f"Not a Tencent Cloud load balancer (this Service is on {cloud.upper()})")
-    failed = read_failure(state, check_id, reads, "Grant the CAM action named above to the bot's credentials (deploy/cam-policy.json), then re-run")
+    failed = read_failure(state, check_id, reads, "Grant the CAM action named above to the bot's credentials (deploy/cam-policy-read.json), then re-run")
     if failed:
         return failed
     for read in reads:

@@ -1,56 +1,56 @@
-"""deploy/ grants exactly what lbhealth reads: the IAM and CAM policies list the collectors'
-declared actions, and the RBAC ClusterRole admits every request a live diagnosis makes."""
+"""The rendered chart grants exactly what lbhealth uses: every request a live diagnosis, the node
+reader and the alarm mapper make is granted to the ServiceAccount of the process that makes it, and
+every granted rule is used by one of them (a permission nobody uses fails). The IAM and CAM read
+policies list the collectors' declared actions."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
-import yaml
+from moto import mock_aws
 
+from checks.collect.alarm_map import Clients as MapClients
+from checks.collect.alarm_map import map_aws, map_tencent
 from checks.collect.aws import IAM_READ_ACTIONS
 from checks.collect.live import Clients, collect
+from checks.collect.node import collect_node_facts
 from checks.collect.tencent import CAM_ACTIONS
 from checks.model import Target
 from checks.registry import default_registry
 from tests import factories as f
+from tests.collect.test_node import IPTABLES_KUBE_PROXY, SYSCTL_TKE, _kubelet, _svc_state
+from tests.deploy.chart import NAMESPACE, of_kind, render
 from tests.fakes.kube_api import FakeKubeAPI
+from tests.fakes.tencent_api import FakeTencentAPI
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-EXTRA_IAM = {"sns:ConfirmSubscription"}  # confirming the alarm topic's HTTPS subscription
+EXTRA_IAM = {"sns:ConfirmSubscription"}  # confirming the alarm topic's HTTPS subscription (serve)
+
+Grant = tuple[str, str, str, str, str]  # namespace ("*" = all), api group, resource, verb, resource name ("" = any)
 
 
-def policy_actions(path: Path, statement: str, action: str) -> set[str]:
-    doc = json.loads(path.read_text())
-    actions: set[str] = set()
-    for st in doc[statement]:
-        value = st[action]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions
-
-
-def test_iam_policy_is_exactly_the_declared_read_actions():
-    actions = policy_actions(DEPLOY / "iam-policy.json", "Statement", "Action")
-    assert not any("*" in a for a in actions), "no wildcards: least privilege"
-    assert actions == set(IAM_READ_ACTIONS) | EXTRA_IAM
-
-
-def test_cam_policy_is_exactly_the_declared_read_actions():
-    actions = policy_actions(DEPLOY / "cam-policy.json", "statement", "action")
-    assert not any("*" in a for a in actions)
-    assert actions == set(CAM_ACTIONS)
-
-
-def cluster_role_rules() -> list[dict]:
-    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "rbac.yaml").read_text()))
-    roles = [d for d in docs if d and d.get("kind") == "ClusterRole" and d["metadata"]["name"] == "lbhealth-read"]
-    assert roles, "deploy/k8s/rbac.yaml has the lbhealth-read ClusterRole"
-    return roles[0]["rules"]
-
-
-def allowed(rules: list[dict], group: str, resource: str, verb: str) -> bool:
-    return any(group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", []) for r in rules)
+def grants(docs: list[dict[str, Any]], account: str) -> set[Grant]:
+    """What the ServiceAccount `account` may do, from the rendered (Cluster)Roles and their bindings."""
+    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in of_kind(docs, "ClusterRole") + of_kind(docs, "Role")}
+    out: set[Grant] = set()
+    for b in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == account and s["namespace"] == NAMESPACE for s in b["subjects"]):
+            continue
+        ref = b["roleRef"]
+        scope = b["metadata"].get("namespace")
+        role = roles[(ref["kind"], None if ref["kind"] == "ClusterRole" else scope, ref["name"])]
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        for name in rule.get("resourceNames") or [""]:
+                            out.add((scope or "*", group, resource, verb, name))
+    return out
 
 
 def group_of(path: str) -> str:
@@ -58,13 +58,41 @@ def group_of(path: str) -> str:
     return "" if parts[0] == "api" else parts[1]
 
 
+def granting(granted: set[Grant], request: Any) -> set[Grant]:
+    """The grants that admit one recorded request (a named rule admits get/patch/delete of that name only)."""
+    group = group_of(request.path)
+    return {
+        g for g in granted
+        if g[0] in ("*", request.namespace) and g[1] == group and g[2] == request.resource and g[3] == request.verb
+        and g[4] in ("", request.name if request.verb not in ("list", "create") else "")
+    }
+
+
+def hold(granted: set[Grant], requests: list[Any], who: str) -> None:
+    """Every request granted, every grant used."""
+    missing = sorted({(r.verb, r.resource, group_of(r.path), r.namespace, r.name) for r in requests if not granting(granted, r)})
+    assert not missing, f"the chart does not grant {who}: {missing}"
+    used = set().union(*(granting(granted, r) for r in requests))
+    assert granted - used == set(), f"{who} is granted what it never uses: {sorted(granted - used)}"
+
+
 @pytest.fixture
-def cluster():
+def no_cloud(monkeypatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "TENCENTCLOUD_SECRET_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+
+
+def cluster_objects() -> list[dict[str, Any]]:
     aws = {"service.beta.kubernetes.io/aws-load-balancer-type": "external", "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}
     crashing = f.pod("web-1", restarts=7, ready=False, waiting_reason="CrashLoopBackOff", last_terminated_reason="Error")
-    objects = [
+    lbc = f.pod("aws-load-balancer-controller-1", "kube-system", labels={"app.kubernetes.io/name": "aws-load-balancer-controller"}, ip="127.0.0.9")
+    lbc["spec"]["containers"][0]["name"] = "controller"
+    return [
         f.service(annotations=aws, hostname="k8s-shop-web-0123456789-0123456789abcdef.elb.us-east-1.amazonaws.com"),
         crashing,
+        lbc,
         f.service("lonely", selector={"app": "nobody"}),
         f.pod("other-1", labels={"app": "other"}, ip="127.0.0.5"),
         f.endpoint_slice(endpoints=[("127.0.0.2", False, "web-1", "node-1")]),
@@ -78,27 +106,107 @@ def cluster():
             "status": {"replicas": 2, "readyReplicas": 0, "availableReplicas": 0},
         },
     ]
-    with FakeKubeAPI() as api:
-        api.add_many(objects)
-        api.set_log("shop", "web-1", "app", "panic: config missing", previous=True)
-        yield api
 
 
-def test_rbac_admits_every_request_of_a_live_diagnosis(cluster, monkeypatch):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "TENCENTCLOUD_SECRET_ID"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+def diagnose(api: FakeKubeAPI) -> None:
     specs = default_registry().all()
-    clients = Clients(k8s=cluster.api_client())
-    # a crash-looping pod (previous logs), a selector matching nothing (namespace pods),
-    # a Service that does not exist (Services cluster-wide): every conditional read happens
+    clients = Clients(k8s=api.api_client())
+    # a crash-looping pod (previous logs), a selector matching nothing (namespace pods), a Service
+    # that does not exist (Services cluster-wide): every conditional read happens
     for target in ("shop/web", "shop/lonely", "shop/missing"):
         collect(Target.parse(target), specs, options={"probe": False, "node": False, "offline": False}, clients=clients)
-    rules = cluster_role_rules()
-    seen = {(group_of(r.path), r.resource, r.verb) for r in cluster.calls() if r.verb in ("get", "list")}
-    assert ("", "pods/log", "get") in seen and ("", "services", "list") in seen and ("", "pods", "list") in seen
-    missing = sorted(s for s in seen if not allowed(rules, *s))
-    assert not missing, f"deploy/k8s/rbac.yaml does not grant {missing}"
-    writes = [r for r in cluster.calls() if r.verb not in ("get", "list", "discovery")]
-    assert writes == [], "a diagnosis never writes"
+
+
+def test_worker_rbac_is_exactly_what_diagnoses_and_node_readers_request(no_cloud):
+    docs = render({"nodeChecks": {"enabled": True}})
+    requests = []
+    with FakeKubeAPI(cluster_objects()) as api:
+        api.set_log("shop", "web-1", "app", "panic: config missing", previous=True)
+        api.set_log("kube-system", "aws-load-balancer-controller-1", "controller", "AccessDenied: elasticloadbalancing:DescribeTags")
+        diagnose(api)
+        requests += api.calls()
+        assert ("", "pods/log", "get") in {(group_of(r.path), r.resource, r.verb) for r in requests}
+    # a cluster without the EndpointSlice API: the Endpoints object instead
+    with FakeKubeAPI(cluster_objects(), absent_apis={"discovery.k8s.io/v1"}) as api:
+        diagnose(api)
+        requests += api.calls()
+    # node checks: a reader pod per node, in the namespace the chart's node-reader Role is for
+    outputs = {n: f"# node: {n}\n" + SYSCTL_TKE + IPTABLES_KUBE_PROXY for n in ("node-1", "node-2")}
+    with FakeKubeAPI([], record_bodies=True) as api:
+        stop = threading.Event()
+        kubelet = threading.Thread(target=_kubelet, args=(api, outputs, stop), daemon=True)
+        kubelet.start()
+        try:
+            state = _svc_state()
+            collect_node_facts(state, api.api_client(), poll_s=0.02)
+        finally:
+            stop.set()
+            kubelet.join()
+        assert "node" not in state.read_errors
+        requests += api.calls()
+    requests = [r for r in requests if r.verb != "discovery"]
+    hold(grants(docs, "lbhealth-worker"), requests, "the worker")
+
+
+def test_node_reader_role_only_with_node_checks():
+    assert not [g for g in grants(render(), "lbhealth-worker") if g[3] in ("create", "delete")]
+    roles = {r["metadata"]["name"]: r for r in of_kind(render({"nodeChecks": {"enabled": True, "namespace": "lbhealth-node"}}), "Role")}
+    assert roles["lbhealth-node-reader"]["metadata"]["namespace"] == "lbhealth-node"
+
+
+def test_serve_rbac_is_exactly_what_alarm_mapping_requests(no_cloud, monkeypatch):
+    docs = render()
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-shop-web-6f3c1b2a9d/73e2d6bc24d8a067"
+    tgb = {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding", "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"serviceRef": {"name": "web", "port": 80}, "targetGroupARN": arn, "targetType": "ip"}}
+    ing = f.ingress()
+    svc = f.service("web", "shop", annotations={"service.kubernetes.io/loadbalance-id": "lb-abc12345"})
+    requests = []
+    with FakeKubeAPI([tgb, ing, svc]) as api:
+        clients = MapClients(kube=lambda ctx: api.api_client(), elbv2=lambda region: pytest.fail("the binding answers"))
+        assert map_aws([arn], region="us-east-1", clients=clients).services == ["shop/web"]
+        requests += api.calls()
+    with FakeTencentAPI() as tencent, FakeKubeAPI([svc, ing]) as api:
+        monkeypatch.setenv("LBHEALTH_TENCENT_ENDPOINT", tencent.url)
+        monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKIDtest")
+        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "secret")
+        tencent.cloud.add_load_balancer({"LoadBalancerId": "lb-abc12345", "LoadBalancerName": "web", "LoadBalancerType": "OPEN",
+                                         "Forward": 1, "LoadBalancerVips": ["127.0.0.80"], "Status": 1, "VpcId": "vpc-1"})
+        m = map_tencent(vip="127.0.0.80", port=80, protocol="tcp", region="ap-guangzhou", clients=MapClients(kube=lambda ctx: api.api_client()))
+        assert m.services == ["shop/web"]
+        requests += api.calls()
+    # an alarm on an Ingress's target group (tags, moto): the mapper lists that namespace's Ingresses
+    with mock_aws(), FakeKubeAPI([ing], absent_apis={"elbv2.k8s.aws/v1beta1"}) as api:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        elbv2 = boto3.client("elbv2", region_name="us-east-1")
+        vpc = boto3.client("ec2", region_name="us-east-1").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        tg = elbv2.create_target_group(Name="k8s-shop-web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.add_tags(ResourceArns=[tg], Tags=[{"Key": "ingress.k8s.aws/stack", "Value": f"shop/{ing['metadata']['name']}"},
+                                                {"Key": "ingress.k8s.aws/resource", "Value": f"shop/{ing['metadata']['name']}-web:80"}])
+        assert map_aws([tg], region="us-east-1", clients=MapClients(kube=lambda ctx: api.api_client())).services
+        requests += api.calls()
+    requests = [r for r in requests if r.verb != "discovery"]
+    hold(grants(docs, "lbhealth-serve"), requests, "serve (alarm mapping)")
+    assert grants(render({"webhooks": {"mapAlarms": False}}), "lbhealth-serve") == set()
+
+
+def policy_actions(path: Path, statement: str, action: str) -> set[str]:
+    doc = json.loads(path.read_text())
+    actions: set[str] = set()
+    for st in doc[statement]:
+        value = st[action]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
+
+
+def test_iam_read_policy_is_exactly_the_declared_read_actions():
+    actions = policy_actions(DEPLOY / "iam-policy-read.json", "Statement", "Action")
+    assert not any("*" in a for a in actions), "no wildcards: least privilege"
+    assert actions == set(IAM_READ_ACTIONS) | EXTRA_IAM
+
+
+def test_cam_read_policy_is_exactly_the_declared_read_actions():
+    actions = policy_actions(DEPLOY / "cam-policy-read.json", "statement", "action")
+    assert not any("*" in a for a in actions)
+    assert actions == set(CAM_ACTIONS)

@@ -1,0 +1,127 @@
+{{/* Names: <release>-lbhealth unless the release is already called lbhealth... (Helm convention, 63 chars). */}}
+{{- define "lbhealth.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lbhealth.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one component: include "lbhealth.selector" (list . "serve") */}}
+{{- define "lbhealth.selector" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: {{ $.Chart.Name }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "lbhealth.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "lbhealth.slackSecret" -}}
+{{ .Values.slack.existingSecret | default (printf "%s-slack" (include "lbhealth.fullname" .)) }}
+{{- end -}}
+
+{{- define "lbhealth.webhookSecret" -}}
+{{ .Values.webhooks.existingSecret | default (printf "%s-webhooks" (include "lbhealth.fullname" .)) }}
+{{- end -}}
+
+{{- define "lbhealth.redisSecret" -}}
+{{ .Values.redis.bundled.existingSecret | default (printf "%s-redis" (include "lbhealth.fullname" .)) }}
+{{- end -}}
+
+{{/* Pod-level securityContext shared by every pod of the chart. */}}
+{{- define "lbhealth.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "lbhealth.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* Redis connection for lbhealth containers: REDIS_URL, REDIS_PASSWORD, Sentinel settings. */}}
+{{- define "lbhealth.redisEnv" -}}
+{{- if eq .Values.redis.mode "bundled" }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s-redis:6379/0" (include "lbhealth.fullname" .) | quote }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ include "lbhealth.redisSecret" . }}, key: password}
+{{- else }}
+- name: REDIS_URL
+  value: {{ required "redis.external.url is required with redis.mode=external" .Values.redis.external.url | quote }}
+{{- if .Values.redis.external.passwordSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.redis.external.passwordSecret }}, key: {{ .Values.redis.external.passwordKey }}}
+{{- end }}
+{{- with .Values.redis.external.sentinel.hosts }}
+- name: LBHEALTH_REDIS_SENTINELS
+  value: {{ join "," . | quote }}
+- name: LBHEALTH_REDIS_SENTINEL_MASTER
+  value: {{ $.Values.redis.external.sentinel.masterName | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Environment common to serve, worker and writer. */}}
+{{- define "lbhealth.commonEnv" -}}
+{{ include "lbhealth.redisEnv" . }}
+- name: LBHEALTH_CONFIG
+  value: /etc/lbhealth/lbhealth.yaml
+- name: LBHEALTH_JOB_TIMEOUT
+  value: {{ .Values.worker.jobTimeout | quote }}
+{{- end -}}
+
+{{/* Cloud credentials: Tencent keys from a Secret; AWS through IRSA / Pod Identity (nothing here). */}}
+{{- define "lbhealth.cloudEnv" -}}
+{{- $ := index . 0 -}}
+{{- $secret := index . 1 -}}
+{{- if $.Values.tencent.enabled }}
+- name: TENCENTCLOUD_SECRET_ID
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: TENCENTCLOUD_SECRET_ID}
+- name: TENCENTCLOUD_SECRET_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: TENCENTCLOUD_SECRET_KEY}
+{{- with $.Values.tencent.region }}
+- name: TENCENTCLOUD_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "lbhealth.configVolume" -}}
+- name: config
+  configMap:
+    name: {{ include "lbhealth.fullname" . }}-config
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
+
+{{- define "lbhealth.configMounts" -}}
+- name: config
+  mountPath: /etc/lbhealth
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- end -}}

@@ -1,0 +1,40 @@
+{{/* Egress every lbhealth pod needs: DNS, Redis, HTTPS (Slack, cloud APIs, SNS certificates). */}}
+{{- define "lbhealth.egressBase" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- if eq .Values.redis.mode "bundled" }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "lbhealth.selector" (list . "redis") | nindent 10 }}
+  ports:
+    - {port: 6379, protocol: TCP}
+{{- else }}
+- ports:
+    - {port: {{ .Values.redis.external.port }}, protocol: TCP}
+    {{- if .Values.redis.external.sentinel.hosts }}
+    - {port: 26379, protocol: TCP}
+    {{- end }}
+  {{- with .Values.redis.external.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end }}
+- ports:
+    - {port: 443, protocol: TCP}
+{{- end -}}
+
+{{/* The Kubernetes API (443 is above; EKS and TKE endpoints may also listen on 6443). */}}
+{{- define "lbhealth.egressApiServer" -}}
+- ports:
+    - {port: 6443, protocol: TCP}
+  {{- with .Values.networkPolicy.apiServerCidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end -}}

@@ -1,0 +1,199 @@
+"""deploy/helm/lbhealth: rendered by Helm's engine, linted, validated against the Kubernetes schemas
+of the versions EKS and TKE run, and safe by default."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+
+from tests.deploy.chart import CHART, ROOT, SCENARIOS, env_of, named, notes, of_kind, pod_specs, render
+
+# Kubernetes minor versions in EKS's and TKE's standard and extended support at the time of writing
+# (EKS 1.29-1.34, TKE 1.26-1.32): the chart must be valid on each.
+KUBE_VERSIONS = ("1.26", "1.28", "1.30", "1.32", "1.34")
+# Custom resources: no upstream schema exists for them in kubernetes-validate.
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("keda.sh/v1alpha1", "ScaledObject"),
+             ("keda.sh/v1alpha1", "TriggerAuthentication")}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_lint_is_clean(scenario):
+    report = helm.lint(CHART, SCENARIOS[scenario] or None, strict=True, namespace="lbhealth", kube_version="v1.30.0")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]  # 2 warning, 3 error
+    assert report["errors"] == [] and problems == [], report
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_object_is_valid_on_every_supported_kubernetes(scenario):
+    docs = render(SCENARIOS[scenario])
+    assert docs
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) in CRD_KINDS:
+            assert doc["metadata"]["name"] and doc["spec"]
+            continue
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} is invalid on Kubernetes {version}: {exc.message} at {list(exc.path)}")
+
+
+def test_values_schema_rejects_what_would_break_an_install():
+    chart = helm.Chart.load(CHART)
+    chart.validate_schema({})
+    bad = [
+        {"config": {"alarm_channel": "#incidents"}},  # the API needs a channel ID
+        {"slack": {"botToken": "xoxp-user-token"}},  # a user token: the bot needs its own (xoxb-)
+        {"redis": {"mode": "sentinel"}},
+        {"redis": {"external": {"url": "http://redis:6379"}}},
+        {"aws": {"workerRoleArn": "lbhealth-read"}},
+        {"fixes": {"namespaces": ["Shop_Prod"]}},
+        {"serve": {"replicas": 0}},
+        {"unknown": True},
+    ]
+    for values in bad:
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema(values)
+
+
+def test_external_redis_needs_a_url():
+    with pytest.raises(helm.HelmError, match="redis.external.url is required"):
+        render({"redis": {"mode": "external"}})
+
+
+def test_defaults_grant_no_write_and_no_node_reader():
+    docs = render()
+    names = {d["metadata"]["name"] for d in docs}
+    assert "lbhealth-node-reader" not in names and not [n for n in names if "writer" in n]
+    verbs = {v for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role") for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list"}
+    assert {d["metadata"]["name"] for d in of_kind(docs, "ServiceAccount")} == {"lbhealth-serve", "lbhealth-worker", "lbhealth-redis"}
+
+
+def test_each_process_has_its_own_service_account():
+    docs = render(SCENARIOS["fixes-on"])
+    pods = pod_specs(docs)
+    assert pods["lbhealth-serve"]["serviceAccountName"] == "lbhealth-serve"
+    assert pods["lbhealth-worker"]["serviceAccountName"] == "lbhealth-worker"
+    bound = {(b["roleRef"]["name"], s["name"]) for b in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding") for s in b["subjects"]}
+    assert {sa for role, sa in bound if "writer" in role} == {"lbhealth-writer"}
+    assert {sa for role, sa in bound if role.endswith(("-read", "-read-system"))} == {"lbhealth-worker"}
+    assert {sa for role, sa in bound if role.endswith("-map")} == {"lbhealth-serve"}
+    # without alarm mapping, serve has no Kubernetes permission and no token at all
+    docs = render({"webhooks": {"mapAlarms": False}})
+    assert not [b for b in of_kind(docs, "ClusterRoleBinding") if b["subjects"][0]["name"] == "lbhealth-serve"]
+    assert pod_specs(docs)["lbhealth-serve"]["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_is_locked_down(scenario):
+    for name, spec in pod_specs(render(SCENARIOS[scenario])).items():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, (name, c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc.get("capabilities", {}).get("add"), (name, c["name"])
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"], (name, c["name"])
+
+
+def test_serve_and_worker_probes_disruption_and_warm_shutdown():
+    docs = render({"worker": {"jobTimeout": 300}})
+    serve = named(docs, "Deployment", "lbhealth-serve")
+    assert serve["spec"]["replicas"] == 2
+    (c,) = serve["spec"]["template"]["spec"]["containers"]
+    assert c["args"][0] == "serve"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    pdb = named(docs, "PodDisruptionBudget", "lbhealth-serve")
+    assert pdb["spec"]["selector"]["matchLabels"] == serve["spec"]["selector"]["matchLabels"]
+    worker = named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]
+    assert worker["containers"][0]["args"][:1] == ["worker"]
+    assert env_of(worker["containers"][0])["LBHEALTH_JOB_TIMEOUT"] == "300"
+    assert worker["terminationGracePeriodSeconds"] > 300  # rq's warm shutdown finishes the job in hand
+
+
+def test_bundled_redis_persists_has_a_password_and_admits_only_lbhealth():
+    docs = render(SCENARIOS["bundled-redis"])
+    redis = named(docs, "StatefulSet", "lbhealth-redis")
+    (c,) = redis["spec"]["template"]["spec"]["containers"]
+    assert "--appendonly yes" in c["args"][0] and '--requirepass "$REDIS_PASSWORD"' in c["args"][0]
+    assert env_of(c)["REDIS_PASSWORD"]["secretKeyRef"] == {"name": "lbhealth-redis", "key": "password"}
+    assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gp3"
+    secret = named(docs, "Secret", "lbhealth-redis")
+    assert len(secret["data"]["password"]) >= 40  # 32 random characters, base64
+    policy = named(docs, "NetworkPolicy", "lbhealth-redis")
+    (rule,) = policy["spec"]["ingress"]
+    client_selector = rule["from"][0]["podSelector"]["matchLabels"]
+    for name in ("lbhealth-serve", "lbhealth-worker"):
+        labels = named(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert client_selector.items() <= labels.items(), name
+        assert env_of(named(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])["REDIS_PASSWORD"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}} in rule["from"]  # KEDA scales on
+    scaled = named(docs, "ScaledObject", "lbhealth-worker")
+    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "rq:queue:lbhealth"
+
+
+def test_external_redis_with_tls_acl_user_and_sentinel():
+    docs = render(SCENARIOS["external-redis"])
+    assert not of_kind(docs, "StatefulSet")
+    env = env_of(named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]["containers"][0])
+    assert env["REDIS_URL"].startswith("rediss://lbhealth@")
+    assert env["REDIS_PASSWORD"]["secretKeyRef"] == {"name": "lbhealth-redis-acl", "key": "password"}
+    assert env["LBHEALTH_REDIS_SENTINELS"] == "sentinel-0.example:26379,sentinel-1.example:26379"
+    assert env["LBHEALTH_REDIS_SENTINEL_MASTER"] == "lbhealth"
+    egress = named(docs, "NetworkPolicy", "lbhealth-worker")["spec"]["egress"]
+    assert {"ports": [{"port": 6380, "protocol": "TCP"}, {"port": 26379, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]} in egress
+
+
+def test_irsa_annotations_and_the_public_endpoints():
+    docs = render(SCENARIOS["irsa"])
+    role = {sa["metadata"]["name"]: sa["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn") for sa in of_kind(docs, "ServiceAccount")}
+    assert role["lbhealth-worker"] == role["lbhealth-serve"] == "arn:aws:iam::111122223333:role/lbhealth-read"
+    assert role["lbhealth-writer"] == "arn:aws:iam::111122223333:role/lbhealth-write"
+    ingress = named(docs, "Ingress", "lbhealth")
+    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {"/slack/events", "/webhooks"}  # never /metrics
+    assert ingress["spec"]["tls"] == [{"hosts": ["lbhealth.example.com"], "secretName": "lbhealth-tls"}]
+    assert named(docs, "ServiceMonitor", "lbhealth")["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert "https://lbhealth.example.com/slack/events" in notes(SCENARIOS["irsa"])
+
+
+def test_tencent_credentials_come_from_secrets():
+    docs = render(SCENARIOS["tencent"])
+    worker = env_of(named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]["containers"][0])
+    assert worker["TENCENTCLOUD_SECRET_ID"]["secretKeyRef"] == {"name": "lbhealth-tencent", "key": "TENCENTCLOUD_SECRET_ID"}
+    assert worker["TENCENTCLOUD_SECRET_KEY"]["secretKeyRef"]["name"] == "lbhealth-tencent"
+    serve = named(docs, "Deployment", "lbhealth-serve")["spec"]["template"]["spec"]["containers"][0]
+    assert [s["secretRef"]["name"] for s in serve["envFrom"]] == ["lbhealth-slack-app", "lbhealth-webhooks"]
+    assert not of_kind(docs, "Secret") or {s["metadata"]["name"] for s in of_kind(docs, "Secret")} == {"lbhealth-redis"}
+    config = named(docs, "ConfigMap", "lbhealth-config")["data"]["lbhealth.yaml"]
+    assert "alarm_channel: C0123ABCD" in config and "cloud: tencent" in config
+
+
+def test_worker_probes_only_the_allow_list():
+    docs = render({"probe": {"allow": "10.1.0.0/16, 10.2.0.0/16"}})
+    worker = named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(worker)["LBHEALTH_PROBE_ALLOW"] == "10.1.0.0/16, 10.2.0.0/16"
+    egress = named(docs, "NetworkPolicy", "lbhealth-worker")["spec"]["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}, {"ipBlock": {"cidr": "10.2.0.0/16"}}]} in egress
+    assert not named(docs, "NetworkPolicy", "lbhealth-worker")["spec"].get("ingress")  # nothing may connect to a worker
+
+
+def test_chart_version_and_default_image_follow_the_project_version():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = helm.Chart.load(CHART)
+    assert chart.version == version and chart.metadata["appVersion"] == version
+    for name, spec in pod_specs(render()).items():
+        if name != "lbhealth-redis":
+            assert spec["containers"][0]["image"] == f"ghcr.io/example/lbhealth:{version}", name
+
+
+def test_values_schema_is_json_schema_and_documents_every_default():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = helm.Chart.load(CHART).values
+    assert set(defaults) <= set(schema["properties"])
