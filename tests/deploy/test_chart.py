@@ -132,7 +132,10 @@ def test_bundled_redis_persists_has_a_password_and_admits_only_lbhealth():
     for name in ("lbhealth-serve", "lbhealth-worker"):
         labels = named(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
         assert client_selector.items() <= labels.items(), name
-        assert env_of(named(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])["REDIS_PASSWORD"]
+        env = named(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["env"]
+        names = [e["name"] for e in env]
+        assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL")  # the kubelet expands $(REDIS_PASSWORD) only then
+        assert env[names.index("REDIS_URL")]["value"] == "redis://:$(REDIS_PASSWORD)@lbhealth-redis:6379/0"
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}} in rule["from"]  # KEDA scales on
     scaled = named(docs, "ScaledObject", "lbhealth-worker")
     assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "rq:queue:lbhealth"

@@ -60,11 +60,12 @@ capabilities:
 {{/* Redis connection for lbhealth containers: REDIS_URL, REDIS_PASSWORD, Sentinel settings. */}}
 {{- define "lbhealth.redisEnv" -}}
 {{- if eq .Values.redis.mode "bundled" }}
-- name: REDIS_URL
-  value: {{ printf "redis://%s-redis:6379/0" (include "lbhealth.fullname" .) | quote }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef: {name: {{ include "lbhealth.redisSecret" . }}, key: password}
+# $(REDIS_PASSWORD) is expanded by the kubelet (defined just above); the generated password is URL-safe.
+- name: REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "lbhealth.fullname" .) | quote }}
 {{- else }}
 - name: REDIS_URL
   value: {{ required "redis.external.url is required with redis.mode=external" .Values.redis.external.url | quote }}
