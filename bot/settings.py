@@ -7,16 +7,39 @@ routing to channels, approvers, enabled fixes, severity overrides.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigError(ValueError):
     """The config file is missing, unreadable or invalid: the message says which and where."""
+
+
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,}")
+SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
+SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,}")
+FIX_IDS = ("FIX-TARGETPORT", "FIX-RESTART-KUBE-PROXY", "FIX-TRAFFIC-POLICY", "FIX-KUBE-PROXY-HOSTNAME",
+           "FIX-HEALTHCHECK-PATH", "FIX-NLB-ANNOTATION", "FIX-SG-RULE")  # CHECKS.md's FIX table
+
+
+def _approver_ids(value: list[str]) -> list[str]:
+    for a in value:
+        if not (SLACK_USER.fullmatch(a) or SLACK_GROUP.fullmatch(a)):
+            raise ValueError(f"approver '{a}' is neither a Slack user ID (U...) nor a user-group ID (S...)")
+    return value
+
+
+def _fix_ids(value: list[str]) -> list[str]:
+    for f in value:
+        if f not in FIX_IDS:
+            raise ValueError(f"'{f}' is not a fix ID; known: {', '.join(FIX_IDS)}")
+    return value
 
 
 class ClusterConfig(BaseModel):
@@ -28,6 +51,26 @@ class ClusterConfig(BaseModel):
     channel: str | None = None  # alarm follow-ups for this cluster
     sources: list[str] = Field(default_factory=list)  # dump files/dirs: an offline cluster (demos, support)
     probe: bool = True
+    # Access (bot.policy): the channels (and optionally user groups) from which this cluster may be
+    # diagnosed, for commands and alarm follow-ups. None = any channel (the behaviour before these keys).
+    channels: list[str] | None = None
+    user_groups: list[str] = Field(default_factory=list)  # S... ids; empty = anyone in an allowed channel
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_ids(cls, value: list[str] | None) -> list[str] | None:
+        for c in value or []:
+            if not SLACK_CHANNEL.fullmatch(c):
+                raise ValueError(f"'{c}' is not a Slack channel ID (C..., G... or D...; not a #name)")
+        return value
+
+    @field_validator("user_groups")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        for g in value:
+            if not SLACK_GROUP.fullmatch(g):
+                raise ValueError(f"'{g}' is not a Slack user-group ID (S...)")
+        return value
 
 
 class AlarmRoute(BaseModel):
@@ -37,6 +80,59 @@ class AlarmRoute(BaseModel):
     cluster: str | None = None
     namespace: str | None = None
     alarm: str | None = None
+
+
+class RateLimits(BaseModel):
+    """Bounds on new work (new jobs, new root messages); answers to repeats are never limited."""
+
+    commands_per_user: int = Field(default=20, ge=1)  # per window, per Slack user
+    incidents_per_sender: int = Field(default=30, ge=1)  # new alarm incidents per window, per alarm sender
+    window_seconds: int = Field(default=60, ge=1, le=3600)
+
+
+class AccessConfig(BaseModel):
+    """Which Slack workspaces may use the bot, and rate limits (bot.policy). Empty = any workspace."""
+
+    team_ids: list[str] = Field(default_factory=list)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+
+    @field_validator("team_ids")
+    @classmethod
+    def _team_ids(cls, value: list[str]) -> list[str]:
+        for t in value:
+            if not SLACK_TEAM.fullmatch(t):
+                raise ValueError(f"'{t}' is not a Slack team (workspace) ID (T...)")
+        return value
+
+
+class ApprovalScope(BaseModel):
+    """Approvers and enabled fixes for the clusters/namespaces it matches (shell-style globs).
+
+    The first matching scope replaces the top-level `approvers` / `enabled_fixes` it sets."""
+
+    cluster: str | None = None
+    namespace: str | None = None
+    approvers: list[str] | None = None
+    enabled_fixes: list[str] | None = None
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _approver_ids(value)
+
+    @field_validator("enabled_fixes")
+    @classmethod
+    def _fixes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _fix_ids(value)
+
+
+class ApprovalConfig(BaseModel):
+    """How fixes are approved (bot.policy.Approvals)."""
+
+    two_person: bool = True  # the requester never approves their own request, even when an approver
+    expiry_minutes: float = Field(default=15, gt=0, le=24 * 60)
+    kill_switch: bool = False  # true: no Apply anywhere (Preview still works)
+    scopes: list[ApprovalScope] = Field(default_factory=list)
 
 
 class FileConfig(BaseModel):
@@ -50,13 +146,37 @@ class FileConfig(BaseModel):
     sns_topics: list[str] = Field(default_factory=list)
     tencent_webhook_secret: str | None = None
     tencent_basic_auth: str | None = None  # "user:password"
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str]) -> list[str]:
+        return _approver_ids(value)
+
+    @field_validator("enabled_fixes")
+    @classmethod
+    def _fixes(cls, value: list[str]) -> list[str]:
+        return _fix_ids(value)
 
     @field_validator("clusters")
     @classmethod
     def _one_default(cls, clusters: list[ClusterConfig]) -> list[ClusterConfig]:
         if sum(1 for c in clusters if c.default) > 1:
             raise ValueError("more than one cluster has default: true")
+        for c in clusters:
+            if c.channels is not None and c.channel and c.channel not in c.channels:
+                raise ValueError(f"cluster {c.name}: its alarm channel {c.channel} is not in its channels")
         return clusters
+
+    @model_validator(mode="after")
+    def _routes_within_access(self) -> FileConfig:
+        """An alarm route naming a cluster must post where that cluster may be diagnosed."""
+        allowed = {c.name: c.channels for c in self.clusters if c.channels is not None}
+        for r in self.alarm_routes:
+            if r.cluster in allowed and r.channel not in allowed[r.cluster]:
+                raise ValueError(f"alarm route to {r.channel} for cluster {r.cluster}: not one of its channels")
+        return self
 
 
 class Settings(BaseSettings):

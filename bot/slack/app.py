@@ -36,6 +36,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import metrics
 from bot.logs import job_context
+from bot.policy import Access, Decision, RateLimiter, UserGroups, not_here
 from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, release_command, update_record
 from bot.slack import client as slack
 from bot.slack import intake
@@ -89,11 +90,14 @@ def create_bolt_app(
     return app
 
 
-def _usage(command: str, settings: Any, error: str | None = None) -> dict[str, Any]:
+def _usage(command: str, settings: Any, error: str | None = None, channel_id: str | None = None) -> dict[str, Any]:
+    """Usage, listing only the clusters that may be diagnosed from this channel."""
     try:
-        clusters = settings.file_config().clusters
+        config = settings.file_config()
     except Exception:
-        clusters = []
+        config = None
+    here = set(Access(config).clusters_here(channel_id)) if config else set()
+    clusters = [c for c in (config.clusters if config else []) if c.name in here]
     default = next((c.name for c in clusters if c.default), clusters[0].name if len(clusters) == 1 else None)
     return render_message(
         "usage", error=error, command=command or "/lbhealth", clusters=[c.name for c in clusters],
@@ -115,6 +119,8 @@ class CommandHandlers:
         self.settings = settings
         self.redis = redis
         self.client = client
+        self.limiter = RateLimiter(redis)
+        self.groups = UserGroups(client)
 
     def _parse(self, body: dict[str, Any]) -> tuple[Command | None, str | None, Any]:
         """(command, error, cluster config). Pure: config is cached; no network."""
@@ -126,19 +132,33 @@ class CommandHandlers:
             return cmd, None, None
         try:
             cluster = self.settings.cluster(cmd.target.cluster)
-        except ValueError as exc:  # ConfigError: unknown cluster
-            return None, str(exc), None
+        except ValueError:  # ConfigError: unknown cluster; answered as a cluster not allowed here would be
+            return None, not_here(cmd.target.cluster), None
         return cmd, None, cluster
+
+    def _access(self, body: dict[str, Any], cluster: Any) -> Decision:
+        """Workspace and channel rules (bot.policy), decided without I/O."""
+        try:
+            access = Access(self.settings.file_config())
+        except ValueError as exc:  # an unreadable config allows nothing
+            return Decision(False, f"lbhealth's configuration cannot be read ({exc}).")
+        return access.command(team_id=body.get("team_id"), channel_id=body.get("channel_id"), cluster=cluster)
 
     # -- within the 3 s: acknowledge, then hand off ----------------------------------------------
     def command(self, ack: Ack, body: dict[str, Any], request: BoltRequest) -> None:
         cmd, error, cluster = self._parse(body)
-        if error is not None:
+        allowed = self._access(body, cluster)  # help and bad input: the workspace rule only (cluster None)
+        if not allowed:
+            metrics.COMMANDS.labels("denied").inc()
+            log.info("command refused by the access policy", extra={"channel": body.get("channel_id"),
+                                                                    "team": body.get("team_id")})
+            ack(text=allowed.reason, response_type="ephemeral")
+        elif error is not None:
             metrics.COMMANDS.labels("bad_input").inc()
-            ack(**_usage(body.get("command"), self.settings, error))
+            ack(**_usage(body.get("command"), self.settings, error, body.get("channel_id")))
         elif cmd is not None and cmd.help:
             metrics.COMMANDS.labels("help").inc()
-            ack(**_usage(body.get("command"), self.settings))
+            ack(**_usage(body.get("command"), self.settings, channel_id=body.get("channel_id")))
         else:
             ack()
             retry = (request.headers.get("x-slack-retry-num") or [None])[0]
@@ -157,9 +177,14 @@ class CommandHandlers:
     def process(self, body: dict[str, Any], retry: str | None = None) -> None:
         """Everything after the acknowledgement, for one accepted command."""
         cmd, error, cluster = self._parse(body)
-        if cmd is None or cmd.help or cmd.target is None:
+        if cmd is None or cmd.help or cmd.target is None or not self._access(body, cluster):
             return  # answered in the acknowledgement (or the config changed in between)
         respond = Respond(response_url=body.get("response_url") or None)
+        member = Access(self.settings.file_config()).member(cluster, body.get("user_id"), self.groups)
+        if not member:
+            metrics.COMMANDS.labels("denied").inc()
+            self._ephemeral(self.client, respond, body, {"text": member.reason})
+            return
         self.start(body, cmd, cluster, self.client, respond, retry)
 
     def start(self, body: dict[str, Any], cmd: Command, cluster: Any, client: WebClient, respond: Respond,
@@ -168,6 +193,13 @@ class CommandHandlers:
         if not claim_command(self.redis, command_key):
             metrics.COMMANDS.labels("duplicate").inc()
             log.info("duplicate delivery of a command ignored", extra={"retry_num": retry})
+            return
+        # Counted after the dedup claim: Slack's retries of one command are not a person's new commands.
+        within = self.limiter.command(self.settings.file_config(), body.get("user_id"))
+        if not within:
+            metrics.COMMANDS.labels("rate_limited").inc()
+            log.info("command rate-limited", extra={"retry_after": within.retry_after})
+            self._ephemeral(client, respond, body, {"text": within.reason})
             return
         target = cmd.target
         job = DiagnosisJob(

@@ -33,6 +33,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 
 from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
+from bot.policy import Access, RateLimiter
 from bot.webhooks import alarms as parse
 from bot.webhooks.jobs import Mapper
 from bot.webhooks.sns import ApiConfirmer, HttpsCertificateSource, SnsRejected, SnsVerifier
@@ -77,6 +78,7 @@ class WebhookApp:
             flap_window=float(getattr(self.settings, "lbhealth_alarm_flap_window", 600) or 600),
         )
         self.incidents = Incidents(self.redis, policy, clock=self.clock)
+        self.limiter = RateLimiter(self.redis)
         mapper = self.mapper
         if mapper is None and _get(deps, "map_alarms", True):
             mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
@@ -138,7 +140,27 @@ class WebhookApp:
         namespace = services[0].split("/", 1)[0] if services else None
         cluster_channel = next((c.channel for c in clusters if c.name == cluster and c.channel), None)
         default = cluster_channel or getattr(self.settings, "lbhealth_alarm_channel", None) or (cfg.alarm_channel if cfg else None)
-        return route_channel(routes, default, alarm_name=alarm.name, cluster=cluster, namespace=namespace)
+        channel = route_channel(routes, default, alarm_name=alarm.name, cluster=cluster, namespace=namespace)
+        return self._admit(alarm, cfg, cluster, channel)
+
+    def _admit(self, alarm: parse.Alarm, cfg: Any, cluster: str | None, channel: str | None) -> str | None:
+        """The access policy on a new incident's channel, and the per-sender bound on new incidents.
+
+        Only new incidents come here (repeats already have their thread), so a storm of retries
+        or repeats is still answered 2xx and counted on the existing root message."""
+        if cfg is None or channel is None:
+            return channel
+        where = Access(cfg).alarm_channel(cluster, channel)
+        if not where:
+            log.error("alarm %s (cluster %s): not posted: %s", alarm.name, cluster, where.reason)
+            return None
+        within = self.limiter.sender(cfg, alarm_sender(alarm))
+        if not within:
+            self.metrics.ALARMS_RECEIVED.labels(alarm.source, "rate_limited").inc()
+            log.error("alarm %s: no new incident thread: %s; retry in %s s", alarm.name, within.reason,
+                      within.retry_after)
+            return None
+        return channel
 
     # -- receiving ---------------------------------------------------------------------------------
     def _record(self, source: str, alarm: parse.Alarm) -> Any:
@@ -278,6 +300,11 @@ class WebhookApp:
                 given = ""
         if not hmac.compare_digest(given.encode(), want.encode()):
             raise Refused(401, "basic auth missing or wrong")
+
+
+def alarm_sender(alarm: parse.Alarm) -> str:
+    """Who sent an alarm, for the per-sender bound: the source and its AWS account or Tencent region."""
+    return f"{alarm.source}:{alarm.account or alarm.region or '-'}"
 
 
 def register(app: Flask, deps: Any) -> WebhookApp:

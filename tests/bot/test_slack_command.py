@@ -53,7 +53,7 @@ def test_command_end_to_end_root_thread_and_update(web, slack_api, redis):
 def test_help_and_bad_text_answer_in_the_ack_and_queue_nothing(web, slack_api, redis):
     for text, expect in [("", None), ("help", None), ("Shop/Web", "not a valid namespace"),
                          ("shop/web_1", "not a valid Service name"), ("web -x", "unknown option"),
-                         ("a b", "one Service at a time"), ("web --cluster nope", "unknown cluster 'nope'"),
+                         ("a b", "one Service at a time"), ("web --cluster nope", "`nope` is not a cluster that can be diagnosed from this channel"),
                          ("-n shop", "no Service name")]:
         status, body, headers = send(web, slack_api, text, trigger_id=f"t-{text}")
         assert status == 200, text

@@ -13,7 +13,7 @@ Point ``WebClient(base_url=fake.url)`` (or ``SLACK_API_URL``) at it.
     fake.stop()
 
 Answered methods: auth.test, chat.postMessage (``ts`` increases), chat.update, chat.postEphemeral,
-chat.getPermalink, conversations.join, files.getUploadURLExternal, the upload URL itself
+chat.getPermalink, conversations.join, usergroups.users.list (``fake.usergroups``), files.getUploadURLExternal, the upload URL itself
 (``/upload/<file_id>``), files.completeUploadExternal, and ``response_url`` posts
 (``fake.response_url()`` hands out URLs under ``/response/<n>``). Any other ``/api/<method>``
 answers ``{"ok": true}`` and is recorded too.
@@ -73,6 +73,7 @@ class FakeSlackAPI:
         self.files: dict[str, dict[str, Any]] = {}  # file_id -> {title, channel, thread_ts, content}
         self.base_ts = int(time.time())
         self.socket_mode_url: str | None = None  # what apps.connections.open hands out (ws://...)
+        self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member user ids
         fake = self
 
         class Handler(_Handler):
@@ -242,6 +243,12 @@ class FakeSlackAPI:
             if not self.socket_mode_url:
                 return {"ok": False, "error": "not_allowed_token_type"}
             return {"ok": True, "url": self.socket_mode_url}
+        if m == "usergroups.users.list":
+            with self._lock:
+                users = self.usergroups.get(a.get("usergroup") or "")
+            if users is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(users)}
         if m == "conversations.join":
             return {"ok": True, "channel": {"id": a.get("channel")}}
         if m == "files.getUploadURLExternal":
