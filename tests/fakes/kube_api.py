@@ -435,6 +435,7 @@ class FakeKubeAPI(LoopbackServer):
         self._rv = 1000
         self.requests: list[RequestRecord] = []
         self.counters: Counter = Counter()
+        self._interleaved: list[list[Any]] = []  # [method, dry_run, times left, fn]
         for obj in objects:
             self.add(obj)
 
@@ -489,6 +490,22 @@ class FakeKubeAPI(LoopbackServer):
 
     def set_log(self, namespace: str, pod: str, container: str, text: str, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text
+
+    def interleave(self, fn: Any, *, method: str = "PATCH", dry_run: bool = False, times: int = 1) -> None:
+        """Run `fn(api)` just before the next `times` matching requests are served: another writer
+        changing the object between a client's read and its write (dry_run: match `dryRun=All` ones)."""
+        with self._lock:
+            self._interleaved.append([method, dry_run, times, fn])
+
+    def _run_interleaved(self, method: str, query: dict[str, str]) -> None:
+        with self._lock:
+            due = []
+            for hook in self._interleaved:
+                if hook[0] == method and hook[1] == (query.get("dryRun") == "All") and hook[2] > 0:
+                    hook[2] -= 1
+                    due.append(hook[3])
+        for fn in due:
+            fn(self)
 
     # ---- request log --------------------------------------------------------------------
 
@@ -608,6 +625,7 @@ class FakeKubeAPI(LoopbackServer):
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self._run_interleaved(method, query)
         rec = RequestRecord(
             method=method,
             verb="discovery",

@@ -57,3 +57,26 @@ def test_rollback_restores_the_pre_image(shop, ctx_for):
     now = shop.get_object("Service", "shop", "web")
     assert now["spec"] == original["spec"]
     assert int(now["metadata"]["resourceVersion"]) > int(out.resource_version)
+
+
+def test_refused_when_the_check_passes_now_without_the_service_changing(shop, ctx_for):
+    """The app was redeployed to listen on 8080: the Service is untouched, the fix no longer applies."""
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    for name in [o["metadata"]["name"] for o in _pods(shop)]:
+        pod = shop.get_object("Pod", "shop", name)
+        pod["spec"]["containers"][0]["ports"][0]["containerPort"] = 8080
+        shop.add(pod)
+    shop.reset_log()
+    out = engine.apply(p.to_dict(), "U1", "j1", ctx)
+    assert out.status == "refused"
+    assert "K8S-TARGETPORT no longer fails" in out.message
+    assert shop.count(verb="patch") == 0
+    [entry] = audit.read(ctx.redis)
+    assert (entry["event"], entry["result"], entry["who"], entry["fix"], entry["target"]) == ("refusal", "passes", "U1", "FIX-TARGETPORT", "shop/web")
+
+
+def _pods(api):
+    from tests.fixes.conftest import example_objects
+
+    return [o for o in example_objects("targetport-mismatch") if o["kind"] == "Pod"]
