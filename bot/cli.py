@@ -1,4 +1,4 @@
-"""`lbhealth`: diagnose | checks | snapshot | serve | worker.
+"""`lbhealth`: diagnose | checks | snapshot | serve | worker | fix | audit.
 
 Exit codes of `diagnose`: 0 no failing finding, 1 a failing finding, 2 bad input (a clear
 message, never a traceback), 3 could not run (the API cannot be reached, ...).
@@ -25,6 +25,8 @@ examples:
   lbhealth diagnose shop/web --format json         one JSON object (see README)
   lbhealth checks                                  the catalogue of checks and fixes
   lbhealth snapshot shop/web -o dump/              save what a live diagnosis reads
+  lbhealth fix shop/web FIX-TARGETPORT --dry-run   the server-side dry-run diff of a fix (drop --dry-run to apply)
+  lbhealth audit --since 24h                       every fix request, approval, apply, rollback, verification
   lbhealth serve                                   the Slack bot and alarm webhooks (HTTP)
   lbhealth worker --concurrency 4                  diagnosis workers (Redis queue)
 """
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run diagnosis workers")
     w.add_argument("--concurrency", type=int, default=1)
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+
+    from bot.fixes.cli import add_parsers as add_fix_parsers
+
+    add_fix_parsers(sub)  # fix, audit
     return parser
 
 
@@ -206,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_checks(args)
     if args.command == "snapshot":
         return cmd_snapshot(args)
+    if args.command in ("fix", "audit"):
+        from bot.fixes import cli as fix_cli
+
+        return fix_cli.cmd_fix(args) if args.command == "fix" else fix_cli.cmd_audit(args)
     if args.command == "serve":
         from bot import server
 

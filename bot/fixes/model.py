@@ -30,7 +30,8 @@ class FixError(Exception):
 class FixContext:
     """What the engine talks to and decides with. `cloud_writes` is the caller's policy decision."""
 
-    clients: Clients = field(default_factory=Clients)
+    clients: Clients = field(default_factory=Clients)  # reads (re-diagnosis) and, unless `writer` is set, writes
+    writer: Any = None  # kubernetes ApiClient of the write ServiceAccount (least privilege); None: clients.k8s
     cloud_writes: bool = False
     redis: Any = None  # audit stream; None: the JSON log line only
     probe: bool = False  # probes during re-diagnosis
@@ -43,7 +44,7 @@ class FixContext:
     def kube(self, agent: str) -> KubeClient:
         from checks.collect.live import shared_api_client
 
-        return KubeClient(self.clients.k8s or shared_api_client(self.clients.context), agent)
+        return KubeClient(self.writer or self.clients.k8s or shared_api_client(self.clients.context), agent)
 
 
 @dataclass
