@@ -88,7 +88,8 @@ def pod(
     containers = containers if containers is not None else [container()]
     statuses = []
     for c in containers:
-        cs: dict[str, Any] = {"name": c["name"], "ready": ready, "restartCount": restarts, "image": c.get("image", "")}
+        cs: dict[str, Any] = {"name": c["name"], "ready": ready, "restartCount": restarts, "image": c.get("image", ""),
+                              "imageID": "" if waiting_reason else f"{c.get('image', '')}@sha256:{'0' * 64}", "started": ready}
         if waiting_reason:
             cs["state"] = {"waiting": {"reason": waiting_reason, "message": f"{waiting_reason} for container {c['name']}"}}
         elif phase == "Running":
@@ -214,6 +215,60 @@ def event(
     }
 
 
+def _workload_spec(name: str, labels: dict[str, str], containers: list[dict[str, Any]] | None) -> dict[str, Any]:
+    containers = containers or [{"name": name, "image": f"registry.k8s.io/{name}:v1.30.4"}]
+    return {
+        "selector": {"matchLabels": dict(labels)},
+        "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": copy.deepcopy(containers)}},
+    }
+
+
+def daemonset(
+    name: str = "kube-proxy",
+    namespace: str = "kube-system",
+    *,
+    labels: dict[str, str] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    desired: int = 2,
+    ready: int | None = None,
+    resource_version: str = "777",
+) -> dict[str, Any]:
+    """An apps/v1 DaemonSet with the status fields the API always returns."""
+    ready = desired if ready is None else ready
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": _meta(name, namespace, resourceVersion=resource_version),
+        "spec": _workload_spec(name, labels or {"k8s-app": name}, containers),
+        "status": {"currentNumberScheduled": desired, "desiredNumberScheduled": desired, "numberMisscheduled": 0,
+                   "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": desired},
+    }
+
+
+def deployment(
+    name: str,
+    namespace: str = "kube-system",
+    *,
+    labels: dict[str, str] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    replicas: int = 2,
+    ready: int | None = None,
+) -> dict[str, Any]:
+    """An apps/v1 Deployment; status omits readyReplicas when none is ready, as the API does."""
+    labels = labels or {"app.kubernetes.io/name": name}
+    ready = replicas if ready is None else ready
+    status: dict[str, Any] = {"replicas": replicas}
+    if ready:
+        status.update(readyReplicas=ready, availableReplicas=ready)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, namespace, labels=labels),
+        "spec": {"replicas": replicas, **_workload_spec(name, labels, containers)},
+        "status": status,
+    }
+
+
 def make_state(*objects: dict[str, Any], target: str = "shop/web", reads: set[str] | None = None, **options: Any) -> State:
     """A State holding these objects, with every read marked done unless `reads` says otherwise."""
     state = State(target=Target.parse(target))
@@ -225,9 +280,18 @@ def make_state(*objects: dict[str, Any], target: str = "shop/web", reads: set[st
     return state
 
 
-def run_check(check_id: str, state: State):
-    """Run one registered check the way the runner does (isolation included)."""
+def run_check(check_id: str, state: State, *, odd: bool = False):
+    """Run one registered check the way the runner does (isolation included).
+
+    The State must hold what the real APIs return (validated against the SDKs' models, see
+    tests/shapes.py) unless `odd` says the test feeds odd input on purpose.
+    """
     from checks.registry import default_registry
     from checks.runner import run_one
+    from tests.shapes import state_problems
+
+    if not odd:
+        problems = state_problems(state)
+        assert not problems, "this fixture is not what the APIs return:\n" + "\n".join(problems[:20])
 
     return run_one(default_registry().get(check_id), state)

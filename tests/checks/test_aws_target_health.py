@@ -122,7 +122,7 @@ def test_error_names_iam_action():
 def test_odd_input_does_not_crash():
     state = a.world()
     a.set_health(state, [{"Target": {}}, {"TargetHealth": None}, {}])
-    findings = run_check("AWS-TARGET-HEALTH", state)
+    findings = run_check("AWS-TARGET-HEALTH", state, odd=True)
     assert all(x.status != Status.ERROR for x in findings)
 
 

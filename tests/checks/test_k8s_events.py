@@ -68,12 +68,13 @@ def test_events_k8s_io_shape_and_duplicates_are_merged():
         "reason": "BackOff",
         "note": "Back-off restarting failed container app in pod web-1",
         "type": "Warning",
-        "series": {"count": 4, "lastObservedTime": "2026-11-21T10:03:00Z"},
+        "eventTime": "2026-11-21T10:00:00.000000Z",
+        "series": {"count": 4, "lastObservedTime": "2026-11-21T10:03:00.000000Z"},
     }
-    ev2 = dict(ev, metadata={"name": "web-1.y", "namespace": "shop"}, series={"count": 2, "lastObservedTime": "2026-11-21T10:04:00Z"})
+    ev2 = dict(ev, metadata={"name": "web-1.y", "namespace": "shop"}, series={"count": 2, "lastObservedTime": "2026-11-21T10:04:00.000000Z"})
     [f] = run_check(ID, make_state(service(), pod("web-1"), ev, ev2))
     assert f.status == Status.WARN
-    assert "(x6, last 2026-11-21T10:04:00Z)" in f.evidence[0]
+    assert "(x6, last 2026-11-21T10:04:00.000000Z)" in f.evidence[0]
     assert "app-error" in f.supports
 
 
@@ -96,14 +97,15 @@ def test_odd_events_do_not_crash():
     bad = {"kind": "Event", "metadata": {"name": "x", "namespace": "shop"}, "involvedObject": None, "type": "Warning"}
     bad2 = {"kind": "Event", "metadata": {"name": "y", "namespace": "shop"}, "involvedObject": {"kind": "Service", "name": "web"},
             "type": "Warning", "count": "many", "message": None}
-    [f] = run_check(ID, make_state(service(), bad, bad2))
+    [f] = run_check(ID, make_state(service(), bad, bad2), odd=True)
     assert f.status == Status.WARN
     assert "(x1, last ?)" in f.evidence[0]
 
 
 def test_owner_replicaset_events_are_included():
     p = pod("web-7d9-abc")
-    p["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-7d9", "controller": True}]
+    p["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9", "uid": "uid-shop-web-7d9",
+                                      "controller": True, "blockOwnerDeletion": True}]
     state = make_state(service(), p, event("ReplicaSet", "web-7d9", reason="FailedCreate",
                                             message='pods "web-7d9-x" is forbidden: exceeded quota: compute, requested: cpu=2'),
                        event("ReplicaSet", "other-1", reason="FailedCreate", message="unrelated"))

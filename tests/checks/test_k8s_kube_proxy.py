@@ -2,6 +2,7 @@
 
 from checks.k8s.kube_proxy import RESTARTED_AT_PLACEHOLDER
 from checks.model import Status
+from tests import factories as f
 from tests.factories import make_state, node, pod, run_check, service
 
 ID = "K8S-KUBE-PROXY"
@@ -9,13 +10,7 @@ IP_TARGETS = {"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "i
 
 
 def daemonset(name="kube-proxy", desired=2, ready=2):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": name, "namespace": "kube-system", "resourceVersion": "777"},
-        "spec": {"template": {"metadata": {"labels": {"k8s-app": name}}}},
-        "status": {"desiredNumberScheduled": desired, "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": desired},
-    }
+    return f.daemonset(name, desired=desired, ready=ready)
 
 
 def proxy(node_name, **kw):

@@ -1,6 +1,7 @@
 """K8S-LBC: the AWS Load Balancer Controller is ready and not denied by IAM."""
 
 from checks.model import Status
+from tests import factories as f
 from tests.factories import event, ingress, make_state, pod, run_check, service
 
 ID = "K8S-LBC"
@@ -8,13 +9,8 @@ NLB = {"service.beta.kubernetes.io/aws-load-balancer-type": "external", "service
 
 
 def deployment(name="aws-load-balancer-controller", namespace="kube-system", replicas=2, ready=2, labels=None):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app.kubernetes.io/name": "aws-load-balancer-controller"}},
-        "spec": {"replicas": replicas},
-        "status": {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready},
-    }
+    labels = labels or {"app.kubernetes.io/name": "aws-load-balancer-controller"}
+    return f.deployment(name, namespace, labels=labels, replicas=replicas, ready=ready)
 
 
 def test_passes_when_ready_and_quiet():

@@ -135,12 +135,12 @@ def test_host_network_pods_are_not_isolated():
 def test_error_skip_and_odd_input():
     state = base()
     state.read_errors["k8s.networkpolicies"] = "forbidden: cannot list networkpolicies.networking.k8s.io"
-    [f] = run_check(ID, state)
+    [f] = run_check(ID, state, odd=True)
     assert f.status == Status.ERROR and "networkpolicies" in f.next_step
-    [f] = run_check(ID, make_state(service(), pod("web-1"), reads={"k8s.service", "k8s.pods"}))
+    [f] = run_check(ID, make_state(service(), pod("web-1"), reads={"k8s.service", "k8s.pods"}), odd=True)
     assert f.status == Status.SKIP and "not collected" in f.summary
     odd = netpol(ingress=[{"from": [{"ipBlock": {"cidr": "not-a-cidr", "except": ["x"]}}], "ports": [None, {"port": None}]}])
-    [f] = run_check(ID, base(odd))
+    [f] = run_check(ID, base(odd), odd=True)
     assert f.status == Status.FAIL
 
 

@@ -102,8 +102,8 @@ def test_skips():
 def test_non_string_values_do_not_crash():
     state = make_state(svc(), pod())
     state.k8s.get("Service", "shop", "web")["metadata"]["annotations"][HC + "interval"] = 30  # an int from a hand-written dump
-    [f] = run_check(ID, state)
+    [f] = run_check(ID, state, odd=True)
     assert f.status == Status.PASS
     state.k8s.get("Service", "shop", "web")["metadata"]["annotations"][HC + "protocol"] = 6
-    [f] = run_check(ID, state)
+    [f] = run_check(ID, state, odd=True)
     assert f.status == Status.FAIL and f.fix.patch["metadata"]["annotations"] == {HC + "protocol": "TCP"}

@@ -102,7 +102,7 @@ def test_readiness_gate_only_is_a_warning_not_a_cause():
 def test_odd_input_does_not_crash():
     p = pod("web-1", containers=[container(ports=[])])
     p["status"] = {"phase": "Running", "containerStatuses": [{"name": "app", "restartCount": "x", "ready": None}], "conditions": None}
-    [f] = run_check(ID, make_state(service(), p))
+    [f] = run_check(ID, make_state(service(), p), odd=True)
     assert f.status == Status.FAIL
     assert "web-1" in f.summary
 

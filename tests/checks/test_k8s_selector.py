@@ -72,5 +72,5 @@ def test_odd_labels_do_not_crash():
     p = pod("web-1", labels={"app": "web"})
     p["metadata"]["labels"] = None
     svc = service(selector={"app": 1})
-    [f] = run_check(ID, make_state(svc, p))
+    [f] = run_check(ID, make_state(svc, p), odd=True)
     assert f.status == Status.FAIL

@@ -120,6 +120,6 @@ def test_skips():
 def test_odd_ports_do_not_crash():
     c = container(ports=[{"containerPort": "eighty"}, None, {"name": "x"}])
     s = service(ports=[{"port": 80}, "junk", {"port": 81, "targetPort": None}])
-    [f] = run_check(ID, make_state(s, pod("web-1", containers=[c])))
+    [f] = run_check(ID, make_state(s, pod("web-1", containers=[c])), odd=True)
     assert f.status == Status.WARN  # unusable containerPorts count as undeclared
     assert "targetPort = 81" in f.evidence[1]  # a null targetPort defaults to the port

@@ -1,6 +1,7 @@
 """K8S-TRAFFIC-POLICY: externalTrafficPolicy Local with instance targets, and kube-proxy's hostname override."""
 
 from checks.model import Status
+from tests import factories
 from tests.factories import make_state, node, pod, run_check, service
 
 ID = "K8S-TRAFFIC-POLICY"
@@ -22,12 +23,7 @@ def health(states):
 
 def kube_proxy_ds(command=None):
     command = command or ["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config"]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": "kube-proxy", "namespace": "kube-system", "resourceVersion": "77"},
-        "spec": {"template": {"spec": {"containers": [{"name": "kube-proxy", "command": command}]}}},
-    }
+    return factories.daemonset(containers=[{"name": "kube-proxy", "image": "kube-proxy:v1.30.4", "command": command}], resource_version="77")
 
 
 def custom_dhcp(state, domain="corp.example.com"):
@@ -165,5 +161,5 @@ def test_odd_shapes_do_not_crash():
     state = make_state(svc, pod("web-1", node="node-1"), *nodes(1))
     state.aws.target_health = {TG: [None, {"Target": None, "TargetHealth": "weird"}]}
     state.k8s.get("Node", None, "node-1")["status"]["conditions"] = "bad"
-    findings = run_check(ID, state)
+    findings = run_check(ID, state, odd=True)
     assert findings and findings[0].status != Status.ERROR

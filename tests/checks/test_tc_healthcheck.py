@@ -84,7 +84,8 @@ def test_check_port_nobody_listens_on():
 
 
 def test_odd_values_do_not_crash():
-    [finding] = run(tf.scenario(hc=tf.health_check(TimeOut="x", IntervalTime=None, HttpCode=None, CheckType=None)).state())
+    state = tf.scenario(hc=tf.health_check(TimeOut="x", IntervalTime=None, HttpCode=None, CheckType=None)).state()
+    [finding] = run_check("TC-HEALTHCHECK", state, odd=True)
     assert finding.status in (Status.FAIL, Status.PASS)
 
 

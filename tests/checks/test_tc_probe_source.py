@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from checks.model import Status
+from tests import factories
 from tests import tencent_factories as tf
 from tests.factories import run_check
 
@@ -22,12 +23,7 @@ def kube_proxy_cm(mode):
 
 
 def kube_proxy_ds(arg):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-        "spec": {"template": {"spec": {"containers": [{"name": "kube-proxy", "command": ["kube-proxy", arg]}]}}},
-    }
+    return factories.daemonset(containers=[{"name": "kube-proxy", "image": "kube-proxy:v1.30.4", "command": ["kube-proxy", arg]}])
 
 
 def test_range_source_passes_and_mentions_iptables():
