@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.state import State, annotations
-from checks.values import as_dict, as_str
+from checks.values import as_dict, as_list, as_str
 
 SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 ALB_ANN = "alb.ingress.kubernetes.io/"
@@ -91,7 +91,7 @@ def detect_cloud(state: State) -> str | None:
 def aws_target_type(state: State) -> str:
     """`ip` or `instance` for the Service's NLB (absent annotation means instance, as the seed says)."""
     for tg in state.aws.target_groups:
-        if tg.get("TargetType") in ("ip", "instance"):
+        if isinstance(tg, dict) and tg.get("TargetType") in ("ip", "instance"):
             return tg["TargetType"]
     ann = state.service_annotations
     if ann.get(SVC_ANN + "type") == "nlb-ip":
@@ -134,7 +134,7 @@ _CODE_RANGE = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$")
 def parse_success_codes(spec: str) -> list[tuple[int, int]] | None:
     """'200', '200,302', '200-399' -> [(lo, hi)]; None if the syntax is invalid."""
     ranges = []
-    for part in (spec or "").split(","):
+    for part in as_str(spec).split(","):
         m = _CODE_RANGE.match(part)
         if not m:
             return None
@@ -254,14 +254,13 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
 
     mine = {(r.tied.lb_id, r.id) for r in relevant_listeners(state)}
     for lb_id, listeners in state.tencent.listeners.items():
-        for lst in listeners:
-            if mine and (lb_id, lst.get("ListenerId", "")) not in mine:
+        for lst in as_list(listeners):
+            if not isinstance(lst, dict) or (mine and (lb_id, as_str(lst.get("ListenerId"))) not in mine):
                 continue
             protocol = as_str(lst.get("Protocol")).upper()
             hcs: list[tuple[dict[str, Any], dict[str, Any]]] = []
             if protocol in ("HTTP", "HTTPS"):
-                rules = lst.get("Rules") if isinstance(lst.get("Rules"), list) else []
-                hcs = [(as_dict(r.get("HealthCheck")), r) for r in rules if isinstance(r, dict)]
+                hcs = [(as_dict(r.get("HealthCheck")), r) for r in as_list(lst.get("Rules")) if isinstance(r, dict)]
             else:
                 hcs = [(as_dict(lst.get("HealthCheck")), {})]
             for hc, rule in hcs:
@@ -274,8 +273,8 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
                 mask = hc.get("HttpCode")
                 out.append(
                     HealthCheck(
-                        source=f"CLB {lb_id} listener {lst.get('ListenerId')} ({protocol}:{lst.get('Port')})"
-                        + (f" rule {rule.get('Domain')}{rule.get('Url')}" if rule else ""),
+                        source=f"CLB {lb_id} listener {as_str(lst.get('ListenerId'), '?')} ({protocol}:{lst.get('Port')})"
+                        + (f" rule {as_str(rule.get('Domain'))}{as_str(rule.get('Url'))}" if rule else ""),
                         protocol=check_type,
                         port=str(port) if isinstance(port, int) and port > 0 else "traffic-port",
                         path=as_str(hc.get("HttpCheckPath"))
@@ -303,7 +302,7 @@ def health_checks(state: State) -> list[HealthCheck]:
     if cloud != "aws":
         return []
     if state.aws.target_groups:
-        return [_aws_from_target_group(state, tg) for tg in state.aws.target_groups]
+        return [_aws_from_target_group(state, tg) for tg in state.aws.target_groups if isinstance(tg, dict)]
     if state.ingresses:
         return [_aws_from_ingress(state, i) for i in state.ingresses]
     if ((state.service or {}).get("spec") or {}).get("type") == "LoadBalancer":
@@ -342,7 +341,7 @@ def _tencent_source_types(state: State) -> tuple[bool, set[str]]:
             if not isinstance(lst, dict):
                 continue
             hcs = [lst.get("HealthCheck")] + [
-                r.get("HealthCheck") for r in lst.get("Rules") or [] if isinstance(r, dict)
+                r.get("HealthCheck") for r in as_list(lst.get("Rules")) if isinstance(r, dict)
             ]
             for hc in hcs:
                 if not isinstance(hc, dict) or not hc:
@@ -373,19 +372,19 @@ def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
                 else "the CLB default for new instances; SourceIpType not read"
             )
         for lb in state.tencent.load_balancers:
-            if isinstance(lb, dict) and lb.get("LoadBalancerId") in vip_lbs:
-                for vip in lb.get("LoadBalancerVips") or []:
+            if isinstance(lb, dict) and as_str(lb.get("LoadBalancerId")) in vip_lbs:
+                for vip in as_list(lb.get("LoadBalancerVips")):
                     if (c := _cidr(vip)) is not None:
                         out.append(ProbeSource(c, f"CLB {lb.get('LoadBalancerId')} VIP (SourceIpType 0)"))
         if vip_lbs:
             how.append("CLB SourceIpType 0 (the VIP)")
         return out, "; ".join(how)
     if cloud == "aws":
-        subnets = {s.get("SubnetId"): s for s in state.aws.subnets if isinstance(s, dict)}
+        subnets = {as_str(s.get("SubnetId")): s for s in state.aws.subnets if isinstance(s, dict)}
         for lb in state.aws.load_balancers:
-            for az in (lb.get("AvailabilityZones") or []) if isinstance(lb, dict) else []:
-                sid = az.get("SubnetId") if isinstance(az, dict) else None
-                if sid and (c := _cidr((subnets.get(sid) or {}).get("CidrBlock"))) is not None:
+            for az in as_list(lb.get("AvailabilityZones")) if isinstance(lb, dict) else []:
+                sid = as_str(az.get("SubnetId")) if isinstance(az, dict) else ""
+                if sid and (c := _cidr(as_dict(subnets.get(sid)).get("CidrBlock"))) is not None:
                     out.append(ProbeSource(c, f"load balancer subnet {sid}"))
         if out:
             return out, "the load balancer's subnets"
@@ -393,7 +392,7 @@ def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
             if not isinstance(vpc, dict):
                 continue
             cidrs = [vpc.get("CidrBlock")] + [
-                a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or [] if isinstance(a, dict)
+                a.get("CidrBlock") for a in as_list(vpc.get("CidrBlockAssociationSet")) if isinstance(a, dict)
             ]
             for c in dict.fromkeys(x for x in map(_cidr, cidrs) if x):
                 out.append(ProbeSource(c, f"VPC {vpc.get('VpcId')} CIDR"))

@@ -9,6 +9,7 @@ from checks.gates import read_failure
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.state import State, meta
+from checks.values import as_dict, as_list, as_str
 
 # ELBv2 reason codes (botocore TargetHealth.Reason) in words a person on call understands.
 REASONS: dict[str, str] = {
@@ -120,7 +121,7 @@ def no_target_groups(state: State, check_id: str) -> Finding | None:
 
 
 def tg_name(tg: dict[str, Any]) -> str:
-    return tg.get("TargetGroupName") or (tg.get("TargetGroupArn") or "?").split(":")[-1]
+    return as_str(tg.get("TargetGroupName")) or as_str(tg.get("TargetGroupArn"), "?").split(":")[-1]
 
 
 def lb_kind(lb: dict[str, Any] | None) -> str:
@@ -265,9 +266,9 @@ def resolve_target_port(state: State, port: dict[str, Any]) -> int | None:
     if isinstance(tp, int) or (isinstance(tp, str) and tp.isdigit()):
         return int(tp)
     for pod in state.selected_pods:
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            for cp in c.get("ports") or []:
-                if cp.get("name") == tp:
+        for c in as_list(as_dict(pod.get("spec")).get("containers")):
+            for cp in as_list(as_dict(c).get("ports")):
+                if as_dict(cp).get("name") == tp:
                     return to_int(cp.get("containerPort"))
     return None
 

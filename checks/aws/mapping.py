@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from checks.state import State, ingress_services, meta
+from checks.values import as_dict, as_list, as_str
 
 TAG_SVC_STACK = "service.k8s.aws/stack"
 TAG_SVC_RESOURCE = "service.k8s.aws/resource"
@@ -80,8 +81,8 @@ def hostname_kind(hostname: str | None) -> str:
 
 
 def status_hostnames(obj: dict[str, Any] | None) -> list[str]:
-    entries = (((obj or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    return [e["hostname"] for e in entries if isinstance(e, dict) and e.get("hostname")]
+    entries = as_list(as_dict(as_dict(as_dict(obj).get("status")).get("loadBalancer")).get("ingress"))
+    return [e["hostname"] for e in entries if isinstance(e, dict) and isinstance(e.get("hostname"), str) and e["hostname"]]
 
 
 def service_tgbs(state: State) -> list[dict[str, Any]]:
@@ -227,8 +228,8 @@ def wanted_lb_names(state: State) -> list[tuple[str, str]]:
 
 
 def _bound_or_tagged(state: State) -> list[tuple[dict[str, Any], str]]:
-    tgs = state.aws.target_groups
-    by_arn = {tg.get("TargetGroupArn"): tg for tg in tgs}
+    tgs = [tg for tg in state.aws.target_groups if isinstance(tg, dict)]
+    by_arn = {as_str(tg.get("TargetGroupArn")): tg for tg in tgs}
     out: list[tuple[dict[str, Any], str]] = []
     seen: set[str] = set()
     for b in service_tgbs(state):
@@ -245,7 +246,7 @@ def _bound_or_tagged(state: State) -> list[tuple[dict[str, Any], str]]:
             out.append((tg, "the alarm's TargetGroup dimension"))
     ings = ingress_names(state)
     for tg in tgs:
-        arn = tg.get("TargetGroupArn")
+        arn = as_str(tg.get("TargetGroupArn"))
         if arn in seen:
             continue
         how = tag_match(state.aws.tags.get(arn), state.target.namespace, state.target.service, ings)
@@ -263,7 +264,8 @@ def _lbs_by_hostname(state: State) -> list[dict[str, Any]]:
     return [
         lb
         for lb in state.aws.load_balancers
-        if lb.get("LoadBalancerName") in names or (lb.get("DNSName") or "").lower() in hosts
+        if isinstance(lb, dict)
+        and (as_str(lb.get("LoadBalancerName")) in names or as_str(lb.get("DNSName")).lower() in hosts)
     ]
 
 
@@ -273,22 +275,22 @@ def service_target_groups(state: State) -> list[tuple[dict[str, Any], str]]:
     A dump may hold target groups of other Services, so untagged groups count only when
     they hang off the load balancer the status hostname names, or when they are all there is.
     """
-    tgs = state.aws.target_groups
+    tgs = [tg for tg in state.aws.target_groups if isinstance(tg, dict)]
     if not tgs:
         return []
     out = _bound_or_tagged(state)
     if out:
         return out
-    lb_arns = {lb.get("LoadBalancerArn") for lb in _lbs_by_hostname(state)}
+    lb_arns = {as_str(lb.get("LoadBalancerArn")) for lb in _lbs_by_hostname(state)}
     on_lb = [
         tg
         for tg in tgs
-        if lb_arns & set(tg.get("LoadBalancerArns") or [])
-        and not services_from_tags(state.aws.tags.get(tg.get("TargetGroupArn")), state.k8s.of_kind("Ingress"))
+        if lb_arns & {a for a in as_list(tg.get("LoadBalancerArns")) if isinstance(a, str)}
+        and not services_from_tags(state.aws.tags.get(as_str(tg.get("TargetGroupArn"))), state.k8s.of_kind("Ingress"))
     ]
     if on_lb:
         return [(tg, "attached to the load balancer named by the status hostname") for tg in on_lb]
-    if not any(state.aws.tags.get(tg.get("TargetGroupArn")) for tg in tgs) and not state.aws.load_balancers:
+    if not any(state.aws.tags.get(as_str(tg.get("TargetGroupArn"))) for tg in tgs) and not state.aws.load_balancers:
         return [(tg, "the only target groups collected") for tg in tgs]
     return []
 

@@ -19,6 +19,7 @@ from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, is_lbc_service
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State, annotations, meta
+from checks.values import as_dict, as_int, as_list, as_str
 
 CHECK = "AWS-TG-HEALTHCHECK"
 
@@ -100,14 +101,14 @@ def tg_healthcheck(state: State) -> list[Finding]:
             + (" and the probe passed them" if any(p.kind == "http" for p in state.probes) else ""),
             evidence=summary_lines,
             next_step=f"aws elbv2 describe-target-groups{region_flag(state)} --target-group-arns "
-            + " ".join(tg.get("TargetGroupArn", "") for tg, _ in service_target_groups(state)),
+            + " ".join(as_str(tg.get("TargetGroupArn")) for tg, _ in service_target_groups(state)),
         )
     ]
 
 
 def _describe(tg: dict[str, Any]) -> str:
     path = f" {tg.get('HealthCheckPath')}" if tg.get("HealthCheckPath") else ""
-    codes = (tg.get("Matcher") or {}).get("HttpCode")
+    codes = as_dict(tg.get("Matcher")).get("HttpCode")
     return (
         f"{tg.get('HealthCheckProtocol', '?')} port {tg.get('HealthCheckPort', '?')}{path}"
         + (f" matcher {codes}" if codes else "")
@@ -181,13 +182,13 @@ def _tg_addresses(state: State, tg: dict[str, Any]) -> set[str]:
 
 
 def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
-    proto = (tg.get("HealthCheckProtocol") or "").upper()
+    proto = as_str(tg.get("HealthCheckProtocol")).upper()
     if not proto.startswith("HTTP"):
         return []
     name = tg_name(tg)
-    matcher = (tg.get("Matcher") or {}).get("HttpCode") or "200"
-    path = tg.get("HealthCheckPath") or "/"
-    timeout = float(tg.get("HealthCheckTimeoutSeconds") or 5)
+    matcher = as_str(as_dict(tg.get("Matcher")).get("HttpCode"), "200")
+    path = as_str(tg.get("HealthCheckPath"), "/")
+    timeout = float(as_int(tg.get("HealthCheckTimeoutSeconds")) or 5)
     addrs = _tg_addresses(state, tg)
     probes = [
         p
@@ -254,10 +255,9 @@ def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
 def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], matcher: str) -> str:
     ready_path = ""
     for pod in state.selected_pods:
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            ready_path = ready_path or (
-                ((c.get("readinessProbe") or {}).get("httpGet") or {}).get("path") or ""
-            )
+        for c in as_list(as_dict(pod.get("spec")).get("containers")):
+            http_get = as_dict(as_dict(as_dict(c).get("readinessProbe")).get("httpGet"))
+            ready_path = ready_path or as_str(http_get.get("path"))
     ns = state.target.namespace
     if tg_lb_kind(state, tg) == "application" and state.ingresses:
         ing = meta(_ingress_for(state, tg) or state.ingresses[0]).get("name")
@@ -289,8 +289,8 @@ def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:
     elif tg.get("TargetType") == "ip":
         served = set()
         for pod in state.selected_pods:
-            for c in (pod.get("spec") or {}).get("containers") or []:
-                served |= {to_int(cp.get("containerPort")) for cp in c.get("ports") or []}
+            for c in as_list(as_dict(pod.get("spec")).get("containers")):
+                served |= {to_int(as_dict(cp).get("containerPort")) for cp in as_list(as_dict(c).get("ports"))}
         what = "a containerPort of the selected pods"
         if not served:
             return None

@@ -15,7 +15,7 @@ from checks.values import as_dict, as_int, as_list, name_of, ns_of, ref  # noqa:
 
 
 def fmt_selector(selector: dict[str, Any] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items())) or "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(as_dict(selector).items(), key=str)) or "<none>"
 
 
 def pod_spec(pod: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ the last termination reason plus the tail of the previous container's log usuall
 
 from __future__ import annotations
 
-from checks.k8s._podfacts import PodHealth, fmt_selector, log_tail, ns_of, pod_health, ref
+from checks.k8s._podfacts import PodHealth, as_dict, as_list, fmt_selector, log_tail, ns_of, pod_health, ref
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
@@ -26,7 +26,7 @@ def _logs(state: State, h: PodHealth) -> list[str]:
             out.append(f"Previous log of {ref(h.pod)} container {cname} (last {len(tail)} lines):")
             out.extend(f"  | {line}" for line in tail)
     if not out and not h.ready:
-        for c in (h.pod.get("spec") or {}).get("containers") or []:
+        for c in as_list(as_dict(h.pod.get("spec")).get("containers")):
             cname = (c or {}).get("name") if isinstance(c, dict) else None
             tail = log_tail(state, ns_of(h.pod), h.name, cname or "", False) if cname else []
             if tail:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 
-from checks.k8s._podfacts import as_dict, fmt_selector, name_of, ns_of
+from checks.k8s._podfacts import as_dict, as_list, fmt_selector, name_of, ns_of
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
@@ -41,7 +41,7 @@ def svc_exists(state: State) -> Finding:
     svc = state.service
     if svc is not None:
         spec = as_dict(svc.get("spec"))
-        ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+        ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
         port_text = ", ".join(f"{p.get('port')}/{p.get('protocol') or 'TCP'}" for p in ports) or "no ports"
         return Finding(
             ID,

@@ -34,6 +34,7 @@ from checks.k8s._podfacts import (
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.registry import check
 from checks.state import State, meta
+from checks.values import as_list, as_str
 
 ID = "K8S-TARGETPORT"
 
@@ -77,7 +78,7 @@ def _listens_proof(state: State, pod: dict[str, Any], number: int) -> str | None
 def _evaluate(state: State, i: int, sp: dict[str, Any], pods: list[dict[str, Any]]) -> PortVerdict:
     proto = _proto(sp.get("protocol"))
     target = sp.get("targetPort") if sp.get("targetPort") not in (None, "") else sp.get("port")
-    label = f"spec.ports[{i}] ({(sp.get('name') + ' ') if sp.get('name') else ''}{sp.get('port')}/{proto})"
+    label = f"spec.ports[{i}] ({(as_str(sp.get('name')) + ' ').lstrip()}{sp.get('port')}/{proto})"
     v = PortVerdict(i, sp, label, target)
     number = as_int(target)
     for pod in pods:
@@ -169,7 +170,7 @@ def targetport(state: State) -> Finding:
     pods = sorted(state.selected_pods, key=ref)
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; nothing to compare targetPort with (see K8S-SELECTOR)")
-    svc_ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+    svc_ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
     if not svc_ports:
         return Finding(ID, Status.FAIL, f"Service {state.target.ref} declares no ports", evidence=[f"Service {state.target.ref} spec.ports is empty"],
                        next_step=f"kubectl edit svc {name} -n {ns}  (add the port the load balancer forwards to)", cause="targetport")

@@ -38,7 +38,11 @@ def _str(value: Any) -> str:
 
 def status_ips(obj: dict[str, Any] | None) -> list[str]:
     """IPs of `status.loadBalancer.ingress[]` (Service or Ingress)."""
-    ingress = (((obj or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    status = (obj or {}).get("status")
+    lb = status.get("loadBalancer") if isinstance(status, dict) else None
+    ingress = lb.get("ingress") if isinstance(lb, dict) else None
+    if not isinstance(ingress, list):
+        return []
     return [e["ip"] for e in ingress if isinstance(e, dict) and isinstance(e.get("ip"), str) and e["ip"]]
 
 

@@ -20,6 +20,7 @@ from checks.tencent._common import (
     target_refs,
     tied_lbs,
 )
+from checks.values import as_dict, as_list
 
 ID = "TC-HEALTHCHECK"
 RANGES = {"TimeOut": (2, 60), "IntervalTime": (2, 300), "HealthNum": (2, 10), "UnHealthNum": (2, 10)}
@@ -53,9 +54,9 @@ def _code_bit(code: int) -> int:
 def _container_ports(state: State) -> set[int]:
     out = set()
     for p in state.selected_pods:
-        for c in (p.get("spec") or {}).get("containers") or []:
-            for port in (c or {}).get("ports") or []:
-                n = as_int((port or {}).get("containerPort"))
+        for c in as_list(as_dict(p.get("spec")).get("containers")):
+            for port in as_list(as_dict(c).get("ports")):
+                n = as_int(as_dict(port).get("containerPort"))
                 if n:
                     out.add(n)
     return out
