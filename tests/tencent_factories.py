@@ -193,7 +193,9 @@ def sg_policies(ingress: list[dict[str, Any]], egress: list[dict[str, Any]] | No
 
 
 def acl_entry(action: str, cidr: str, port: str = "ALL", protocol: str = "ALL", desc: str = "") -> dict[str, Any]:
-    return {"Protocol": protocol, "Port": port, "CidrBlock": cidr, "Action": action, "Description": desc}
+    """A DescribeNetworkAcls entry (vpc NetworkAclEntry: `Description`, unlike a security group's `PolicyDescription`)."""
+    return {"Protocol": protocol, "Port": port, "CidrBlock": cidr, "Ipv6CidrBlock": "", "Action": action, "Description": desc,
+            "ModifyTime": "2026-11-20 09:00:00"}
 
 
 def network_acl(

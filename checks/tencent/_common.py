@@ -527,7 +527,9 @@ class Evaluation:
 def describe_rule(r: dict[str, Any], index: Any = None) -> str:
     idx = index if index is not None else r.get("PolicyIndex", r.get("Priority", "?"))
     src = r.get("CidrBlock") or r.get("Ipv6CidrBlock") or r.get("SecurityGroupId") or as_dict(r.get("AddressTemplate")).get("AddressId") or as_dict(r.get("AddressTemplate")).get("AddressGroupId") or "?"
-    return f"#{idx} {r.get('Action') or '?'} {r.get('Protocol') or 'ALL'} port {r.get('Port') or 'ALL'} from {src}" + (f" ({r['PolicyDescription'] or r.get('Description')})" if r.get("PolicyDescription") or r.get("Description") else "")
+    # Security group policies carry PolicyDescription, network ACL entries Description (the SDK's models).
+    desc = r.get("PolicyDescription") or r.get("Description") or ""
+    return f"#{idx} {r.get('Action') or '?'} {r.get('Protocol') or 'ALL'} port {r.get('Port') or 'ALL'} from {src}" + (f" ({desc})" if isinstance(desc, str) and desc else "")
 
 
 def evaluate_rules(rules: list[dict[str, Any]], *, protocol: str, port: int | None, source: str, port_hi: int | None = None) -> Evaluation:

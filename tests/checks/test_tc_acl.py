@@ -27,6 +27,14 @@ def test_inbound_drop_before_accept_fails():
     assert '"CidrBlock":"100.64.0.0/10"' in finding.next_step
 
 
+def test_real_entries_with_a_description_are_read():
+    """DescribeNetworkAcls entries carry `Description` (no `PolicyDescription`): TC-ACL once crashed on them."""
+    acl = tf.network_acl(ingress=[tf.acl_entry("DROP", "100.64.0.0/10", desc="block carrier NAT"), tf.acl_entry("ACCEPT", "0.0.0.0/0")])
+    [finding] = run(tf.scenario(healthy=False, acl=acl).state())
+    assert finding.status == Status.FAIL and finding.cause == "network-acl"
+    assert any("DROP ALL port ALL from 100.64.0.0/10 (block carrier NAT)" in e for e in finding.evidence), finding.evidence
+
+
 def test_partial_accept_is_not_enough_and_outbound_checked():
     acl = tf.network_acl(ingress=[tf.acl_entry("ACCEPT", "100.64.0.0/16")])
     [finding] = run(tf.scenario(healthy=False, acl=acl).state())
