@@ -33,7 +33,8 @@ def kube_proxy(ready_nodes=("node-1", "node-2"), not_ready_nodes=()):
             "kind": "DaemonSet",
             "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
             "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}}, "template": {"spec": {"containers": [{"name": "kube-proxy", "image": "kube-proxy:v1.30"}]}}},
-            "status": {"desiredNumberScheduled": 2, "numberReady": 2 - len(not_ready_nodes), "updatedNumberScheduled": 2},
+            "status": {"currentNumberScheduled": 2, "desiredNumberScheduled": 2, "numberMisscheduled": 0,
+                       "numberReady": 2 - len(not_ready_nodes), "updatedNumberScheduled": 2},
         }
     ]
     for i, node in enumerate(list(ready_nodes) + list(not_ready_nodes)):

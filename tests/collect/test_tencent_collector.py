@@ -256,7 +256,7 @@ def test_garbage_answers_do_not_crash_the_diagnosis(api):
     state = collect(k8s_state(sc, network=True), api)
     assert state.api_calls["tencent"] == api.count() <= 8
     for check_id in ("TC-MAP", "TC-TARGET-HEALTH", "TC-SG", "TC-ACL", "TC-HEALTHCHECK", "TC-PROBE-SOURCE", "TC-SNAT"):
-        for finding in run_check(check_id, state):
+        for finding in run_check(check_id, state, odd=True):
             assert "crashed" not in finding.summary, (check_id, finding.summary)
 
 
