@@ -128,7 +128,7 @@ def _tencent(action: str, params: dict[str, Any], region: str | None, clients: C
 
 
 def _has_policies(client: Any, params: dict[str, Any]) -> bool:
-    """Every ingress policy of `params` is in the group already (same protocol, port, source, action).
+    """Every ingress policy of `params` is in the group already (same protocol, port, source, action, description).
 
     A retried job after a successful write finds the group's Version moved by its own rule:
     that is success, not a conflict.
@@ -138,9 +138,11 @@ def _has_policies(client: Any, params: dict[str, Any]) -> bool:
     req = models.DescribeSecurityGroupPoliciesRequest()
     req.SecurityGroupId = params["SecurityGroupId"]
     current = json.loads(client.DescribeSecurityGroupPolicies(req).to_json_string())
-    have = {
-        (p.get("Protocol"), str(p.get("Port")), p.get("CidrBlock"), p.get("Action"))
-        for p in ((current.get("SecurityGroupPolicySet") or {}).get("Ingress") or [])
-    }
-    wanted = params["SecurityGroupPolicySet"]["Ingress"]
-    return all((p.get("Protocol"), str(p.get("Port")), p.get("CidrBlock"), p.get("Action")) in have for p in wanted)
+    have = {_policy_key(p) for p in ((current.get("SecurityGroupPolicySet") or {}).get("Ingress") or [])}
+    return all(_policy_key(p) in have for p in params["SecurityGroupPolicySet"]["Ingress"])
+
+
+def _policy_key(p: dict[str, Any]) -> tuple[str, ...]:
+    """Identity of a policy; the description names lbhealth and the CLB, so an older rule with
+    the same source and port (the one a DROP shadows) is not mistaken for ours."""
+    return tuple(str(p.get(k) or "") for k in ("Protocol", "Port", "CidrBlock", "Action", "PolicyDescription"))

@@ -128,7 +128,8 @@ def _still_fails(p: Preview, ctx: FixContext) -> str | None:
     from checks.runner import diagnose
 
     target = Target(**p.target)
-    report, _ = diagnose(target, context=ctx.clients.context, probe=ctx.probe, only=[p.check_id], clients=ctx.clients)
+    # The whole catalogue, not `only`: a check alone would not read what tells which cloud the LB is on.
+    report, _ = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
     planned = copy.deepcopy(p.to_plan().patch)
     for f in report.findings:
         if f.check_id == p.check_id and f.status in (Status.FAIL, Status.WARN) and f.fix and f.fix.id == p.fix_id:

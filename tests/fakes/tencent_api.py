@@ -16,7 +16,9 @@ What an action answers, first match wins:
 1. a programmed answer: `respond(action, dict | callable(body) -> dict | list of those)` (a list
    is served in order, its last item repeated) or `fail(action, code, message)`;
 2. `cloud`, a small in-memory model of CLBs, listeners, targets, health, security groups,
-   ACLs, ENIs, subnets and CVMs that answers the Describe* calls with their filters;
+   ACLs, ENIs, subnets and CVMs that answers the Describe* calls with their filters, and
+   Create/DeleteSecurityGroupPolicies (PolicyIndex insertion, Version checked and bumped,
+   UnsupportedOperation.DuplicatePolicy / VersionMismatch as the VPC API answers);
 3. `InvalidAction` for anything else.
 
 Knobs for benches: `latency` (seconds added to every call), `latency_by_action`; and what
@@ -162,6 +164,67 @@ class FakeCloud:
             raise ApiError("ResourceNotFound", f"security group {sg} not found")
         return {"SecurityGroupPolicySet": self.security_groups[sg]}
 
+    def _policy_set(self, body: dict[str, Any]) -> tuple[str, dict[str, Any], str, list[dict[str, Any]]]:
+        """(group, its current set, direction, policies of the request) with the API's checks."""
+        sg = body.get("SecurityGroupId")
+        if sg not in self.security_groups:
+            raise ApiError("ResourceNotFound", f"security group {sg} not found")
+        wanted = body.get("SecurityGroupPolicySet") or {}
+        current = self.security_groups[sg]
+        version = wanted.get("Version")
+        if version not in (None, "") and str(version) != str(current.get("Version")):
+            raise ApiError("UnsupportedOperation.VersionMismatch", f"the version {version} of {sg} is not the current one")
+        ingress, egress = wanted.get("Ingress") or [], wanted.get("Egress") or []
+        if bool(ingress) == bool(egress):
+            raise ApiError("InvalidParameter.Coexist", "Ingress and Egress cannot be given together, and one is required")
+        return sg, current, ("Ingress" if ingress else "Egress"), (ingress or egress)
+
+    @staticmethod
+    def _same_rule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """Tencent's documentation does not say which fields make a policy a duplicate; the fake
+        counts a policy identical in every field it keeps (the description too) as one."""
+        keys = ("Protocol", "Port", "CidrBlock", "Ipv6CidrBlock", "SecurityGroupId", "Action", "PolicyDescription")
+        return all(str(a.get(k) or "").upper() == str(b.get(k) or "").upper() for k in keys)
+
+    def _bump(self, current: dict[str, Any]) -> None:
+        current["Version"] = str(int(current.get("Version") or 0) + 1)
+
+    def create_security_group_policies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Insert at PolicyIndex (append without one), renumber, bump Version; a rule already there is DuplicatePolicy."""
+        sg, current, direction, policies = self._policy_set(body)
+        rules = list(current.get(direction) or [])
+        for pol in policies:
+            if pol.get("Action") not in ("ACCEPT", "DROP"):
+                raise ApiError("InvalidParameterValue", f"the value of Action {pol.get('Action')!r} is not valid")
+            if any(self._same_rule(r, pol) for r in rules):
+                raise ApiError("UnsupportedOperation.DuplicatePolicy", f"{sg} already has this policy")
+        at = policies[0].get("PolicyIndex")
+        new = [{**{k: v for k, v in p.items() if k != "PolicyIndex"}, "ModifyTime": "2026-12-04 10:00:00"} for p in policies]
+        at = len(rules) if at is None else max(0, min(int(at), len(rules)))
+        rules[at:at] = new
+        current[direction] = [{**r, "PolicyIndex": i} for i, r in enumerate(rules)]
+        self._bump(current)
+        return {}
+
+    def delete_security_group_policies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Delete by PolicyIndex or by the rule's content (not both), renumber, bump Version."""
+        sg, current, direction, policies = self._policy_set(body)
+        rules = list(current.get(direction) or [])
+        for pol in policies:
+            if "PolicyIndex" in pol and len(pol) == 1:
+                idx = int(pol["PolicyIndex"])
+                if not 0 <= idx < len(rules):
+                    raise ApiError("InvalidParameterValue.Range", f"PolicyIndex {idx} is out of range")
+                rules.pop(idx)
+                continue
+            match = next((i for i, r in enumerate(rules) if self._same_rule(r, pol)), None)
+            if match is None:
+                raise ApiError("ResourceNotFound", f"{sg} has no such policy")
+            rules.pop(match)
+        current[direction] = [{**r, "PolicyIndex": i} for i, r in enumerate(rules)]
+        self._bump(current)
+        return {}
+
     def describe_network_acls(self, body: dict[str, Any]) -> dict[str, Any]:
         found = list(self.network_acls)
         if body.get("NetworkAclIds"):
@@ -220,6 +283,8 @@ class FakeCloud:
         "DescribeTargets": "describe_targets",
         "DescribeTargetHealth": "describe_target_health",
         "DescribeSecurityGroupPolicies": "describe_security_group_policies",
+        "CreateSecurityGroupPolicies": "create_security_group_policies",
+        "DeleteSecurityGroupPolicies": "delete_security_group_policies",
         "DescribeNetworkAcls": "describe_network_acls",
         "DescribeNetworkInterfaces": "describe_network_interfaces",
         "DescribeSubnets": "describe_subnets",
