@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from checks.collect.fieldtypes import field_type_problems
 from checks.collect.node import facts_from_text
 from checks.model import Target
 from checks.state import State
@@ -194,6 +195,9 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> 
 def _add_k8s(state: State, path: Path, obj: dict[str, Any], seen_kinds: set[str]) -> None:
     if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
         raise DumpError(f"{path}: a {obj.get('kind', 'Kubernetes')} object without metadata.name")
+    if wrong := field_type_problems(obj):
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise DumpError(f"{path}: {wrong[0]}{more}")
     state.k8s.add(obj)
     seen_kinds.add(obj["kind"])
 
