@@ -324,22 +324,10 @@ def route_channel(
 # ---- rendering -----------------------------------------------------------------------------------
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s" if s else f"{minutes} min"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
-
-
 def render(template: str, **context: Any) -> dict[str, Any]:
-    from bot.render import env
+    from bot.render import render_message
 
-    raw = env().get_template(f"slack/{template}").render(duration=_duration, **context)
-    return json.loads(raw)
+    return render_message(template.removesuffix(".j2"), **context)
 
 
 def root_message(incident: dict[str, Any], now: float | None = None) -> dict[str, Any]:

@@ -1,8 +1,22 @@
-"""Jinja2 -> terminal text, Markdown, JSON report and Slack Block Kit.
+"""The one renderer: Jinja2 templates -> terminal text, Markdown, the JSON report and every Slack message.
 
 Templates live in the top-level `templates` package so they are found the same way from a
-checkout and from an installed wheel. Slack output is validated with slack_sdk's Block Kit
-models, and split so that no message exceeds 50 blocks or a section 3000 characters.
+checkout and from an installed wheel. Two environments share that loader:
+
+- `env()`: terminal text and Markdown (a terminal or a file shows `<` as `<`: nothing is escaped);
+- `slack_env()`: every Slack message (`render_message`, `slack_report`). It enforces the one
+  escaping rule, so that a template cannot forget it: **only the literal text of our templates
+  (and what our own macros and helpers build from it) is trusted**. Every value a template reads
+  (a context variable, an attribute, an item, what a method returns) is passed through
+  `mrkdwn_escape` as it is read: `&`, `<`, `>` become entities (no `<!channel>`, `<@U…>` or
+  `<https://…|label>` can be formed from data), backticks become `ˋ` (no code span or block can be
+  closed from inside), bidirectional overrides and control characters are dropped, and a bare
+  `@here`/`@channel`/`@everyone` is broken with a word joiner. The escaped text is a `SlackSafe`
+  string, never escaped twice. Every mrkdwn text object is sent with `verbatim: true`, so Slack
+  does not auto-link URLs or channel names inside data either.
+
+Slack output is validated with slack_sdk's Block Kit models and split so that no message exceeds
+50 blocks or a section 3000 characters.
 """
 
 from __future__ import annotations
@@ -14,12 +28,16 @@ from importlib.resources import files
 from typing import Any
 
 import jinja2
+from jinja2.runtime import Macro
+from jinja2.sandbox import SandboxedEnvironment
 from slack_sdk.models.blocks import Block
 
 from checks.model import Finding, Report, Status
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
+TEXT_CHARS = 3000  # a message's `text` (notification fallback)
+VALUE_CHARS = 3000  # one untrusted value: nothing longer fits in any block
 FINDINGS_PER_MESSAGE = 20
 MAX_SLACK_FINDINGS = 40  # beyond this the thread gets the full report as a file
 
@@ -33,40 +51,230 @@ EMOJI = {
 }
 
 
-def _clip(text: str, limit: int) -> str:
+# ---- the escaping rule -----------------------------------------------------------------------------
+
+
+class SlackSafe(str):
+    """Text already made safe for Slack mrkdwn by `mrkdwn_escape` (so it is never escaped twice)."""
+
+    __slots__ = ()
+
+
+# C0/C1 controls except tab and newline; Unicode bidirectional marks, embeddings, overrides, isolates.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
+
+
+def mrkdwn_escape(value: Any) -> SlackSafe:
+    """`value` as text that cannot form a Slack control sequence, leave a code span, or reorder text."""
+    if isinstance(value, SlackSafe):
+        return value
+    text = str(value)
+    if len(text) > VALUE_CHARS:
+        text = text[: VALUE_CHARS - 1] + "…"
+    text = _INVISIBLE.sub("", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ")
+    return SlackSafe(_BROADCAST.sub("@\u2060", text))
+
+
+def untrusted(value: Any) -> Any:
+    """Escape every string in `value` (containers eagerly; objects when a template reads their attributes)."""
+    if isinstance(value, str):
+        return mrkdwn_escape(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [untrusted(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {untrusted(k): untrusted(v) for k, v in value.items()}
+    if isinstance(value, BaseException):
+        return mrkdwn_escape(f"{type(value).__name__}: {value}")
+    return value
+
+
+class _SlackEnvironment(SandboxedEnvironment):
+    """Jinja2's sandbox hooks (every attribute, item and call a template makes) apply `untrusted`."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return untrusted(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return untrusted(super().getitem(obj, argument))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja2's signature)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, Macro) or id(__obj) in __self.trusted:
+            return result  # our template text, built from values that were escaped as they were read
+        if isinstance(getattr(__obj, "__self__", None), str):
+            return result  # a method of a literal or of already escaped text (e.g. "x".upper())
+        return untrusted(result)
+
+    trusted: frozenset[int] = frozenset()  # ids of our helpers in `globals` (set by slack_env)
+
+
+# ---- helpers the Slack templates use (they receive escaped values) ----------------------------------
+
+
+def _clip(text: Any, limit: int) -> str:
+    """Cut to `limit` characters without leaving half an entity or an unclosed code span/block."""
     text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 4].rstrip("`")  # room for "…" and a closing ``` fence
+    amp = cut.rfind("&", len(cut) - 5)
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    # Data holds no backtick (mrkdwn_escape), so every backtick here is one of our fences.
+    closing = "```" if cut.count("```") % 2 else ("`" if cut.replace("```", "").count("`") % 2 else "")
+    return cut + "…" + closing
 
 
-def _mrkdwn(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _oneline(text: Any, limit: int = 200) -> str:
+    return _clip(re.sub(r"\s+", " ", str(text if text is not None else "")).strip(), limit)
 
 
-def _bullets(items: list[str]) -> str:
-    return "\n".join(f"• {_mrkdwn(i)}" for i in items)
+def _code(text: Any, limit: int = 500) -> str:
+    return "`" + _clip(text, limit) + "`"
 
 
-def _skip_line(f: Finding) -> str:
-    return f"{f.check_id} ({_clip(f.summary, 80)})"
+def _codeblock(text: Any, limit: int = 2800) -> str:
+    return "```" + _clip(text, limit) + "```"
+
+
+def _pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
+
+
+def _bullets(items: list[str], limit: int = 3000) -> str:
+    return _clip("\n".join(f"• {i}" for i in items), limit)
+
+
+def _link(url: Any, label: str) -> str:
+    """`<url|label>` for an https URL (escaped: no `|`, `>` or space can be in it), else just the label."""
+    url = str(url or "")
+    return f"<{url}|{label}>" if re.fullmatch(r"https://[^\s|<>]+", url) else label
+
+
+def _mention(user_id: Any) -> str:
+    """`<@U…>` for a Slack user id, else nothing (an id is never more than letters and digits)."""
+    return f"<@{user_id}>" if re.fullmatch(r"[UWB][A-Z0-9]{1,30}", str(user_id or "")) else ""
+
+
+def _channel(channel_id: Any) -> str:
+    """`<#C…>` for a Slack channel id, else "another channel"."""
+    return f"<#{channel_id}>" if re.fullmatch(r"[CGD][A-Z0-9]{1,30}", str(channel_id or "")) else "another channel"
+
+
+def duration_words(seconds: float) -> str:
+    """`42 s`, `3 min 05 s`, `2 h 10 min` (alarm incidents)."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s" if s else f"{minutes} min"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def format_duration(seconds: float) -> str:
+    """`1.2 s`, `42 s`, `3.5 min` (how long a diagnosis took)."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+# ---- environments ------------------------------------------------------------------------------
+
+
+def _loader() -> jinja2.BaseLoader:
+    return jinja2.FileSystemLoader(str(files("templates")))
 
 
 @lru_cache(maxsize=1)
 def env() -> jinja2.Environment:
-    """The shared Jinja2 environment (other modules add their own templates under templates/)."""
+    """Terminal text and Markdown (report.txt.j2, finding.txt.j2, report.md.j2): nothing escaped."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(files("templates"))),
-        autoescape=False,  # output is terminal text, Markdown and JSON (strings go through tojson)
+        loader=_loader(),
+        autoescape=False,  # terminal text and Markdown files; JSON goes through json.dumps
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters.update(clip=_clip, mrkdwn=_mrkdwn, skip_line=_skip_line)
+    environment.globals.update(mark=lambda s: MARKS.get(str(s), "?"))
+    return environment
+
+
+@lru_cache(maxsize=1)
+def slack_env() -> jinja2.Environment:
+    """Every Slack message (templates/slack/*.j2): values escaped as they are read (module docstring)."""
+    environment = _SlackEnvironment(
+        loader=_loader(),
+        autoescape=False,  # mrkdwn is not HTML: escaping is `untrusted` on every value read
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # no stat() of the template per message (usage replies render inside the ack)
+    )
+    environment.filters.update(clip=_clip, oneline=_oneline, code=_code, codeblock=_codeblock,
+                               pretty_json=_pretty_json)
     environment.globals.update(
-        mark=lambda s: MARKS.get(str(s), "?"),
         emoji=lambda s: EMOJI.get(str(s), ":grey_question:"),
         bullets=_bullets,
+        link=_link,
+        mention=_mention,
+        channel=_channel,
+        duration=duration_words,
     )
+    environment.trusted = frozenset(id(v) for v in environment.globals.values() if callable(v))
     return environment
+
+
+# ---- Slack messages -----------------------------------------------------------------------------------
+
+
+def render_message(name: str, **context: Any) -> dict[str, Any]:
+    """Render templates/slack/<name>.j2 (one JSON object {"text", "blocks"}) into a checked message."""
+    raw = slack_env().get_template(f"slack/{name}.j2").render(**untrusted(context))
+    try:
+        message = json.loads(raw)
+    except ValueError as exc:  # a template bug; say which one
+        raise ValueError(f"templates/slack/{name}.j2 did not render valid JSON: {exc}") from exc
+    return finish_message(message)
+
+
+def finish_message(message: dict[str, Any]) -> dict[str, Any]:
+    """Clip the fallback text, send mrkdwn verbatim, and raise if Slack would reject the blocks."""
+    if "text" in message:
+        message["text"] = _clip(message["text"], TEXT_CHARS)
+    blocks = message.get("blocks") or []
+    for block in blocks:
+        _verbatim(block)
+    validate_blocks(blocks)
+    return message
+
+
+def _verbatim(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and "text" in node:
+            node["verbatim"] = True
+        for value in node.values():
+            _verbatim(value)
+    elif isinstance(node, list):
+        for value in node:
+            _verbatim(value)
+
+
+def validate_blocks(blocks: list[dict[str, Any]]) -> None:
+    """Raise if Slack would reject these blocks (slack_sdk's models and limits)."""
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks in one message; Slack allows {MAX_BLOCKS}")
+    for raw in blocks:
+        block = Block.parse(raw)
+        if block is None:
+            raise ValueError(f"not a Block Kit block: {raw.get('type')}")
+        block.validate_json()
+
+
+# ---- reports ---------------------------------------------------------------------------------------
 
 
 def _groups(report: Report) -> dict[str, Any]:
@@ -101,20 +309,8 @@ def render_markdown(report: Report) -> str:
     return env().get_template("report.md.j2").render(report=report)
 
 
-
 def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
-
-
-def validate_blocks(blocks: list[dict[str, Any]]) -> None:
-    """Raise if Slack would reject these blocks (slack_sdk's models and limits)."""
-    if len(blocks) > MAX_BLOCKS:
-        raise ValueError(f"{len(blocks)} blocks in one message; Slack allows {MAX_BLOCKS}")
-    for raw in blocks:
-        block = Block.parse(raw)
-        if block is None:
-            raise ValueError(f"not a Block Kit block: {raw.get('type')}")
-        block.validate_json()
 
 
 def slack_report(report: Report) -> tuple[list[dict[str, Any]], bool]:
@@ -124,23 +320,9 @@ def slack_report(report: Report) -> tuple[list[dict[str, Any]], bool]:
     overflow = len(others) + (1 if groups["root"] else 0) > MAX_SLACK_FINDINGS
     shown = others[: MAX_SLACK_FINDINGS - 1]
     chunks = [shown[i : i + FINDINGS_PER_MESSAGE] for i in range(0, len(shown), FINDINGS_PER_MESSAGE)]
-    raw = env().get_template("slack/report.json.j2").render(other_chunks=chunks, **groups)
-    messages = json.loads(raw)
-    if overflow:
-        messages[-1]["blocks"].append(
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"{len(others) - len(shown)} more failing findings: the full report is attached as a file.",
-                    }
-                ],
-            }
-        )
-    for message in messages:
-        validate_blocks(message["blocks"])
-    return messages, overflow
+    template = slack_env().get_template("slack/report.json.j2")
+    messages = json.loads(template.render(**untrusted({"other_chunks": chunks, "hidden": len(others) - len(shown), **groups})))
+    return [finish_message(m) for m in messages], overflow
 
 
 def slack_report_messages(report: Report) -> list[dict[str, Any]]:

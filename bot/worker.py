@@ -66,8 +66,8 @@ from slack_sdk.errors import SlackApiError
 from bot import metrics
 from bot.logs import job_context, setup_logging
 from bot.queue import PREFIX, DiagnosisJob, get_queue, release_target, update_record
+from bot.render import format_duration, render_message
 from bot.slack import client as slack
-from bot.slack.messages import format_duration, render_message
 
 log = logging.getLogger("lbhealth.worker")
 

@@ -12,8 +12,9 @@ from enum import StrEnum
 from typing import Any
 
 # RFC 1123 label (namespaces) and DNS-1035 label (Service names), as the API server checks them.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Always fullmatch: `$` also matches before a trailing newline ("shop\n" would pass re.match).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class Status(StrEnum):
@@ -50,12 +51,12 @@ class Target:
         namespace = namespace or "default"
         if not svc:
             raise InvalidTarget("no Service name given")
-        if not _DNS_LABEL.match(namespace):
+        if not _DNS_LABEL.fullmatch(namespace):
             raise InvalidTarget(
                 f"'{namespace}' is not a valid namespace: lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit, at most 63 characters"
             )
-        if not _SERVICE_NAME.match(svc):
+        if not _SERVICE_NAME.fullmatch(svc):
             raise InvalidTarget(
                 f"'{svc}' is not a valid Service name: lowercase letters, digits and '-', "
                 "starting with a letter, at most 63 characters"

@@ -1,1 +1,1 @@
-"""The Slack front end: the bolt app, the /lbhealth grammar and the root/status messages."""
+"""The Slack front end: the bolt app and the /lbhealth grammar (its messages are rendered by bot.render)."""

@@ -38,10 +38,10 @@ from bot import metrics
 from bot.logs import job_context
 from bot.policy import Access, Decision, RateLimiter, UserGroups, not_here
 from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, release_command, update_record
+from bot.render import render_message
 from bot.slack import client as slack
 from bot.slack import intake
 from bot.slack.grammar import Command, UsageError, parse_command
-from bot.slack.messages import render_message
 
 log = logging.getLogger("lbhealth.slack")
 
@@ -235,7 +235,7 @@ class CommandHandlers:
                     message = render_message("invite", error=error,
                                              command_text=f"{body.get('command', '/lbhealth')} {body.get('text', '')}".strip())
                 else:
-                    message = {"text": f"Sorry, I could not start the diagnosis: Slack said {error}."}
+                    message = render_message("cannot_start", reason=f"Slack said {error}", retry=False)
                 self._ephemeral(client, respond, body, message)
                 return
             except Exception:  # Slack or Redis unreachable: nothing was queued; the intake tries again
@@ -261,8 +261,7 @@ class CommandHandlers:
         """The last attempt to start a diagnosis failed: tell the requester, privately."""
         metrics.COMMANDS.labels("error").inc()
         self._ephemeral(self.client, Respond(response_url=body.get("response_url") or None), body,
-                        {"text": f"Sorry, I could not start the diagnosis of `{body.get('text', '')}` ({reason}). "
-                                 "Try again in a minute."})
+                        render_message("cannot_start", command_text=body.get("text"), reason=reason, retry=True))
 
     @staticmethod
     def _ephemeral(client: WebClient, respond: Respond, body: dict[str, Any], message: dict[str, Any]) -> None:

@@ -22,14 +22,19 @@ class Command:
     target: Target | None = None  # cluster = the --cluster value (None: the default cluster)
 
 
+MAX_TEXT = 300  # a namespace, a Service and a cluster name fit many times over
+
+
 def parse_command(text: str | None) -> Command:
     text = (text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"the command text is {len(text)} characters long; at most {MAX_TEXT} are read")
     if text.lower() in ("", "help", "-h", "--help"):
         return Command(help=True)
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise UsageError(f"could not read `{text}`: {exc}") from exc
+        raise UsageError(f"could not read \"{text}\": {exc}") from exc
     namespace: str | None = None
     cluster: str | None = None
     positional: list[str] = []
@@ -40,7 +45,7 @@ def parse_command(text: str | None) -> Command:
         if name in ("-n", "--namespace", "--cluster", "-c"):
             if not eq:
                 if i + 1 >= len(words):
-                    raise UsageError(f"`{w}` needs a value")
+                    raise UsageError(f"\"{w}\" needs a value")
                 value = words[i + 1]
                 i += 1
             if name in ("-n", "--namespace"):
@@ -50,7 +55,7 @@ def parse_command(text: str | None) -> Command:
             else:
                 cluster = value
         elif w.startswith("-"):
-            raise UsageError(f"unknown option `{w}`")
+            raise UsageError(f"unknown option \"{w}\"")
         else:
             positional.append(w)
         i += 1
@@ -59,7 +64,7 @@ def parse_command(text: str | None) -> Command:
     if len(positional) > 1:
         raise UsageError(f"one Service at a time (got {', '.join(positional)})")
     if cluster is not None and not cluster.strip():
-        raise UsageError("`--cluster` needs a name")
+        raise UsageError("--cluster needs a name")
     try:
         target = Target.parse(positional[0], namespace, cluster)
     except InvalidTarget as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.queue import DiagnosisJob
+from bot.render import render_message
 from bot.slack.grammar import UsageError, parse_command
-from bot.slack.messages import render_message
 from checks.model import Status, Verdict
 from tests.bot.conftest import validate_message
 
@@ -19,6 +19,7 @@ from tests.bot.conftest import validate_message
     ("web --namespace=shop --cluster prod", "shop", "web", "prod"),
     ("shop/web --cluster=eu-1", "shop", "web", "eu-1"),
     ("  shop/web  ", "shop", "web", None),
+    ('shop/"web\n"', "shop", "web", None),  # surrounding whitespace of the whole name is trimmed
 ])
 def test_valid_commands(text, ns, svc, cluster):
     cmd = parse_command(text)
@@ -42,6 +43,9 @@ def test_help(text):
     ("-n shop", "no Service name"),
     ("web 'unterminated", "could not read"),
     ("a" * 64, "not a valid Service name"),
+    ('"shop\n"/web', "not a valid namespace"),  # `$` matches before a trailing newline: fullmatch
+    ('web -n "shop\n"', "not a valid namespace"),
+    ("shop/web " + "x" * 400, "at most 300"),
 ])
 def test_bad_commands(text, message):
     with pytest.raises(UsageError, match=message):
