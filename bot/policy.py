@@ -30,6 +30,7 @@ from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.render import mrkdwn
 from bot.settings import SLACK_GROUP, ClusterConfig, FileConfig
 
 log = logging.getLogger("lbhealth.policy")
@@ -54,8 +55,8 @@ ALLOW = Decision(True)
 
 def not_here(name: str | None) -> str:
     """One answer for an unknown cluster and a cluster not allowed here: no list of the others."""
-    return (f"`{name}` is not a cluster that can be diagnosed from this channel. "
-            "Type `/lbhealth help` to see the clusters you can diagnose here.")
+    return mrkdwn("`{}` is not a cluster that can be diagnosed from this channel. "
+                  "Type `/lbhealth help` to see the clusters you can diagnose here.", name)
 
 
 # ---- access --------------------------------------------------------------------------------------

@@ -77,6 +77,12 @@ def mrkdwn_escape(value: Any) -> SlackSafe:
     return SlackSafe(_BROADCAST.sub("@\u2060", text))
 
 
+def mrkdwn(template: str, *args: Any, **kwargs: Any) -> SlackSafe:
+    """Markup-style formatting for messages built in Python: `template` is our literal (trusted) text,
+    every argument is escaped. `mrkdwn("`{}` is not a cluster", name)`; renderers pass the result as is."""
+    return SlackSafe(template.format(*map(mrkdwn_escape, args), **{k: mrkdwn_escape(v) for k, v in kwargs.items()}))
+
+
 def untrusted(value: Any) -> Any:
     """Escape every string in `value` (containers eagerly; objects when a template reads their attributes)."""
     if isinstance(value, str):

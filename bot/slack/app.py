@@ -152,7 +152,7 @@ class CommandHandlers:
             metrics.COMMANDS.labels("denied").inc()
             log.info("command refused by the access policy", extra={"channel": body.get("channel_id"),
                                                                     "team": body.get("team_id")})
-            ack(text=allowed.reason, response_type="ephemeral")
+            ack(response_type="ephemeral", **render_message("notice", text=allowed.reason))
         elif error is not None:
             metrics.COMMANDS.labels("bad_input").inc()
             ack(**_usage(body.get("command"), self.settings, error, body.get("channel_id")))
@@ -183,7 +183,7 @@ class CommandHandlers:
         member = Access(self.settings.file_config()).member(cluster, body.get("user_id"), self.groups)
         if not member:
             metrics.COMMANDS.labels("denied").inc()
-            self._ephemeral(self.client, respond, body, {"text": member.reason})
+            self._ephemeral(self.client, respond, body, render_message("notice", text=member.reason))
             return
         self.start(body, cmd, cluster, self.client, respond, retry)
 
@@ -199,7 +199,7 @@ class CommandHandlers:
         if not within:
             metrics.COMMANDS.labels("rate_limited").inc()
             log.info("command rate-limited", extra={"retry_after": within.retry_after})
-            self._ephemeral(client, respond, body, {"text": within.reason})
+            self._ephemeral(client, respond, body, render_message("notice", text=within.reason))
             return
         target = cmd.target
         job = DiagnosisJob(
