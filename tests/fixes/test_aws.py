@@ -167,3 +167,58 @@ def test_verify_reports_still_failing_after_interval_x_threshold_plus_margin(nlb
     v = engine.verify(p, ctx)
     assert v.status == "still-failing"
     assert v.message == "applied, still failing: 0/2 targets healthy after 60 s"  # 10 s x 3 + 30 s
+
+
+# ---- FIX-KUBE-PROXY-HOSTNAME: seed 000's custom DHCP domain name, diagnosed live ----------------
+
+
+@pytest.fixture
+def dhcp_world(moto):
+    session = _session()
+    ec2, elb = session.client("ec2"), session.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    dopt = ec2.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": ["corp.example.com"]}])["DhcpOptions"]["DhcpOptionsId"]
+    ec2.associate_dhcp_options(DhcpOptionsId=dopt, VpcId=vpc)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, SubnetId=subnet)["Instances"]]
+    lb = elb.create_load_balancer(Name="k8s-shop-web", Subnets=[subnet], Type="network")["LoadBalancers"][0]
+    tg = elb.create_target_group(Name="k8s-shop-web-80", Protocol="TCP", Port=30080, VpcId=vpc, TargetType="instance")["TargetGroups"][0]
+    elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": i, "Port": 30080} for i in ids])
+    ec2.stop_instances(InstanceIds=ids)  # every node target fails the check
+    svc = f.service(external_traffic_policy="Local", healthCheckNodePort=32000, hostname=lb["DNSName"],
+                    annotations={"service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                                 "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "instance"})
+    tgb = {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding", "metadata": {"name": "k8s-shop-web-80", "namespace": "shop"},
+           "spec": {"serviceRef": {"name": "web", "port": 80}, "targetGroupARN": tg["TargetGroupArn"], "targetType": "instance"}}
+    kube_proxy = {
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+        "spec": {"template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}}, "spec": {"containers": [
+            {"name": "kube-proxy", "image": "kube-proxy:v1.30", "command": ["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config"]}]}}},
+    }
+    objects = [svc, tgb, kube_proxy, f.pod("web-1", node="node-1"),
+               f.node("node-1", internal_ip="127.0.1.1", provider_id=f"aws:///us-east-1a/{ids[0]}"),
+               f.node("node-2", internal_ip="127.0.1.2", provider_id=f"aws:///us-east-1a/{ids[1]}")]
+    with FakeKubeAPI(objects, record_bodies=True) as kube:
+        yield kube
+
+
+def test_kube_proxy_hostname_fix_previews_applies_once_and_rolls_back(dhcp_world, redis_url):
+    kube = dhcp_world
+    ctx = _ctx(kube, redis_url, FakeClock())
+    report, _ = diagnose(Target.parse("shop/web"), clients=ctx.clients, probe=False)
+    [finding] = [x for x in report.findings if x.fix and x.fix.id == "FIX-KUBE-PROXY-HOSTNAME"]
+    assert finding.check_id == "K8S-TRAFFIC-POLICY"
+    p = engine.preview(finding.fix, Target.parse("shop/web"), ctx, check_id="K8S-TRAFFIC-POLICY")
+    assert "+              fieldPath: spec.nodeName" in p.diff and "--hostname-override=$(NODE_NAME)" in p.diff
+    original = kube.get_object("DaemonSet", "kube-system", "kube-proxy")
+    out = engine.apply(p, "U1", "j1", ctx)
+    assert out.status == "applied", out.message
+    [container] = kube.get_object("DaemonSet", "kube-system", "kube-proxy")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "kube-proxy:v1.30"  # merged by name: the rest of the container is kept
+    assert container["command"] == ["/bin/sh"] and "--hostname-override=$(NODE_NAME)" in container["args"][1]
+    assert container["env"] == [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}]
+    assert len([r for r in kube.calls(verb="patch") if r.query.get("dryRun") != "All"]) == 1
+    back = engine.rollback(out, "U2", "j2", ctx)
+    assert back.status == "rolled-back", back.message
+    assert kube.get_object("DaemonSet", "kube-system", "kube-proxy")["spec"] == original["spec"]

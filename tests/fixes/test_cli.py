@@ -90,3 +90,26 @@ def test_audit_without_redis_exits_3(no_cloud, capsys):
     no_cloud.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["audit"]) == 3
     assert "Redis at REDIS_URL is not reachable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("answer", "code", "writes"), [(b"y\n", 0, 1), (b"n\n", 1, 0)])
+def test_on_a_terminal_it_asks_before_writing(terminal, answer, code, writes):
+    """stdin is a pseudo-terminal: the console asks, and only 'y' applies."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "fix", "shop/web", "FIX-TARGETPORT", "--no-probe"],
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+        os.write(master, answer)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == code, err.decode()
+    assert b"Apply FIX-TARGETPORT to Service shop/web? [y/N]" in out
+    assert b"Traceback" not in err
+    assert len(_writes(terminal)) == writes
