@@ -36,10 +36,13 @@ def record(
     result: str = "",
     job_id: str = "",
     detail: str = "",
+    after_write: bool = False,
 ) -> str | None:
     """Append one entry (XADD) and log it as JSON. Returns the stream id (None without Redis).
 
-    A Redis error is logged and re-raised: a change that cannot be recorded must not look recorded.
+    Before a write, a Redis error is raised: nothing is changed that cannot be recorded. After a
+    write (`after_write`), it is logged with the whole entry and swallowed: the change happened,
+    and failing the job now would only hide its result from the person who approved it.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
@@ -58,7 +61,13 @@ def record(
     log.info("fix %s", event, extra={"audit": entry})
     if redis is None:
         return None
-    entry_id = redis.xadd(STREAM, entry, maxlen=MAX_LEN, approximate=True)
+    try:
+        entry_id = redis.xadd(STREAM, entry, maxlen=MAX_LEN, approximate=True)
+    except Exception as exc:  # redis.RedisError and connection errors
+        if not after_write:
+            raise
+        log.error("audit stream write failed after the change (%s); this line is the record", type(exc).__name__, extra={"audit": entry})
+        return None
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 

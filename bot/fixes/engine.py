@@ -23,6 +23,7 @@ from bot.fixes.base import CloudWrite, KubeWrite, PlanError
 from bot.fixes.kube import KubeApiError, KubeClient, user_agent
 from bot.fixes.model import FixContext, FixError, Outcome, Preview, Verification
 from bot.fixes.verify import verify
+from checks.collect.errors import CollectError
 from checks.model import FixPlan, Status, Target
 
 log = logging.getLogger(__name__)
@@ -123,27 +124,31 @@ def _kube_failure(exc: KubeApiError, write: KubeWrite, step: str) -> str:
     return f"the API server refused to {step} {obj}: {exc}"
 
 
-def _still_fails(p: Preview, ctx: FixContext) -> str | None:
-    """None when the originating check still fails and still proposes this very change; else why not."""
+def _still_fails(p: Preview, ctx: FixContext) -> tuple[str, str] | None:
+    """None when the originating check still fails and still proposes this very change; else (why not, reason)."""
     from checks.runner import diagnose
 
     target = Target(**p.target)
     # The whole catalogue, not `only`: a check alone would not read what tells which cloud the LB is on.
-    report, _ = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
+    try:
+        report, _ = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
+    except CollectError as exc:
+        return f"could not re-check {p.check_id} before writing ({exc})", "unreachable"
     planned = copy.deepcopy(p.to_plan().patch)
     for f in report.findings:
         if f.check_id == p.check_id and f.status in (Status.FAIL, Status.WARN) and f.fix and f.fix.id == p.fix_id:
             fresh = f.fix.patch
             if p.fix_id == "FIX-RESTART-KUBE-PROXY" or fresh == planned:
                 return None
-            return f"{p.check_id} now proposes a different change than the one approved; run the diagnosis again"
+            return f"{p.check_id} now proposes a different change than the one approved", "changed"
     now = next((f for f in report.findings if f.check_id == p.check_id), None)
-    return f"{p.check_id} no longer fails ({now.status}: {now.summary})" if now else f"{p.check_id} did not run"
+    return (f"{p.check_id} no longer fails ({now.status}: {now.summary})" if now else f"{p.check_id} did not run"), "passes"
 
 
-def _audit(ctx: FixContext, event: str, who: str, p: Preview | Outcome, result: str, job_id: str, detail: str = "") -> None:
-    target = p.target_ref if isinstance(p, Preview) else f"{p.target.get('namespace')}/{p.target.get('service')}"
-    audit.record(ctx.redis, event, who=who, fix_id=p.fix_id, target=target, digest=p.digest, result=result, job_id=job_id, detail=detail)
+def _audit(ctx: FixContext, event: str, who: str, p: Preview | Outcome, result: str, job_id: str, detail: str = "", *, after_write: bool = False) -> None:
+    target = p.target_ref if isinstance(p, Preview) else _ref(p)
+    audit.record(ctx.redis, event, who=who, fix_id=p.fix_id, target=target, digest=p.digest, result=result, job_id=job_id, detail=detail,
+                 after_write=after_write)
 
 
 def _outcome(p: Preview, status: str, message: str, **kw: Any) -> Outcome:
@@ -185,7 +190,7 @@ def _apply_kube(p: Preview, write: KubeWrite, approver: str, job_id: str, ctx: F
             "nothing was written. Run the diagnosis again for a fresh fix"), "drift")
     why = _still_fails(p, ctx)
     if why:
-        return _refuse(p, ctx, approver, job_id, f"{why}; nothing was written. Run the diagnosis again", "passes")
+        return _refuse(p, ctx, approver, job_id, f"{why[0]}; nothing was written. Run the diagnosis again", why[1])
     body = _with_version(write, rv)
     try:
         kube.patch(write, body, dry_run=True)
@@ -197,7 +202,7 @@ def _apply_kube(p: Preview, write: KubeWrite, approver: str, job_id: str, ctx: F
         return _outcome(p, status, message)
     new_rv = after["metadata"].get("resourceVersion")
     message = f"applied {p.fix_id} to {write.kind} {write.namespace}/{write.name} (resourceVersion {rv} -> {new_rv})"
-    _audit(ctx, "apply", approver, p, "applied", job_id, message)
+    _audit(ctx, "apply", approver, p, "applied", job_id, message, after_write=True)
     return _outcome(p, "applied", message, resource_version=new_rv, pre_image=objdiff.pre_image(current))
 
 
@@ -208,10 +213,10 @@ def _apply_cloud(p: Preview, write: CloudWrite, approver: str, job_id: str, ctx:
         return _outcome(p, "command", message)
     why = _still_fails(p, ctx)
     if why:
-        return _refuse(p, ctx, approver, job_id, f"{why}; nothing was written. Run the diagnosis again", "passes")
+        return _refuse(p, ctx, approver, job_id, f"{why[0]}; nothing was written. Run the diagnosis again", why[1])
     result = cloud.authorize(write, ctx.clients)
     event = {"applied": "apply", "conflict": "conflict"}.get(result.status, "failure")
-    _audit(ctx, event, approver, p, result.status, job_id, result.message)
+    _audit(ctx, event, approver, p, result.status, job_id, result.message, after_write=result.status == "applied")
     return _outcome(p, result.status, result.message, pre_image={"provider": write.provider, "params": write.params, "region": write.region})
 
 
@@ -228,7 +233,7 @@ def rollback(record: Outcome | dict[str, Any], approver: str, job_id: str, ctx: 
         result = cloud.revoke(o.pre_image, ctx.clients) if ctx.cloud_writes else None
         if result is None:
             return Outcome("command", "cloud writes are off: nothing was written", **base)
-        audit.record(ctx.redis, "rollback", who=approver, fix_id=o.fix_id, target=_ref(o), digest=o.digest, result=result.status, job_id=job_id, detail=result.message)
+        _audit(ctx, "rollback", approver, o, result.status, job_id, result.message, after_write=result.status == "applied")
         return Outcome("rolled-back" if result.status == "applied" else result.status, result.message, **base)
     import jsonpatch
 
@@ -243,7 +248,7 @@ def rollback(record: Outcome | dict[str, Any], approver: str, job_id: str, ctx: 
     if rv != o.resource_version:
         msg = (f"{kind} {ns}/{name} changed since the fix was applied (resourceVersion {o.resource_version} -> {rv}); "
                "nothing was written. Restore it by hand if still wanted")
-        audit.record(ctx.redis, "refusal", who=approver, fix_id=o.fix_id, target=_ref(o), digest=o.digest, result="drift", job_id=job_id, detail=msg)
+        _audit(ctx, "refusal", approver, o, "drift", job_id, msg)
         return Outcome("refused", msg, **base)
     ops = jsonpatch.make_patch(_restorable(current), _restorable(o.pre_image)).patch
     write = KubeWrite(kind, ns, name, ops, "json")
@@ -252,11 +257,11 @@ def rollback(record: Outcome | dict[str, Any], approver: str, job_id: str, ctx: 
     except KubeApiError as exc:
         status = "conflict" if exc.status == 409 else "failed"
         msg = _kube_failure(exc, write, "patch")
-        audit.record(ctx.redis, "conflict" if status == "conflict" else "failure", who=approver, fix_id=o.fix_id, target=_ref(o), digest=o.digest, result=status, job_id=job_id, detail=msg)
+        _audit(ctx, "conflict" if status == "conflict" else "failure", approver, o, status, job_id, msg)
         return Outcome(status, msg, **base)
     new_rv = after["metadata"].get("resourceVersion")
     msg = f"rolled back {o.fix_id} on {kind} {ns}/{name} (resourceVersion {rv} -> {new_rv})"
-    audit.record(ctx.redis, "rollback", who=approver, fix_id=o.fix_id, target=_ref(o), digest=o.digest, result="rolled-back", job_id=job_id, detail=msg)
+    _audit(ctx, "rollback", approver, o, "rolled-back", job_id, msg, after_write=True)
     return Outcome("rolled-back", msg, resource_version=new_rv, **base)
 
 

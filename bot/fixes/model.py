@@ -103,7 +103,7 @@ class Preview:
 
 @dataclass
 class Verification:
-    status: str  # verified | still-failing | rediagnosed (no cloud credentials: re-diagnosis only)
+    status: str  # verified | still-failing | rediagnosed (no cloud credentials: re-diagnosis only) | unverified (could not re-diagnose)
     message: str
     healthy: int | None = None
     total: int | None = None

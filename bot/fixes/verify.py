@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.fixes import audit
 from bot.fixes.model import FixContext, Preview, Verification
+from checks.collect.errors import CollectError
 from checks.model import Status, Target
 
 VERIFY_MARGIN_S = 30.0
@@ -73,7 +74,11 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
     started = ctx.clock()
     deadline: float | None = None
     while True:
-        report, state = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
+        try:
+            report, state = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
+        except CollectError as exc:
+            v = Verification("unverified", f"applied; could not verify: the re-diagnosis failed ({exc})", elapsed_s=ctx.clock() - started)
+            break
         elapsed = ctx.clock() - started
         failing = [f for f in report.findings if f.check_id == p.check_id and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
         health = _health(state, report.cloud)
@@ -91,7 +96,8 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
             v = Verification("still-failing", "applied, still failing: " + "; ".join(parts), healthy, total, elapsed, [f.check_id for f in failing])
             break
         ctx.sleep(min(ctx.poll_interval_s, max(0.0, deadline - ctx.clock())))
-    audit.record(ctx.redis, "verification", who=who, fix_id=p.fix_id, target=p.target_ref, digest=p.digest, result=v.status, job_id=job_id, detail=v.message)
+    audit.record(ctx.redis, "verification", who=who, fix_id=p.fix_id, target=p.target_ref, digest=p.digest, result=v.status, job_id=job_id,
+                 detail=v.message, after_write=True)
     return v
 
 

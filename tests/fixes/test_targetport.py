@@ -80,3 +80,47 @@ def _pods(api):
     from tests.fixes.conftest import example_objects
 
     return [o for o in example_objects("targetport-mismatch") if o["kind"] == "Pod"]
+
+
+def test_audit_stream_down_after_the_write_keeps_the_result_and_logs_the_entry(shop, ctx_for, caplog):
+    import logging
+
+    import redis
+
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    ctx.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    with caplog.at_level(logging.INFO, logger="lbhealth.audit"):
+        out = engine.apply(p, "U1", "j1", ctx)
+    assert out.status == "applied"
+    failed = [r for r in caplog.records if "audit stream write failed" in r.getMessage()]
+    assert failed and failed[0].audit["event"] == "apply" and failed[0].audit["digest"] == p.digest
+
+
+def test_audit_stream_down_before_a_write_raises_and_writes_nothing(shop, ctx_for):
+    import redis
+
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    shop.add(shop.get_object("Service", "shop", "web"))  # drift: the engine will refuse, and must record it
+    ctx.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    shop.reset_log()
+    try:
+        engine.apply(p, "U1", "j1", ctx)
+    except redis.RedisError:
+        pass
+    else:
+        raise AssertionError("a refusal that cannot be recorded must fail the job (it is retried)")
+    assert shop.count(verb="patch") == 0
+
+
+def test_api_server_gone_at_apply_time_is_refused_with_the_reason(shop, ctx_for):
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    from tests.fakes.kube_api import FakeKubeAPI
+
+    with FakeKubeAPI() as gone:
+        ctx.clients.k8s = gone.api_client()  # its port answers nothing once the server has stopped
+    out = engine.apply(p, "U1", "j1", ctx)
+    assert out.status == "refused"
+    assert "cannot be reached" in out.message
