@@ -13,6 +13,7 @@ with "NetworkPolicies were not read".
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,41 +60,173 @@ def annotations(obj: dict[str, Any] | None) -> dict[str, str]:
     return (meta(obj).get("annotations") or {}) if obj else {}
 
 
+class _KindIndex:
+    """Positions of one kind's objects by (namespace, name) and by namespace, plus lazy derived maps.
+
+    Built from the bucket (the list in `KubeState.objects[kind]`) and valid while that very list
+    keeps the length it had: code that replaces or shortens a bucket (tests do) gets a fresh
+    index on the next query. Objects are replaced through `KubeState.add`, never edited in place.
+    """
+
+    __slots__ = ("bucket", "size", "by_key", "by_ns", "by_name", "derived")
+
+    def __init__(self, bucket: list[dict[str, Any]]) -> None:
+        self.bucket = bucket
+        self.size = 0
+        self.by_key: dict[tuple[Any, Any], int] = {}
+        self.by_ns: dict[Any, list[int]] = {}
+        self.by_name: dict[Any, list[int]] = {}
+        self.derived: dict[str, Any] = {}  # label and address maps, built on first use
+        for obj in bucket:
+            self.append(obj)
+
+    def valid_for(self, bucket: list[dict[str, Any]] | None) -> bool:
+        return bucket is self.bucket and len(bucket) == self.size
+
+    def append(self, obj: dict[str, Any]) -> None:
+        m = meta(obj)
+        ns, name = m.get("namespace"), m.get("name")
+        pos = self.size
+        self.size += 1
+        if (ns, name) in self.by_key:  # a bucket filled by hand with duplicates: the last one wins
+            old = self.by_key[(ns, name)]
+            self.by_ns[ns].remove(old)
+            self.by_name[name].remove(old)
+        self.by_key[(ns, name)] = pos
+        self.by_ns.setdefault(ns, []).append(pos)
+        self.by_name.setdefault(name, []).append(pos)
+        self.derived.clear()
+
+
 @dataclass
 class KubeState:
-    """A bag of Kubernetes objects, indexed by kind. Checks query it; collectors fill it."""
+    """A bag of Kubernetes objects, indexed by kind. Checks query it; collectors fill it.
+
+    `objects[kind]` is a plain list in the order objects arrived. Lookups by (namespace, name),
+    by namespace, by label and by pod IP go through per-kind indexes instead of scanning: a dump
+    of a 10,000-pod cluster used to cost O(pods^2) to load (18 s) because every add scanned the
+    bucket. Collector threads add while a cloud thread reads, so index upkeep holds a lock.
+    """
 
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # (namespace, pod, container, previous) -> log tail
     logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
+    _indexes: dict[str, _KindIndex] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
+
+    def _index(self, kind: str) -> _KindIndex | None:
+        bucket = self.objects.get(kind)
+        if bucket is None:
+            return None
+        with self._lock:
+            ix = self._indexes.get(kind)
+            if ix is None or not ix.valid_for(bucket):
+                ix = self._indexes[kind] = _KindIndex(bucket)
+            return ix
 
     def add(self, obj: dict[str, Any]) -> None:
+        """Add or replace (same kind, namespace and name) one object."""
         kind = obj.get("kind") or ""
         if not kind:
             return
-        bucket = self.objects.setdefault(kind, [])
-        key = (meta(obj).get("namespace"), meta(obj).get("name"))
-        for i, existing in enumerate(bucket):
-            if (meta(existing).get("namespace"), meta(existing).get("name")) == key:
-                bucket[i] = obj
-                return
-        bucket.append(obj)
+        with self._lock:
+            bucket = self.objects.setdefault(kind, [])
+            ix = self._index(kind)
+            assert ix is not None
+            m = meta(obj)
+            pos = ix.by_key.get((m.get("namespace"), m.get("name")))
+            if pos is not None:
+                bucket[pos] = obj
+                ix.derived.clear()
+            else:
+                bucket.append(obj)
+                ix.append(obj)
 
     def of_kind(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         items = self.objects.get(kind, [])
         if namespace is None:
             return list(items)
-        return [o for o in items if meta(o).get("namespace") == namespace]
+        ix = self._index(kind)
+        return [items[i] for i in ix.by_ns.get(namespace, ())] if ix else []
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        for o in self.objects.get(kind, []):
-            m = meta(o)
-            if m.get("name") == name and (namespace is None or m.get("namespace") == namespace):
-                return o
-        return None
+        ix = self._index(kind)
+        if ix is None:
+            return None
+        items = self.objects[kind]
+        if namespace is not None:
+            pos = ix.by_key.get((namespace, name))
+            return items[pos] if pos is not None else None
+        positions = ix.by_name.get(name)
+        return items[positions[0]] if positions else None
+
+    def select(self, kind: str, namespace: str, selector: dict[str, str] | None) -> list[dict[str, Any]]:
+        """Objects of `kind` in `namespace` whose labels carry every key=value of `selector`.
+
+        An empty or absent selector selects nothing (Service semantics). Uses a (namespace,
+        label, value) index, so a Service's pods are found without reading the namespace.
+        """
+        if not selector or not isinstance(selector, dict):
+            return []
+        ix = self._index(kind)
+        if ix is None:
+            return []
+        items = self.objects[kind]
+        with self._lock:
+            labels = ix.derived.get("labels")
+            if labels is None:
+                labels = ix.derived["labels"] = _label_index(items)
+        found: set[int] | None = None
+        for key, value in selector.items():
+            if not isinstance(value, str):
+                return [o for o in self.of_kind(kind, namespace) if labels_match(selector, meta(o).get("labels"))]
+            hits = labels.get((namespace, key, value), set())
+            found = set(hits) if found is None else found & hits
+            if not found:
+                return []
+        return [items[i] for i in sorted(found or ())]
+
+    def pods_by_ip(self, ip: str) -> list[dict[str, Any]]:
+        """Pods (in arrival order) whose status.podIP or status.podIPs name `ip`."""
+        ix = self._index("Pod")
+        if ix is None:
+            return []
+        items = self.objects["Pod"]
+        with self._lock:
+            by_ip = ix.derived.get("ips")
+            if by_ip is None:
+                by_ip = ix.derived["ips"] = _ip_index(items)
+        return [items[i] for i in by_ip.get(ip, ())]
 
     def all_objects(self) -> list[dict[str, Any]]:
         return [o for items in self.objects.values() for o in items]
+
+
+def _label_index(items: list[dict[str, Any]]) -> dict[tuple[Any, str, str], set[int]]:
+    index: dict[tuple[Any, str, str], set[int]] = {}
+    for pos, obj in enumerate(items):
+        m = meta(obj)
+        labels = m.get("labels")
+        if not isinstance(labels, dict):
+            continue
+        ns = m.get("namespace")
+        for key, value in labels.items():
+            if isinstance(value, str):
+                index.setdefault((ns, key, value), set()).add(pos)
+    return index
+
+
+def _ip_index(items: list[dict[str, Any]]) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = {}
+    for pos, pod in enumerate(items):
+        st = pod.get("status") if isinstance(pod, dict) else None
+        if not isinstance(st, dict):
+            continue
+        ips = {st.get("podIP")} | {x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)}
+        for ip in ips:
+            if isinstance(ip, str):
+                index.setdefault(ip, []).append(pos)
+    return index
 
 
 @dataclass
@@ -207,11 +340,10 @@ class State:
     @property
     def selected_pods(self) -> list[dict[str, Any]]:
         """Pods the Service selects, terminating ones excluded."""
-        sel = self.selector
         return [
             p
-            for p in self.namespace_pods
-            if labels_match(sel, meta(p).get("labels")) and not meta(p).get("deletionTimestamp")
+            for p in self.k8s.select("Pod", self.target.namespace, self.selector)
+            if not meta(p).get("deletionTimestamp")
         ]
 
     @property
@@ -247,10 +379,8 @@ class State:
         return self.k8s.get("Node", None, name) if name else None
 
     def pod_by_ip(self, ip: str) -> dict[str, Any] | None:
-        for p in self.k8s.of_kind("Pod"):
-            st = p.get("status") or {}
-            ips = {st.get("podIP")} | {x.get("ip") for x in st.get("podIPs") or []}
-            if ip in ips and not (p.get("spec") or {}).get("hostNetwork"):
+        for p in self.k8s.pods_by_ip(ip):
+            if not (p.get("spec") or {}).get("hostNetwork"):
                 return p
         return None
 

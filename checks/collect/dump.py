@@ -13,6 +13,8 @@ so checks skip instead of concluding from an absence the dump cannot show.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,11 @@ from checks.collect.node import facts_from_text
 from checks.model import Target
 from checks.state import State
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+# A 10,000-pod `kubectl get pods -A -o json` is about 85 MB; larger files are more likely a mistake.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+STDIN = "-"  # `--from -`: one dump read from standard input
+# libyaml's parser when PyYAML was built with it (about 3x faster than the pure-Python one).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DumpError(ValueError):
@@ -51,34 +57,82 @@ KIND_READS: dict[str, tuple[str, str]] = {
 K8S_READS_FOR_DUMP = sorted({r for r, _ in KIND_READS.values()} | {"k8s.namespace_pods", "k8s.services"})
 
 
-def iter_files(paths: Iterable[str]) -> list[Path]:
-    files: list[Path] = []
+class StdinSource:
+    """`--from -`: the dump arrives on standard input (`kubectl get ... -o yaml | lbhealth ...`)."""
+
+    stem = "stdin"
+
+    def __str__(self) -> str:
+        return "<stdin>"
+
+
+Source = Path | StdinSource
+
+
+def iter_files(paths: Iterable[str]) -> list[Source]:
+    """Every file the arguments name: files as given, directories walked, `-` as standard input."""
+    files: list[Source] = []
     for raw in paths:
+        if raw == STDIN:
+            if not any(isinstance(f, StdinSource) for f in files):
+                files.append(StdinSource())
+            continue
         p = Path(raw)
-        if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                rel = child.relative_to(p).parts
-                if (
-                    child.is_file()
-                    and not any(part.startswith(".") for part in rel)
-                    and child.suffix.lower() != ".md"
-                ):
-                    files.append(child)
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise DumpError(f"{raw}: no such file or directory")
+        try:
+            if p.is_dir():
+                files.extend(_dir_files(p))
+            elif p.is_file():
+                files.append(p)
+            elif p.exists():
+                raise DumpError(f"{raw}: not a regular file or a directory")
+            else:
+                raise DumpError(f"{raw}: no such file or directory")
+        except PermissionError as exc:
+            raise DumpError(f"{raw}: permission denied ({exc.strerror}); make it readable or copy it") from exc
+        except NotADirectoryError as exc:  # "dump.yaml/": a file named as a directory
+            raise DumpError(f"{raw}: not a directory (a file was named with a trailing /)") from exc
     return files
 
 
-def parse_documents(path: Path) -> list[Any] | str:
-    """JSON or (multi-document) YAML documents; plain text is returned as a string."""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise DumpError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it or trim it")
+def _dir_files(directory: Path) -> list[Path]:
+    files = []
+    for child in sorted(directory.rglob("*")):
+        rel = child.relative_to(directory).parts
+        if child.is_file() and not any(part.startswith(".") for part in rel) and child.suffix.lower() != ".md":
+            files.append(child)
+    return files
+
+
+def _read_text(source: Source) -> str:
+    """The text of a file or of standard input, bounded, BOM stripped; errors name the source."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if isinstance(source, StdinSource):
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            if source.stat().st_size > MAX_FILE_BYTES:
+                raise DumpError(_too_large(source))
+            data = source.read_bytes()
+    except PermissionError as exc:
+        raise DumpError(f"{source}: permission denied; make it readable (chmod) or copy it") from exc
+    except IsADirectoryError as exc:
+        raise DumpError(f"{source}: is a directory; pass the directory itself to --from") from exc
+    except OSError as exc:
+        raise DumpError(f"{source}: cannot be read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise DumpError(_too_large(source))
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DumpError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise DumpError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _too_large(source: Source) -> str:
+    return f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it by namespace or kind"
+
+
+def parse_documents(path: Source) -> list[Any] | str:
+    """JSON or (multi-document) YAML documents; plain text is returned as a string."""
+    text = _read_text(path)
     stripped = text.lstrip()
     if not stripped:
         return []
@@ -86,11 +140,18 @@ def parse_documents(path: Path) -> list[Any] | str:
         try:
             return [json.loads(text)]
         except json.JSONDecodeError as exc:
+            if not text[exc.pos :].strip():
+                raise DumpError(
+                    f"{path}: the JSON ends early (line {exc.lineno}): the file looks truncated; "
+                    "save the command's whole output again"
+                ) from exc
             raise DumpError(
                 f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from exc
+    if _looks_like_describe(text):
+        raise DumpError(f"{path}: {DESCRIBE_MESSAGE}")
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=YAML_LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -100,6 +161,25 @@ def parse_documents(path: Path) -> list[Any] | str:
     if docs and all(isinstance(d, str) for d in docs):
         return text
     return docs
+
+
+DESCRIBE_MESSAGE = (
+    "looks like `kubectl describe` output, which is not machine-readable; "
+    "use `kubectl get ... -o yaml` (or -o json) instead"
+)
+# The first field lines `kubectl describe` prints for the kinds lbhealth reads.
+_DESCRIBE_FIELDS = re.compile(
+    r"^(Namespace|Labels|Annotations|Selector|Type|IP|Node|Status|Start Time|Priority|Service Account|"
+    r"Roles|CreationTimestamp|Ingress Class|Default backend|Rules|Events):( |$)",
+    re.MULTILINE,
+)
+
+
+def _looks_like_describe(text: str) -> bool:
+    """`Name:  web` first, then describe's field lines: decided before YAML sees it (it may parse)."""
+    head = text.lstrip()[:4000]
+    first = head.split("\n", 1)[0]
+    return bool(re.match(r"Name:\s+\S", first)) and len(_DESCRIBE_FIELDS.findall(head)) >= 2
 
 
 def _looks_like_text_output(text: str) -> bool:
@@ -137,7 +217,7 @@ def _load_text(state: State, path: Path, text: str) -> None:
     facts = facts_from_text(text)
     if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
         raise DumpError(
-            f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`"
+            f"{path}: {DESCRIBE_MESSAGE}"
         )
     if not facts:
         raise DumpError(
@@ -159,6 +239,13 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> 
                 f"{path}: a Tencent Cloud error response ({err.get('Code')}: {err.get('Message')}), not data"
             )
     kind = doc.get("kind")
+    if kind is None and "apiVersion" in doc and isinstance(doc.get("items"), list):
+        # kubectl prints a List's keys sorted: apiVersion, items, kind, metadata. No kind after
+        # the items means the output was cut (a full disk, an interrupted copy, a paste).
+        raise DumpError(
+            f"{path}: a Kubernetes List without its closing `kind: List` (its {len(doc['items'])} items may be "
+            "cut short): the file looks truncated; save the kubectl output again"
+        )
     if isinstance(kind, str) and "apiVersion" in doc:
         if kind == "List" or (kind.endswith("List") and isinstance(doc.get("items"), list)):
             item_kind = kind[: -len("List")] if kind != "List" else None
@@ -183,7 +270,7 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> 
         return
     if "Name" in doc and ("Namespace" in doc or "Labels" in doc or "Selector" in doc):
         raise DumpError(
-            f"{path}: looks like `kubectl describe` output, which is not machine-readable; use `kubectl get ... -o yaml`"
+            f"{path}: {DESCRIBE_MESSAGE}"
         )
     keys = ", ".join(sorted(doc)[:8]) or "none"
     raise DumpError(

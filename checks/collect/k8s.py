@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.collect.errors import CollectError
-from checks.state import State, annotations, labels_match, meta
+from checks.state import State, annotations, meta
 
 log = logging.getLogger(__name__)
 
@@ -315,20 +315,8 @@ class KubeCollector:
     # ---- merging results into state (main thread only) ----------------------------------
 
     def _add_objects(self, objects: list[dict[str, Any]]) -> None:
-        by_kind: dict[str, list[dict[str, Any]]] = {}
         for obj in objects:
-            if obj.get("kind"):
-                by_kind.setdefault(obj["kind"], []).append(obj)
-        for kind, items in by_kind.items():
-            bucket = self.state.k8s.objects.setdefault(kind, [])
-            index = {(meta(o).get("namespace"), meta(o).get("name")): i for i, o in enumerate(bucket)}
-            for obj in items:
-                key = (meta(obj).get("namespace"), meta(obj).get("name"))
-                if key in index:
-                    bucket[index[key]] = obj
-                else:
-                    index[key] = len(bucket)
-                    bucket.append(obj)
+            self.state.k8s.add(obj)
 
     def _merge(self, results: list[_Result], *, tolerate_404: bool = False) -> None:
         for r in results:
@@ -541,7 +529,7 @@ class KubeCollector:
         self.followups(selector if pods_read else None)
 
     def _selected_pods(self, selector: dict[str, str]) -> list[dict[str, Any]]:
-        return [p for p in self.state.k8s.of_kind("Pod", self.ns) if labels_match(selector, meta(p).get("labels"))]
+        return self.state.k8s.select("Pod", self.ns, selector)
 
     def followups(self, selector: dict[str, str] | None) -> None:
         ns = self.ns
