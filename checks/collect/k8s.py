@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from checks.collect.errors import CollectError
 from checks.state import State, annotations, meta
@@ -51,6 +52,7 @@ LBC_NAME = "aws-load-balancer-controller"
 LBC_DEFAULT_SELECTOR = "app.kubernetes.io/name=aws-load-balancer-controller"
 TGB_GROUP, TGB_VERSION, TGB_PLURAL = "elbv2.k8s.aws", "v1beta1", "targetgroupbindings"
 
+JSON = "application/json"
 PAGE = 500  # items per LIST page
 NAMES_PAGE = 5000  # metadata-only pages (Service names for suggestions) are small
 # Ask for metadata only (names, namespaces, labels): what the close-name suggestions need.
@@ -78,6 +80,21 @@ LBC_EVENT_WORDS = ("aws-load-balancer-controller", "AccessDenied", "Unauthorized
 
 
 # ---- client construction ------------------------------------------------------------------
+
+
+def api_path(
+    resource: str, namespace: str | None = None, name: str | None = None, *, group: str = "", version: str = "v1", sub: str | None = None
+) -> str:
+    """The REST path of a resource: /api/v1/... for the core group, /apis/GROUP/VERSION/... otherwise."""
+    parts = ["api", version] if not group else ["apis", group, version]
+    if namespace is not None:
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(resource)
+    if name is not None:
+        parts.append(quote(name, safe=""))
+    if sub is not None:
+        parts.append(sub)
+    return "/" + "/".join(parts)
 
 
 def make_api_client(context: str | None = None, *, pool_maxsize: int = POOL_SIZE) -> Any:
@@ -210,16 +227,9 @@ class KubeCollector:
         executor: Executor | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
-        from kubernetes import client
-
         self.state = state
         self.reads = set(reads) & K8S_READS
         self.api_client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.networking = client.NetworkingV1Api(api_client)
-        self.discovery = client.DiscoveryV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
         self.timeout = timeout
         self._own_executor = executor is None
         self.executor = executor or ThreadPoolExecutor(max_workers=12, thread_name_prefix="k8s-read")
@@ -240,31 +250,45 @@ class KubeCollector:
         with self._lock:
             self.state.api_calls["k8s"] += 1
 
-    def _raw(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
-        """One API call with the body unparsed; counts it; urllib3 errors become Unreachable."""
+    def _raw(self, path: str, query: dict[str, Any] | None = None, accept: str = JSON) -> bytes:
+        """One GET through the ApiClient (its kubeconfig auth, token refresh and TLS), body unparsed.
+
+        The typed API classes (CoreV1Api, ...) are not used: importing them builds the client's
+        pydantic models, about 0.8 s of a CLI run, to read JSON the State keeps as dicts anyway.
+        Non-2xx answers raise the client's ApiException; urllib3 errors become Unreachable.
+        """
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         self._count()
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
         try:
-            resp = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            request = self.api_client.param_serialize(
+                "GET", path, query_params=params, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+            )
+            resp = self.api_client.call_api(*request, _request_timeout=self.timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise Unreachable(_reason_text(exc)) from exc
         try:
-            return resp.data
+            data = resp.read()
         finally:
-            resp.release_conn()
+            resp.response.release_conn()
+        if not 200 <= resp.status <= 299:
+            raise ApiException.from_response(http_resp=resp, body=None, data=None)
+        return data
 
-    def _get(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return json.loads(self._raw(fn, *args, **kwargs))
+    def _get(self, path: str, **query: Any) -> dict[str, Any]:
+        return json.loads(self._raw(path, query))
 
     def _list(
         self,
-        fn: Callable[..., Any],
-        *args: Any,
+        path: str,
+        *,
         max_pages: int = MAX_PAGES,
         limit: int = PAGE,
         as_kind: tuple[str, str] | None = None,
-        **kwargs: Any,
+        accept: str = JSON,
+        **query: Any,
     ) -> tuple[list[dict[str, Any]], bool]:
         """LIST with `limit`/`continue`; items get kind/apiVersion back. Returns (items, truncated).
 
@@ -273,8 +297,7 @@ class KubeCollector:
         items: list[dict[str, Any]] = []
         token: str | None = None
         for _ in range(max_pages):
-            extra = {"_continue": token} if token else {}
-            data = json.loads(self._raw(fn, *args, limit=limit, **kwargs, **extra))
+            data = json.loads(self._raw(path, {**query, "limit": limit, "continue": token}, accept))
             kind = str(data.get("kind") or "")
             kind = kind[:-4] if kind.endswith("List") else kind
             api_version = data.get("apiVersion") or ""
@@ -339,7 +362,7 @@ class KubeCollector:
         tasks: list[Callable[[], _Result]] = []
 
         def service(r: _Result) -> None:
-            r.objects = [self._get(self.core.read_namespaced_service, name, ns)]
+            r.objects = [self._get(api_path("services", ns, name))]
 
         tasks.append(self._task("k8s.service", "get", "services", "", ns, service))
 
@@ -347,47 +370,45 @@ class KubeCollector:
 
             def slices(r: _Result) -> None:
                 r.objects, r.truncated = self._list(
-                    self.discovery.list_namespaced_endpoint_slice, ns, label_selector=f"kubernetes.io/service-name={name}"
+                    api_path("endpointslices", ns, group="discovery.k8s.io"), labelSelector=f"kubernetes.io/service-name={name}"
                 )
 
             tasks.append(self._task("k8s.endpoints", "list", "endpointslices", "discovery.k8s.io", ns, slices))
 
         simple = (
-            ("k8s.ingresses", "ingresses", "networking.k8s.io", self.networking.list_namespaced_ingress, {}),
-            ("k8s.events", "events", "", self.core.list_namespaced_event, {"field_selector": "type=Warning", "max_pages": 1}),
-            ("k8s.networkpolicies", "networkpolicies", "networking.k8s.io", self.networking.list_namespaced_network_policy, {}),
+            ("k8s.ingresses", "ingresses", "networking.k8s.io", {}),
+            ("k8s.events", "events", "", {"fieldSelector": "type=Warning", "max_pages": 1}),
+            ("k8s.networkpolicies", "networkpolicies", "networking.k8s.io", {}),
         )
-        for read, resource, group, fn, kwargs in simple:
+        for read, resource, group, kwargs in simple:
             if read in self.reads:
 
-                def lister(r: _Result, fn: Callable[..., Any] = fn, kwargs: dict[str, Any] = kwargs) -> None:
-                    r.objects, r.truncated = self._list(fn, ns, **kwargs)
+                def lister(r: _Result, path: str = api_path(resource, ns, group=group), kwargs: dict[str, Any] = kwargs) -> None:
+                    r.objects, r.truncated = self._list(path, **kwargs)
 
                 tasks.append(self._task(read, "list", resource, group, ns, lister))
 
         if "k8s.nodes" in self.reads:
 
             def nodes(r: _Result) -> None:
-                r.objects, r.truncated = self._list(self.core.list_node)
+                r.objects, r.truncated = self._list(api_path("nodes"))
 
             tasks.append(self._task("k8s.nodes", "list", "nodes", "", None, nodes))
 
         if "k8s.targetgroupbindings" in self.reads:
 
             def tgbs(r: _Result) -> None:
-                r.objects, r.truncated = self._list(
-                    self.custom.list_namespaced_custom_object, TGB_GROUP, TGB_VERSION, ns, TGB_PLURAL
-                )
+                r.objects, r.truncated = self._list(api_path(TGB_PLURAL, ns, group=TGB_GROUP, version=TGB_VERSION))
 
             tasks.append(self._task("k8s.targetgroupbindings", "list", TGB_PLURAL, TGB_GROUP, ns, tgbs))
 
         if "k8s.kube_proxy" in self.reads:
 
             def kp_ds(r: _Result) -> None:
-                r.objects = [self._get(self.apps.read_namespaced_daemon_set, KUBE_PROXY, KUBE_SYSTEM)]
+                r.objects = [self._get(api_path("daemonsets", KUBE_SYSTEM, KUBE_PROXY, group="apps"))]
 
             def kp_pods(r: _Result) -> None:
-                r.objects, r.truncated = self._list(self.core.list_namespaced_pod, KUBE_SYSTEM, label_selector=KUBE_PROXY_SELECTOR)
+                r.objects, r.truncated = self._list(api_path("pods", KUBE_SYSTEM), labelSelector=KUBE_PROXY_SELECTOR)
 
             tasks.append(self._task("k8s.kube_proxy", "get", "daemonsets", "apps", KUBE_SYSTEM, kp_ds))
             tasks.append(self._task("k8s.kube_proxy", "list", "pods", "", KUBE_SYSTEM, kp_pods))
@@ -479,11 +500,11 @@ class KubeCollector:
             def services(r: _Result) -> None:
                 # names only matter: metadata-only pages, so 10,000 Services cost 2 small calls
                 r.objects, r.truncated = self._list(
-                    self.core.list_service_for_all_namespaces,
+                    api_path("services"),
                     limit=NAMES_PAGE,
                     max_pages=4,
                     as_kind=("Service", "v1"),
-                    _headers={"Accept": PARTIAL_METADATA},
+                    accept=PARTIAL_METADATA,
                 )
 
             tasks.append(self._task("k8s.services", "list", "services", "", None, services))
@@ -496,7 +517,7 @@ class KubeCollector:
                 sel = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
                 def pods(r: _Result) -> None:
-                    r.objects, r.truncated = self._list(self.core.list_namespaced_pod, ns, label_selector=sel)
+                    r.objects, r.truncated = self._list(api_path("pods", ns), labelSelector=sel)
 
                 tasks.append(self._task("k8s.pods", "list", "pods", "", ns, pods))
                 pods_read = True
@@ -508,7 +529,7 @@ class KubeCollector:
             if self.aws_ish():
 
                 def lbc(r: _Result) -> None:
-                    r.objects = [self._get(self.apps.read_namespaced_deployment, LBC_NAME, KUBE_SYSTEM)]
+                    r.objects = [self._get(api_path("deployments", KUBE_SYSTEM, LBC_NAME, group="apps"))]
 
                 tasks.append(self._task("k8s.lbc", "get", "deployments", "apps", KUBE_SYSTEM, lbc))
             else:
@@ -517,7 +538,7 @@ class KubeCollector:
         if getattr(self, "_endpoint_fallback", False):
 
             def endpoints(r: _Result) -> None:
-                r.objects = [self._get(self.core.read_namespaced_endpoints, self.name, ns)]
+                r.objects = [self._get(api_path("endpoints", ns, self.name))]
 
             tasks.append(self._task("k8s.endpoints", "get", "endpoints", "", ns, endpoints))
 
@@ -541,7 +562,7 @@ class KubeCollector:
             if not selected and "k8s.pods" not in self.state.read_errors:
 
                 def ns_pods(r: _Result) -> None:
-                    r.objects, r.truncated = self._list(self.core.list_namespaced_pod, ns, max_pages=1)
+                    r.objects, r.truncated = self._list(api_path("pods", ns), max_pages=1)
 
                 tasks.append(self._task("k8s.namespace_pods", "list", "pods", "", ns, ns_pods))
             elif selected:
@@ -563,7 +584,9 @@ class KubeCollector:
         def body(r: _Result) -> None:
             try:
                 data = self._raw(
-                    self.core.read_namespaced_pod_log, pod, namespace, container=container, previous=previous, tail_lines=tail
+                    api_path("pods", namespace, pod, sub="log"),
+                    {"container": container, "previous": "true" if previous else None, "tailLines": tail},
+                    accept="*/*",
                 )
             except Exception as exc:
                 # 400 "previous terminated container ... not found": the runtime kept no earlier log
@@ -612,7 +635,7 @@ class KubeCollector:
         selector = ",".join(f"{k}={v}" for k, v in sorted(match.items())) or LBC_DEFAULT_SELECTOR
 
         def body(r: _Result) -> None:
-            pods, _ = self._list(self.core.list_namespaced_pod, KUBE_SYSTEM, label_selector=selector, max_pages=1)
+            pods, _ = self._list(api_path("pods", KUBE_SYSTEM), labelSelector=selector, max_pages=1)
             r.objects = pods
             if not pods:
                 return
@@ -624,7 +647,9 @@ class KubeCollector:
             pod = sorted(pods, key=score)[0]
             containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
             container = next((c for c in containers if c == "controller"), containers[0] if containers else "controller")
-            data = self._raw(self.core.read_namespaced_pod_log, meta(pod)["name"], KUBE_SYSTEM, container=container, tail_lines=LBC_TAIL)
+            data = self._raw(
+                api_path("pods", KUBE_SYSTEM, meta(pod)["name"], sub="log"), {"container": container, "tailLines": LBC_TAIL}, accept="*/*"
+            )
             r.log_key = (KUBE_SYSTEM, meta(pod)["name"], container, False)
             r.log_text = data.decode("utf-8", "replace")
 

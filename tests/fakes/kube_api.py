@@ -55,6 +55,7 @@ class Resource:
     namespaced: bool
     custom: bool = False  # CRDs: LIST items keep kind/apiVersion, as the API server does
     fields: tuple[str, ...] = ()  # field labels the API server supports beyond metadata.name/namespace
+    short_names: tuple[str, ...] = ()  # discovery's shortNames (`kubectl get svc`)
 
     @property
     def api_version(self) -> str:
@@ -66,7 +67,7 @@ class Resource:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("services", "Service", "", "v1", True),
+    Resource("services", "Service", "", "v1", True, short_names=("svc",)),
     Resource(
         "pods",
         "Pod",
@@ -77,9 +78,10 @@ RESOURCES: tuple[Resource, ...] = (
             "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
             "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName",
         ),
+        short_names=("po",),
     ),
-    Resource("endpoints", "Endpoints", "", "v1", True),
-    Resource("nodes", "Node", "", "v1", False, fields=("spec.unschedulable",)),
+    Resource("endpoints", "Endpoints", "", "v1", True, short_names=("ep",)),
+    Resource("nodes", "Node", "", "v1", False, fields=("spec.unschedulable",), short_names=("no",)),
     Resource(
         "events",
         "Event",
@@ -91,16 +93,17 @@ RESOURCES: tuple[Resource, ...] = (
             "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
             "reason", "reportingComponent", "source", "type",
         ),
+        short_names=("ev",),
     ),
-    Resource("configmaps", "ConfigMap", "", "v1", True),
-    Resource("namespaces", "Namespace", "", "v1", False, fields=("status.phase",)),
+    Resource("configmaps", "ConfigMap", "", "v1", True, short_names=("cm",)),
+    Resource("namespaces", "Namespace", "", "v1", False, fields=("status.phase",), short_names=("ns",)),
     Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True),
-    Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True),
-    Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True),
+    Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, short_names=("ing",)),
+    Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, short_names=("netpol",)),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False),
-    Resource("daemonsets", "DaemonSet", "apps", "v1", True),
-    Resource("deployments", "Deployment", "apps", "v1", True),
-    Resource("replicasets", "ReplicaSet", "apps", "v1", True),
+    Resource("daemonsets", "DaemonSet", "apps", "v1", True, short_names=("ds",)),
+    Resource("deployments", "Deployment", "apps", "v1", True, short_names=("deploy",)),
+    Resource("replicasets", "ReplicaSet", "apps", "v1", True, short_names=("rs",)),
     Resource("targetgroupbindings", "TargetGroupBinding", "elbv2.k8s.aws", "v1beta1", True, custom=True),
 )
 BY_KIND = {r.kind: r for r in RESOURCES}
@@ -751,6 +754,7 @@ class FakeKubeAPI(LoopbackServer):
                     "namespaced": r.namespaced,
                     "kind": r.kind,
                     "verbs": ["create", "delete", "get", "list", "patch", "update"],
+                    **({"shortNames": list(r.short_names)} if r.short_names else {}),
                 }
                 for r in RESOURCES
                 if r.group == group and r.version == version
