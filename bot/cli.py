@@ -1,7 +1,8 @@
 """`lbhealth`: diagnose | checks | snapshot | serve | worker | fix | audit.
 
-Exit codes of `diagnose`: 0 no failing finding, 1 a failing finding, 2 bad input (a clear
-message, never a traceback), 3 could not run (the API cannot be reached, ...).
+Exit codes (EXIT_CODES below, printed by --help): 0 no failing finding, 1 a failing finding,
+2 bad input (a clear message, never a traceback), 3 could not run or could not decide.
+Whatever a person types or feeds in, the answer is a message, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,10 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_OK, EXIT_FAILING, EXIT_BAD_INPUT, EXIT_CANNOT_RUN = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+log = logging.getLogger("lbhealth")
+
+EXIT_CODES = """\
+exit codes:
+  0  no failing finding (diagnose, fix), or the command did what it was asked
+  1  a failing finding: the report leads with its root cause
+  2  bad input: a message says what is wrong (a Service nothing refers to, an unreadable or
+     unrecognised dump, a bad option); nothing was run or written
+  3  could not run or could not decide: an API cannot be reached, or the reads that decide
+     were missing or denied (verdict `incomplete`)
+"""
 
 DESCRIPTION = """\
 Diagnose failing load-balancer health checks for a Kubernetes Service on AWS (ALB/NLB)
@@ -32,66 +48,135 @@ examples:
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; each option's help ends with its default when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class VersionAction(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("lbhealth")
+        except PackageNotFoundError:
+            text = "unknown (run from a checkout that is not installed: pip install -e .)"
+        print(f"lbhealth {text}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lbhealth", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="lbhealth", description=DESCRIPTION, epilog=EXIT_CODES, formatter_class=HelpFormatter
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument("--version", action=VersionAction)
+    parser.add_argument(
+        "--log-level", default="WARNING", help="logging level: DEBUG, INFO, WARNING, ERROR"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_diagnose(sub)
+    _add_checks(sub)
+    _add_snapshot(sub)
+    _add_serve(sub)
+    _add_worker(sub)
 
+    from bot.fixes.cli import add_parsers as add_fix_parsers
+
+    add_fix_parsers(sub)  # fix, audit
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
+        command.epilog = command.epilog or EXIT_CODES
+    return parser
+
+
+def _add_target(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    p.add_argument(
+        "service",
+        metavar="[NAMESPACE/]SERVICE",
+        nargs="?" if optional else None,
+        help="the Service whose load balancer fails its health checks",
+    )
+    p.add_argument("-n", "--namespace", help="namespace (default: the one in NAMESPACE/SERVICE, else 'default')")
+    p.add_argument("--cluster", help="a cluster named in LBHEALTH_CONFIG (default: its default cluster)")
+    p.add_argument("--context", help="kube context (default: the current context, or in-cluster)")
+
+
+def _add_diagnose(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "diagnose",
         help="diagnose one Service",
         description="Diagnose one Service's load-balancer health checks.",
+        usage="%(prog)s [NAMESPACE/]SERVICE [-n NS] [--context CTX | --cluster NAME | --from PATH ...] [options]",
     )
-    d.add_argument("service", metavar="[NAMESPACE/]SERVICE")
-    d.add_argument(
-        "-n", "--namespace", help="namespace (default: 'default', or the one in NAMESPACE/SERVICE)"
-    )
-    d.add_argument("--cluster", help="a cluster named in LBHEALTH_CONFIG")
-    d.add_argument("--context", help="kube context (default: current context, or in-cluster)")
+    _add_target(d, optional=True)  # optional here only so that `--from DIR NS/SVC` parses too
     d.add_argument(
         "--from",
         dest="sources",
         nargs="+",
         metavar="PATH",
-        help="read state from dump files/directories instead of live APIs",
+        help="read state from dump files/directories instead of live APIs; '-' reads one from standard input",
     )
-    d.add_argument("--format", choices=("text", "json", "slack"), default="text")
+    d.add_argument("--format", choices=("text", "json", "slack"), default="text", help="output format")
     d.add_argument("--no-probe", action="store_true", help="do not send health-check probes to pods/nodes")
     d.add_argument(
         "--node", action="store_true", help="also run node checks (starts a short-lived pod per target node)"
     )
-    d.add_argument("--only", metavar="IDS", help="comma-separated check IDs to run")
+    d.add_argument("--only", metavar="IDS", help="comma-separated check IDs to run (default: all)")
 
+
+def _add_checks(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("checks", help="list the catalogue of checks and fixes")
-    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format")
 
+
+def _add_snapshot(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("snapshot", help="write what a live diagnosis reads, for --from")
-    s.add_argument("service", metavar="[NAMESPACE/]SERVICE")
-    s.add_argument("-n", "--namespace")
-    s.add_argument("--cluster")
-    s.add_argument("--context")
-    s.add_argument("-o", "--output", required=True, metavar="DIR")
-    s.add_argument("--no-probe", action="store_true")
+    _add_target(s)
+    s.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write into (created if missing)")
+    s.add_argument("--no-probe", action="store_true", help="do not send health-check probes to pods/nodes")
 
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
     sv = sub.add_parser("serve", help="run the Slack bot and webhooks")
-    sv.add_argument("--host", default="0.0.0.0")
-    sv.add_argument("--port", type=int, default=3000)
+    sv.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    sv.add_argument("--port", type=int, default=3000, help="port to listen on")
     sv.add_argument(
         "--socket-mode",
         action="store_true",
         help="connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP",
     )
 
+
+def _add_worker(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="run diagnosis workers")
-    w.add_argument("--concurrency", type=int, default=1)
+    w.add_argument("--concurrency", type=int, default=1, help="diagnoses run at once")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
 
-    from bot.fixes.cli import add_parsers as add_fix_parsers
 
-    add_fix_parsers(sub)  # fix, audit
-    return parser
+def _service_after_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`diagnose --from DIR NS/SVC`: --from took the Service as one more path; give it back.
+
+    The last --from value is the Service when it names no file or directory; a Service name that
+    is also a path here is ambiguous, so the person is asked to put the Service first.
+    """
+    if args.service is not None:
+        return
+    sources = args.sources or []
+    if len(sources) > 1 and sources[-1] != "-" and not Path(sources[-1]).exists():
+        args.service = sources.pop()
+        return
+    parser.error("which Service? give [NAMESPACE/]SERVICE before --from, e.g. lbhealth diagnose shop/web --from dump/")
 
 
 def _fail(message: str, code: int) -> int:
@@ -126,6 +211,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from checks.model import InvalidTarget, Status
     from checks.runner import diagnose
 
+    if "-" in (args.sources or []) and sys.stdin.isatty():
+        return _fail(
+            "--from - reads a dump from standard input; pipe one in, e.g. "
+            "kubectl get svc,pods,endpointslices -n shop -o yaml | lbhealth diagnose shop/web --from -",
+            EXIT_BAD_INPUT,
+        )
     try:
         target, context, sources, probe, severity = _resolve(args)
         only = [x.strip() for x in args.only.split(",")] if args.only else None
@@ -186,6 +277,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from checks.runner import diagnose
 
     args.sources = None
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        return _fail(f"-o {args.output}: exists and is not a directory; name a directory to write into", EXIT_BAD_INPUT)
     try:
         target, context, _sources, probe, _severity = _resolve(args)
         report, state = diagnose(target, context=context, probe=probe)
@@ -193,7 +287,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except CollectError as exc:
         return _fail(f"could not run: {exc}", EXIT_CANNOT_RUN)
-    paths = write_snapshot(state, args.output)
+    if state.service is None and "k8s.service" not in state.read_errors:
+        return _fail(f"nothing written: {report.verdict.summary}", EXIT_BAD_INPUT)
+    try:
+        paths = write_snapshot(state, output)
+    except OSError as exc:
+        return _fail(f"cannot write the snapshot to {args.output}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     print(
         f"wrote {len(paths)} files to {args.output}; replay with: lbhealth diagnose {target.ref} --from {args.output}"
     )
@@ -201,12 +300,41 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. Interrupts, closed pipes and bugs end with one line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("lbhealth: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (head, less) went away: say nothing more, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # a bug: one line for the person, the traceback for --log-level DEBUG
+        log.debug("unexpected error", exc_info=True)
+        return _fail(
+            f"internal error ({type(exc).__name__}: {exc}); rerun with --log-level DEBUG for the details and report it",
+            EXIT_CANNOT_RUN,
+        )
+
+
+def _configure_logging(level_name: str) -> None:
+    level = getattr(logging, str(level_name).upper(), None)
+    if not isinstance(level, int):
+        level = logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr)
+    if level > logging.INFO:
+        # urllib3 warns on each retry ("Retrying (Retry(total=2, ...))") while an API is down;
+        # the collector reports the outcome once, in words (see CollectError).
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.WARNING), stream=sys.stderr
-    )
+    _configure_logging(args.log_level)
     if args.command == "diagnose":
+        _service_after_from(parser, args)
         return cmd_diagnose(args)
     if args.command == "checks":
         return cmd_checks(args)

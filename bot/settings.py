@@ -250,6 +250,8 @@ def _load_cached(path: str) -> FileConfig:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"LBHEALTH_CONFIG points to {path}, which does not exist") from exc
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"LBHEALTH_CONFIG points to {path}, which cannot be read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -28,7 +28,7 @@ def add_parsers(sub: Any) -> None:
     )
     fx.add_argument("service", metavar="[NAMESPACE/]SERVICE")
     fx.add_argument("fix_id", metavar="FIX-ID", help="a FIX-* ID the diagnosis offers (see `lbhealth checks`)")
-    fx.add_argument("-n", "--namespace")
+    fx.add_argument("-n", "--namespace", help="namespace (default: the one in NAMESPACE/SERVICE, else 'default')")
     fx.add_argument("--cluster", help="a cluster named in LBHEALTH_CONFIG")
     fx.add_argument("--context", help="kube context (default: current context)")
     fx.add_argument("--dry-run", action="store_true", help="show the diff only; write nothing")
@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
 
     au = sub.add_parser("audit", help="read the audit record of fixes (requests, approvals, applies, ...)")
     au.add_argument("--since", help="30m, 12h, 7d or an ISO time (default: everything)")
-    au.add_argument("--format", choices=("text", "json"), default="text")
+    au.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     au.add_argument("--limit", type=int, default=1000, help="at most this many entries (default 1000)")
 
 

@@ -441,7 +441,10 @@ class KubeCollector:
     def _raise_if_unreachable(self, r: _Result) -> None:
         host = api_host(self.api_client)
         if isinstance(r.error, Unreachable):
-            raise CollectError(f"cannot reach the Kubernetes API at {host}: {r.error}")
+            raise CollectError(
+                f"cannot reach the Kubernetes API at {host}: {r.error} — check the kube context (--context), "
+                "the network or VPN to the API server, or try `kubectl cluster-info`"
+            )
         if r.error is not None and r.status == 0:  # the client's wrapper around TLS failures
             reason = str(getattr(r.error, "reason", "") or r.error).splitlines()[-1][:300]
             raise CollectError(f"cannot reach the Kubernetes API at {host}: TLS error: {reason}")
