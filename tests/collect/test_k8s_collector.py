@@ -435,7 +435,8 @@ def test_unreachable_api_server_is_a_collect_error():
     cfg.retries = 0
     with ApiClient(cfg) as c, pytest.raises(CollectError) as err:
         collect_k8s(State(target=Target("shop", "web")), K8S_READS, c)
-    assert str(err.value) == f"cannot reach the Kubernetes API at http://127.0.0.1:{port}: connection refused"
+    assert str(err.value).startswith(f"cannot reach the Kubernetes API at http://127.0.0.1:{port}: connection refused — ")
+    assert "--context" in str(err.value)
 
 
 def test_no_kubeconfig_is_a_collect_error(tmp_path, monkeypatch):
