@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.state import State, annotations
-from checks.values import as_dict, as_list, as_str
+from checks.values import as_dict, as_float, as_int, as_list, as_str
 
 SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 ALB_ANN = "alb.ingress.kubernetes.io/"
@@ -158,20 +158,6 @@ def clb_httpcode_to_spec(mask: int | None) -> str:
     return ",".join(parts)
 
 
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return default
-
-
-def _num(value: Any, default: float) -> float:
-    try:
-        return float(str(value).strip()) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
 def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
     protocol = as_str(tg.get("HealthCheckProtocol"), "TCP").upper()
     port = tg.get("HealthCheckPort")
@@ -182,10 +168,10 @@ def _aws_from_target_group(state: State, tg: dict[str, Any]) -> HealthCheck:
         path=as_str(tg.get("HealthCheckPath")),
         success_codes=as_str(as_dict(tg.get("Matcher")).get("HttpCode"))
         or ("200" if protocol.startswith("HTTP") else ""),
-        timeout_s=_num(tg.get("HealthCheckTimeoutSeconds"), 5),
-        interval_s=_num(tg.get("HealthCheckIntervalSeconds"), 30),
-        healthy_threshold=_int(tg.get("HealthyThresholdCount"), 5),
-        unhealthy_threshold=_int(tg.get("UnhealthyThresholdCount"), 2),
+        timeout_s=as_float(tg.get("HealthCheckTimeoutSeconds"), 5),
+        interval_s=as_float(tg.get("HealthCheckIntervalSeconds"), 30),
+        healthy_threshold=as_int(tg.get("HealthyThresholdCount"), 5),
+        unhealthy_threshold=as_int(tg.get("UnhealthyThresholdCount"), 2),
         target_type=as_str(tg.get("TargetType")) or aws_target_type(state),
         listener=as_str(tg.get("TargetGroupArn")),
     )
@@ -200,10 +186,10 @@ def _aws_from_ingress(state: State, ing: dict[str, Any]) -> HealthCheck:
         port=ann.get(ALB_ANN + "healthcheck-port") or "traffic-port",
         path=ann.get(ALB_ANN + "healthcheck-path") or "/",
         success_codes=ann.get(ALB_ANN + "success-codes") or "200",
-        timeout_s=float(_int(ann.get(ALB_ANN + "healthcheck-timeout-seconds"), 5)),
-        interval_s=float(_int(ann.get(ALB_ANN + "healthcheck-interval-seconds"), 15)),
-        healthy_threshold=_int(ann.get(ALB_ANN + "healthy-threshold-count"), 2),
-        unhealthy_threshold=_int(ann.get(ALB_ANN + "unhealthy-threshold-count"), 2),
+        timeout_s=float(as_int(ann.get(ALB_ANN + "healthcheck-timeout-seconds"), 5)),
+        interval_s=float(as_int(ann.get(ALB_ANN + "healthcheck-interval-seconds"), 15)),
+        healthy_threshold=as_int(ann.get(ALB_ANN + "healthy-threshold-count"), 2),
+        unhealthy_threshold=as_int(ann.get(ALB_ANN + "unhealthy-threshold-count"), 2),
         target_type=(ann.get(ALB_ANN + "target-type") or "instance").lower(),
     )
 
@@ -228,10 +214,10 @@ def _aws_from_service(state: State) -> HealthCheck:
         path=(ann.get(SVC_ANN + "healthcheck-path") or default_path) if protocol.startswith("HTTP") else "",
         success_codes=ann.get(SVC_ANN + "healthcheck-success-codes")
         or ("200-399" if protocol.startswith("HTTP") else ""),
-        timeout_s=float(_int(ann.get(SVC_ANN + "healthcheck-timeout"), 10 if lbc else 5)),
-        interval_s=float(_int(ann.get(SVC_ANN + "healthcheck-interval"), 10)),
-        healthy_threshold=_int(ann.get(SVC_ANN + "healthcheck-healthy-threshold"), 3 if lbc else 2),
-        unhealthy_threshold=_int(ann.get(SVC_ANN + "healthcheck-unhealthy-threshold"), 3 if lbc else 6),
+        timeout_s=float(as_int(ann.get(SVC_ANN + "healthcheck-timeout"), 10 if lbc else 5)),
+        interval_s=float(as_int(ann.get(SVC_ANN + "healthcheck-interval"), 10)),
+        healthy_threshold=as_int(ann.get(SVC_ANN + "healthcheck-healthy-threshold"), 3 if lbc else 2),
+        unhealthy_threshold=as_int(ann.get(SVC_ANN + "healthcheck-unhealthy-threshold"), 3 if lbc else 6),
         target_type=aws_target_type(state),
     )
 
@@ -283,10 +269,10 @@ def _tencent_checks(state: State) -> list[HealthCheck]:
                         success_codes=clb_httpcode_to_spec(mask if isinstance(mask, int) else None)
                         if check_type.startswith("HTTP")
                         else "",
-                        timeout_s=_num(hc.get("TimeOut"), 2),
-                        interval_s=_num(hc.get("IntervalTime"), 5),
-                        healthy_threshold=_int(hc.get("HealthNum"), 3),
-                        unhealthy_threshold=_int(hc.get("UnHealthNum"), 3),
+                        timeout_s=as_float(hc.get("TimeOut"), 2),
+                        interval_s=as_float(hc.get("IntervalTime"), 5),
+                        healthy_threshold=as_int(hc.get("HealthNum"), 3),
+                        unhealthy_threshold=as_int(hc.get("UnHealthNum"), 3),
                         target_type="ip" if direct else "instance",
                         listener=as_str(lst.get("ListenerId")),
                     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from checks.values import as_int, as_port
+
 ELB_NAMESPACES = ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/GatewayELB")
 ALARM_ARN = re.compile(r"^arn:(?P<partition>aws(?:-cn|-us-gov)?):cloudwatch:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):alarm:(?P<name>.+)$")
 TG_DIM = re.compile(r"^targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
@@ -120,19 +122,6 @@ def _str(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = _str(value)
-    if text and re.fullmatch(r"[+-]?\d{1,9}", text):
-        return int(text)
-    return None
 
 
 def _time(value: Any) -> float | None:
@@ -313,7 +302,7 @@ def parse_tencent(data: Any) -> Alarm:
     session = tencent_session_id(data)
     if not session:
         raise AlarmRejected("callback has no sessionId")
-    status = _int(data.get("alarmStatus"))
+    status = as_int(data.get("alarmStatus"))
     if status not in (0, 1):
         raise AlarmRejected(f"alarmStatus {data.get('alarmStatus')!r} is neither 1 (alarm) nor 0 (recovered)")
     obj = data.get("alarmObjInfo") if isinstance(data.get("alarmObjInfo"), dict) else {}
@@ -327,11 +316,11 @@ def parse_tencent(data: Any) -> Alarm:
     if vip and not IPV4.match(vip) and ":" not in vip:
         vip = None
     # listener port: vport (public/private listener), loadBalancerPort (server-port alarms), port (L7 listener shape)
-    port = _int(dims.get("vport")) or _int(dims.get("loadBalancerPort"))
+    port = as_port(dims.get("vport")) or as_port(dims.get("loadBalancerPort"))
     if port is None and not _str(dims.get("lanIp")):
-        port = _int(dims.get("port"))
+        port = as_port(dims.get("port"))
     if port is None and len(id_parts) == 3:
-        port = _int(id_parts[1])
+        port = as_port(id_parts[1])
     protocol = (_str(dims.get("protocol")) or (id_parts[2] if len(id_parts) == 3 else "") or "").lower() or None
     lb_id = None
     for key in ("loadBalancerId", "unLoadBalancerId", "unInstanceId", "uniqLoadBalancerId", "instanceId"):

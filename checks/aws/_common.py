@@ -9,7 +9,7 @@ from checks.gates import read_failure
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.state import State, meta
-from checks.values import as_dict, as_list, as_str
+from checks.values import as_dict, as_int, as_list, as_str
 
 # ELBv2 reason codes (botocore TargetHealth.Reason) in words a person on call understands.
 REASONS: dict[str, str] = {
@@ -170,7 +170,7 @@ def target_id(desc: dict[str, Any]) -> str:
 
 def target_port(desc: dict[str, Any], tg: dict[str, Any] | None = None) -> int | None:
     port = (desc.get("Target") or {}).get("Port") or (tg or {}).get("Port")
-    return to_int(port)
+    return as_int(port)
 
 
 def health_check_port(desc: dict[str, Any] | None, tg: dict[str, Any]) -> int | None:
@@ -178,14 +178,7 @@ def health_check_port(desc: dict[str, Any] | None, tg: dict[str, Any]) -> int | 
     raw = (desc or {}).get("HealthCheckPort") or tg.get("HealthCheckPort") or "traffic-port"
     if str(raw) == "traffic-port":
         return target_port(desc or {}, tg)
-    return to_int(raw)
-
-
-def to_int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    return as_int(raw)
 
 
 def instance_id_of_node(node: dict[str, Any] | None) -> str | None:
@@ -250,9 +243,9 @@ def selected_ready_pod_ips(state: State) -> dict[str, dict[str, Any]]:
 def service_port_entry(state: State, tg: dict[str, Any]) -> dict[str, Any] | None:
     """The Service port a target group serves: by NodePort (instance) or targetPort (ip) or tag."""
     ports = ((state.service or {}).get("spec") or {}).get("ports") or []
-    tg_port = to_int(tg.get("Port"))
+    tg_port = as_int(tg.get("Port"))
     for p in ports:
-        if tg.get("TargetType") == "instance" and to_int(p.get("nodePort")) == tg_port:
+        if tg.get("TargetType") == "instance" and as_int(p.get("nodePort")) == tg_port:
             return p
     for p in ports:
         if resolve_target_port(state, p) == tg_port:
@@ -263,13 +256,13 @@ def service_port_entry(state: State, tg: dict[str, Any]) -> dict[str, Any] | Non
 def resolve_target_port(state: State, port: dict[str, Any]) -> int | None:
     """A Service port's targetPort as a number (named ports resolved through the selected pods)."""
     tp = port.get("targetPort", port.get("port"))
-    if isinstance(tp, int) or (isinstance(tp, str) and tp.isdigit()):
-        return int(tp)
+    if (number := as_int(tp)) is not None:
+        return number
     for pod in state.selected_pods:
         for c in as_list(as_dict(pod.get("spec")).get("containers")):
             for cp in as_list(as_dict(c).get("ports")):
                 if as_dict(cp).get("name") == tp:
-                    return to_int(cp.get("containerPort"))
+                    return as_int(cp.get("containerPort"))
     return None
 
 

@@ -27,10 +27,10 @@ from checks.aws._common import (
     target_id,
     target_port,
     th_state,
-    to_int,
 )
 from checks.aws.mapping import lb_for_target_group, service_target_groups
 from checks.state import State, meta
+from checks.values import as_int
 
 ALLOW, DENY, PARTIAL, UNKNOWN = "allow", "deny", "partial", "unknown"
 EPHEMERAL = (1024, 65535)
@@ -93,7 +93,7 @@ def vpc_cidrs(state: State, vpc_id: str | None) -> list[str]:
 def primary_groups(instance: dict[str, Any]) -> list[str]:
     """Security groups of the instance's primary network interface (what NodePort traffic meets)."""
     for eni in instance.get("NetworkInterfaces") or []:
-        if to_int((eni.get("Attachment") or {}).get("DeviceIndex")) == 0:
+        if as_int((eni.get("Attachment") or {}).get("DeviceIndex")) == 0:
             return [g.get("GroupId") for g in eni.get("Groups") or [] if g.get("GroupId")]
     return [g.get("GroupId") for g in instance.get("SecurityGroups") or [] if g.get("GroupId")]
 
@@ -184,7 +184,7 @@ def _proto_ok(perm: dict[str, Any], proto: str) -> bool:
 def _port_ok(perm: dict[str, Any], port: int) -> bool:
     if str(perm.get("IpProtocol", "")) in ("-1", "all"):
         return True
-    lo, hi = to_int(perm.get("FromPort")), to_int(perm.get("ToPort"))
+    lo, hi = as_int(perm.get("FromPort")), as_int(perm.get("ToPort"))
     if lo is None or hi is None or lo == -1:
         return True
     return lo <= port <= hi
@@ -287,7 +287,7 @@ def _entry_ports(entry: dict[str, Any]) -> tuple[int, int]:
     pr = entry.get("PortRange") or {}
     if proto == "-1" or not pr:
         return 0, 65535
-    return to_int(pr.get("From")) or 0, to_int(pr.get("To")) or 65535
+    return as_int(pr.get("From")) or 0, as_int(pr.get("To")) or 65535
 
 
 def entry_text(entry: dict[str, Any]) -> str:
@@ -310,7 +310,7 @@ def nacl_verdict(
         return UNKNOWN, f"not an address range: {cidr}"
     entries = sorted(
         (e for e in acl.get("Entries") or [] if bool(e.get("Egress")) == egress),
-        key=lambda e: to_int(e.get("RuleNumber")) or 0,
+        key=lambda e: as_int(e.get("RuleNumber")) or 0,
     )
     partly_allowed = ""
     for e in entries:

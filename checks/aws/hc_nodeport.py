@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from checks.aws._common import no_target_groups, region_flag, tg_lb_kind, tg_name, to_int, unavailable
+from checks.aws._common import no_target_groups, region_flag, tg_lb_kind, tg_name, unavailable
 from checks.aws.mapping import service_target_groups
 from checks.lbview import ALB_ANN, SVC_ANN, external_traffic_local
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.registry import check
 from checks.state import State, meta
+from checks.values import as_int
 
 CHECK = "AWS-HC-NODEPORT"
 
@@ -42,14 +43,14 @@ def hc_nodeport(state: State) -> Finding:
         return Finding(
             CHECK, Status.SKIP, "Not applicable: the target groups register pod IPs (ip targets), not nodes"
         )
-    hcnp = to_int(spec.get("healthCheckNodePort"))
+    hcnp = as_int(spec.get("healthCheckNodePort"))
     if not hcnp:
         return Finding(CHECK, Status.SKIP, "The Service has no spec.healthCheckNodePort to compare with")
-    node_ports = {to_int(p.get("nodePort")) for p in spec.get("ports") or []} - {None}
+    node_ports = {as_int(p.get("nodePort")) for p in spec.get("ports") or []} - {None}
     bad, weak, good = [], [], []
     for tg in instance_tgs:
         port_raw = str(tg.get("HealthCheckPort") or "traffic-port")
-        port = to_int(tg.get("Port")) if port_raw == "traffic-port" else to_int(port_raw)
+        port = as_int(tg.get("Port")) if port_raw == "traffic-port" else as_int(port_raw)
         line = (
             f"target group {tg_name(tg)}: health check {tg.get('HealthCheckProtocol', '?')} port {port_raw}"
             f"{' ' + tg['HealthCheckPath'] if tg.get('HealthCheckPath') else ''}; traffic port {tg.get('Port')}; "

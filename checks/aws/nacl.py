@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.aws._common import no_target_groups, region_flag, to_int, unavailable
+from checks.aws._common import no_target_groups, region_flag, unavailable
 from checks.aws._net import (
     ALLOW,
     DENY,
@@ -17,6 +17,7 @@ from checks.aws._net import (
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
+from checks.values import as_int
 
 CHECK = "AWS-NACL"
 NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
@@ -202,7 +203,7 @@ def _finding(
 def _free_rule_number(acl: dict[str, Any], egress: bool, why: str, taken: set[int] | None = None) -> int:
     """A free RuleNumber just below the entry that denies, so the new ALLOW is evaluated first."""
     used = {
-        to_int(e.get("RuleNumber")) or 0 for e in acl.get("Entries") or [] if bool(e.get("Egress")) == egress
+        as_int(e.get("RuleNumber")) or 0 for e in acl.get("Entries") or [] if bool(e.get("Egress")) == egress
     }
     used |= taken or set()
     deny_at = 32767

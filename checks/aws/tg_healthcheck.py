@@ -11,7 +11,6 @@ from checks.aws._common import (
     service_port_entry,
     tg_lb_kind,
     tg_name,
-    to_int,
     unavailable,
 )
 from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
@@ -135,7 +134,7 @@ def _same(field: str, wanted: str, have: Any) -> bool:
         return w.lower() == h.lower()
     if field == "HealthCheckPath":
         return w == h
-    return to_int(w) == to_int(h)
+    return as_int(w) == as_int(h)
 
 
 def _annotated(state: State, tg: dict[str, Any]) -> tuple[str, dict[str, tuple[str, str]]]:
@@ -155,7 +154,7 @@ def _annotated(state: State, tg: dict[str, Any]) -> tuple[str, dict[str, tuple[s
         # the in-tree provider has no success-codes annotation (K8S-LB-OWNER reports it as ignored)
         wanted.pop(SVC_ANN + "healthcheck-success-codes", None)
     port = wanted.get(SVC_ANN + "healthcheck-port")
-    if port and not port[1].isdigit() and port[1] != "traffic-port":
+    if port and as_int(port[1]) is None and port[1] != "traffic-port":
         wanted.pop(SVC_ANN + "healthcheck-port")  # a named port: resolved by the controller, not compared
     return f"Service {state.target.service}", wanted
 
@@ -276,21 +275,21 @@ def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], mat
 def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:
     """A numeric health-check port that nothing of this Service serves."""
     hc = str(tg.get("HealthCheckPort") or "traffic-port")
-    port = to_int(hc)
-    if port is None or port == to_int(tg.get("Port")):
+    port = as_int(hc)
+    if port is None or port == as_int(tg.get("Port")):
         return None
     spec = (state.service or {}).get("spec") or {}
     name = tg_name(tg)
     if tg.get("TargetType") == "instance":
-        served = {to_int(p.get("nodePort")) for p in spec.get("ports") or []} | {
-            to_int(spec.get("healthCheckNodePort"))
+        served = {as_int(p.get("nodePort")) for p in spec.get("ports") or []} | {
+            as_int(spec.get("healthCheckNodePort"))
         }
         what = "a NodePort or the healthCheckNodePort of the Service"
     elif tg.get("TargetType") == "ip":
         served = set()
         for pod in state.selected_pods:
             for c in as_list(as_dict(pod.get("spec")).get("containers")):
-                served |= {to_int(as_dict(cp).get("containerPort")) for cp in as_list(as_dict(c).get("ports"))}
+                served |= {as_int(as_dict(cp).get("containerPort")) for cp in as_list(as_dict(c).get("ports"))}
         what = "a containerPort of the selected pods"
         if not served:
             return None

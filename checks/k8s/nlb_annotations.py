@@ -12,13 +12,12 @@ controller's defaults, which are valid.
 
 from __future__ import annotations
 
-import re
-
 from checks.k8s._lbfacts import annotate_command, as_int, service_owner, service_ports, spec_of
 from checks.lbview import SVC_ANN, detect_cloud, parse_success_codes
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.registry import check
 from checks.state import State, meta
+from checks.values import leading_int
 
 ID = "K8S-NLB-ANNOTATIONS"
 HC = SVC_ANN + "healthcheck-"
@@ -32,11 +31,6 @@ DEFAULTS = {
     "in-tree-nlb-local": {"healthy-threshold": 2, "unhealthy-threshold": 2, "interval": 10, "timeout": 10},
     "in-tree-clb": {"healthy-threshold": 2, "unhealthy-threshold": 6, "interval": 10, "timeout": 5},
 }
-
-
-def _leading_int(raw: str) -> int | None:
-    m = re.match(r"\s*(\d+)", raw)
-    return int(m.group(1)) if m else None
 
 
 @check(
@@ -82,7 +76,7 @@ def nlb_annotations(state: State) -> list[Finding]:
         if n is not None and lo <= n <= hi:
             effective[key] = n
             continue
-        guess = _leading_int(str(raw))
+        guess = leading_int(raw)
         fixed = min(max(guess, lo), hi) if guess is not None else min(max(defaults[key], lo), hi)
         what = "is not a whole number" if n is None else f"is out of range ({lo}-{hi})"
         fail_ev.append(f"{full} = {str(raw)!r} {what} -> {fixed}")

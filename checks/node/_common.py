@@ -51,13 +51,6 @@ def sysctl_of(facts: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool)}
 
 
-def as_int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip().split()[0])
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 # ---- iptables evaluation ---------------------------------------------------------------------
 
 _RULE_STR = ("chain", "raw", "target", "source", "destination", "proto", "in_iface", "out_iface", "comment")

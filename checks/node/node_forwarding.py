@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 from checks.model import Finding, Status
-from checks.node._common import as_int, facts_with, sysctl_of
+from checks.node._common import facts_with, sysctl_of
 from checks.registry import check
 from checks.state import State
+from checks.values import leading_int
 
 ID = "NODE-FORWARDING"
 _CONF_FORWARDING = re.compile(r"^net\.ipv4\.conf\.([^.]+(?:\.[^.]+)*)\.forwarding$")
@@ -23,7 +24,7 @@ _CONF_FORWARDING = re.compile(r"^net\.ipv4\.conf\.([^.]+(?:\.[^.]+)*)\.forwardin
 def _bad_keys(sysctl: dict[str, str]) -> tuple[list[tuple[str, str]], int]:
     """([(key, value) not 1], keys looked at)."""
     keys = [k for k in sysctl if k == "net.ipv4.ip_forward" or _CONF_FORWARDING.match(k)]
-    bad = [(k, str(sysctl[k])) for k in sorted(keys) if as_int(sysctl[k]) != 1]
+    bad = [(k, str(sysctl[k])) for k in sorted(keys) if leading_int(sysctl[k]) != 1]
     return bad, len(keys)
 
 

@@ -16,9 +16,10 @@ import re
 from checks.lbview import detect_cloud, tencent_direct_access
 from checks.lbview import target_type as lb_target_type
 from checks.model import Finding, Status
-from checks.node._common import as_int, facts_with, sysctl_of
+from checks.node._common import facts_with, sysctl_of
 from checks.registry import check
 from checks.state import State
+from checks.values import leading_int
 
 ID = "NODE-RP-FILTER"
 _RP = re.compile(r"^net\.ipv4\.conf\.(.+)\.rp_filter$")
@@ -28,7 +29,7 @@ _ENI = re.compile(r"^(eth|ens|enp|eni|bond)\w*")
 
 def _strict(sysctl: dict[str, str]) -> tuple[list[tuple[str, int]], list[str]]:
     """([(interface, effective value)] with effective rp_filter = 1, [keys set to 1 to change])."""
-    values = {m.group(1): as_int(v) for k, v in sysctl.items() if (m := _RP.match(k))}
+    values = {m.group(1): leading_int(v) for k, v in sysctl.items() if (m := _RP.match(k))}
     all_value = values.get("all") or 0
     strict: list[tuple[str, int]] = []
     keys: list[str] = []

@@ -18,6 +18,7 @@ from typing import Any
 
 from checks.lbview import HealthCheck, detect_cloud, health_checks
 from checks.state import State
+from checks.values import as_port
 
 NOT_PROBED = "not probed: "  # prefix of the notes on targets the collector did not send to
 MAX_TARGETS = 20  # distinct address:port pairs probed per diagnosis
@@ -54,14 +55,6 @@ class ProbeTarget:
     @property
     def is_http(self) -> bool:
         return self.protocol in HTTP_PROTOCOLS
-
-
-def _int(value: Any) -> int | None:
-    try:
-        n = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return n if 0 < n < 65536 else None
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -102,7 +95,7 @@ def _name(obj: dict[str, Any]) -> str:
 def resolve_target_port(svc_port: dict[str, Any], pod: dict[str, Any]) -> int | None:
     """The pod port a Service port sends to: a number as is, a name via the containers' ports."""
     tp = svc_port.get("targetPort", svc_port.get("port"))
-    n = _int(tp)
+    n = as_port(tp)
     if n is not None:
         return n
     if not isinstance(tp, str) or not tp:
@@ -111,7 +104,7 @@ def resolve_target_port(svc_port: dict[str, Any], pod: dict[str, Any]) -> int | 
     for c in _l(_d(pod.get("spec")).get("containers")):
         for p in _l(_d(c).get("ports")):
             if _d(p).get("name") == tp and str(p.get("protocol") or "TCP").upper() == proto:
-                return _int(p.get("containerPort"))
+                return as_port(p.get("containerPort"))
     return None
 
 
@@ -169,19 +162,19 @@ def service_ports_for(state: State, hc: HealthCheck) -> list[dict[str, Any]]:
     chosen: list[dict[str, Any]] = []
     if _s(hc.listener).startswith("arn:"):
         tg = next((t for t in state.aws.target_groups if _d(t).get("TargetGroupArn") == hc.listener), None)
-        tg_port = _int(_d(tg).get("Port"))
+        tg_port = as_port(_d(tg).get("Port"))
         if tg_port is not None:
             if hc.target_type == "instance":
-                chosen = [p for p in ports if _int(p.get("nodePort")) == tg_port]
+                chosen = [p for p in ports if as_port(p.get("nodePort")) == tg_port]
             else:
-                chosen = [p for p in ports if _int(p.get("targetPort")) == tg_port]
+                chosen = [p for p in ports if as_port(p.get("targetPort")) == tg_port]
                 chosen = chosen or [p for p in ports if any(resolve_target_port(p, pod) == tg_port for pod in state.selected_pods)]
-            chosen = chosen or [p for p in ports if _int(p.get("port")) == tg_port]
+            chosen = chosen or [p for p in ports if as_port(p.get("port")) == tg_port]
     elif (ing := _ingress_of(state, hc)) is not None:
         for ref in _ingress_backend_ports(ing, state.target.service):
             chosen += [p for p in ports if p.get("port") == ref or (isinstance(ref, str) and p.get("name") == ref)]
     elif (lst := _tencent_listener(state, hc.listener)) is not None:
-        chosen = [p for p in ports if _int(p.get("port")) == _int(_d(lst).get("Port"))]
+        chosen = [p for p in ports if as_port(p.get("port")) == as_port(_d(lst).get("Port"))]
     return chosen or ports
 
 
@@ -245,7 +238,7 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
         if not path.startswith("/"):
             path = "/" + path
         svc_ports = service_ports_for(state, hc)
-        hc_port = _int(hc.port)
+        hc_port = as_port(hc.port)
         if hc_port is None and _s(hc.port) not in ("", "traffic-port"):
             # a named Service port ("http"): the LB probes that port's target/node port
             named = [p for p in tcp_service_ports(state) if p.get("name") == hc.port]
@@ -289,7 +282,7 @@ def plan(state: State) -> tuple[list[ProbeTarget], list[str]]:
             nodes = _ordered_nodes(state)
             if not nodes:
                 notes.append(f"{hc.source}: no node with an InternalIP to probe")
-            ports = [hc_port] if hc_port is not None else [_int(sp.get("nodePort")) for sp in svc_ports]
+            ports = [hc_port] if hc_port is not None else [as_port(sp.get("nodePort")) for sp in svc_ports]
             if hc_port is None and ports and all(p is None for p in ports):
                 notes.append(f"{hc.source}: instance targets but the Service port has no nodePort")
             for node in nodes:

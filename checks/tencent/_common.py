@@ -15,6 +15,7 @@ from checks.lbview import detect_cloud, tencent_direct_access
 from checks.model import Finding, Status
 from checks.state import State, annotations, meta
 from checks.tencent.mapping import match_reasons
+from checks.values import as_int
 
 VIP_SOURCE = 0
 RANGE_SOURCE = 1
@@ -23,15 +24,6 @@ NODEPORT_RANGE = (30000, 32768)
 
 
 # ---- coercion -----------------------------------------------------------------------------
-
-
-def as_int(value: Any, default: int | None = None) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return default
 
 
 def as_bool(value: Any) -> bool | None:
