@@ -320,12 +320,14 @@ def run_diagnosis(payload: dict[str, Any]) -> dict[str, Any]:
 def post_report(d: Deps, job: DiagnosisJob, job_id: str, report: Any) -> None:
     """The report as replies in the thread of job.root_ts; the full report as a file when too large."""
     from bot import render
+    from bot.approvals_jobs import attach_fix_buttons
 
     try:
         messages, overflow = render.slack_report(report)
     except ValueError as exc:  # does not fit Slack's limits even split: only the file
         log.warning("report does not fit in messages; attaching it as a file", extra={"error": str(exc)})
         messages, overflow = [], True
+    attach_fix_buttons(d, job, job_id, report, messages)  # [Preview] / [Apply fix] on findings with a fix
     if overflow and not messages:
         messages = [render_message("too_large", job=job, verdict=report.verdict, n_findings=len(report.findings),
                                    filename=_filename(job))]

@@ -41,6 +41,7 @@ from bot.queue import DiagnosisJob, claim_command, enqueue_diagnosis, release_co
 from bot.render import render_message
 from bot.slack import client as slack
 from bot.slack import intake
+from bot.slack.actions import register_fix_actions
 from bot.slack.grammar import Command, UsageError, parse_command
 
 log = logging.getLogger("lbhealth.slack")
@@ -86,6 +87,7 @@ def create_bolt_app(
         app = make(False)
     handlers = CommandHandlers(settings, redis, client)
     app.command(COMMAND)(handlers.command)
+    register_fix_actions(app, settings, redis, client)
     app.error(handlers.error)
     return app
 
