@@ -30,9 +30,9 @@ from bot.approvals import Offer, Records
 from bot.fixes import audit, objdiff
 from bot.policy import Access, Approvals, Decision, UserGroups, kill_switch
 from bot.queue import get_queue
+from bot.render import format_duration
 from bot.slack import actions_blocks as ui
 from bot.slack import client as slack
-from bot.slack.messages import format_duration
 
 log = logging.getLogger("lbhealth.fixes.flow")
 
@@ -355,7 +355,7 @@ def _update_root(d: Any, records: Records, req: dict[str, Any]) -> None:
     """The root message keeps its verdict and gains one line saying what the fix did."""
     from types import SimpleNamespace
 
-    from bot.slack.messages import render_message
+    from bot.render import finish_message, render_message
 
     offer = records.get_offer(req["offer"])
     if offer is None:
@@ -369,6 +369,7 @@ def _update_root(d: Any, records: Records, req: dict[str, Any]) -> None:
     line = (f"`{ui.text(offer.fix_id)}`: {ui.text(out.get('status'))} after <@{req.get('decided_by')}>'s approval"
             + (f" · {ui.text(v.get('message'), 300)}" if v else ""))
     message["blocks"].append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+    message = finish_message(message)
     try:
         slack.call(d.client, "chat_update", channel=offer.channel, ts=offer.thread_ts, **message)
     except SlackApiError as exc:

@@ -1,9 +1,9 @@
 """Block Kit for the fix flow, built with slack_sdk's models (validated before they are sent).
 
 Everything that did not come from this module (object names, diffs, commands, reasons, which may
-carry cluster data) goes through `text()` or `code()`: mrkdwn's `&`, `<`, `>` escaped, and no
-backtick inside a code block, so nothing from a cluster can mention, link or close the block.
-Slack IDs (users, groups) are embedded only after the config validated them.
+carry cluster data) goes through `text()` or `code()`, i.e. bot.render's one escaping rule
+(`mrkdwn_escape`): nothing from a cluster can mention, link or close a code block. Slack IDs
+(users, groups) are embedded only after the config validated them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.policy import Decision, mentions
+from bot.render import finish_message, mrkdwn_escape
 
 PREVIEW = "lbhealth_fix_preview"
 APPLY = "lbhealth_fix_apply"
@@ -32,13 +33,14 @@ MAX_CODE = 2600  # of a section's 3000 characters
 
 
 def text(value: Any, limit: int = 1000) -> str:
-    out = str(value if value is not None else "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Data as mrkdwn (bot.render's one escaping rule), cut to `limit` characters."""
+    out = str(mrkdwn_escape(value if value is not None else ""))
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def code(value: Any, limit: int = MAX_CODE) -> str:
-    """A code block whose content cannot close it, mention anyone or link anywhere."""
-    body = text(value, limit=10**6).replace("`", "ˋ")
+    """A code block of data (escaped: it holds no backtick, so it cannot be closed from inside)."""
+    body = str(mrkdwn_escape(str(value if value is not None else "")[:20000]))
     if len(body) > limit:
         cut = body[:limit].rsplit("\n", 1)[0]
         body = f"{cut}\n… ({body.count(chr(10)) - cut.count(chr(10))} more lines)"
@@ -59,10 +61,8 @@ def _context(mrkdwn: str) -> ContextBlock:
 
 
 def message(fallback: str, blocks: list[Block]) -> dict[str, Any]:
-    """{text, blocks} after slack_sdk's own validation of every block."""
-    for b in blocks:
-        b.validate_json()
-    return {"text": fallback[:3000], "blocks": [b.to_dict() for b in blocks]}
+    """{text, blocks}: mrkdwn sent verbatim, every block validated with slack_sdk's models (bot.render)."""
+    return finish_message({"text": str(mrkdwn_escape(fallback)), "blocks": [b.to_dict() for b in blocks]})
 
 
 # ---- on a finding of the report ------------------------------------------------------------------
@@ -90,7 +90,7 @@ def preview_message(p: dict[str, Any], who: str) -> dict[str, Any]:
     blocks.append(_section(code(p.get("diff") or "(no change)")))
     if p.get("tradeoff"):
         blocks.append(_context(f"Trade-off: {text(p['tradeoff'])}"))
-    blocks.append(_context(f"By hand: `{text(p.get('command'), 500).replace('`', 'ˋ')}` · digest `{p['digest'][:12]}`"))
+    blocks.append(_context(f"By hand: `{text(p.get('command'), 500)}` · digest `{p['digest'][:12]}`"))
     return message(f"Preview of {p['fix_id']} on {p['target'].get('namespace')}/{p['target'].get('service')}", blocks)
 
 
@@ -165,5 +165,6 @@ def result_message(req: dict[str, Any]) -> dict[str, Any]:
 
 
 def notice(line: str) -> dict[str, Any]:
-    """A short reply (ephemeral refusals, errors): the line is ours, its values already escaped."""
-    return message(line, [_section(line)])
+    """A short reply (ephemeral refusals, errors): the line is ours (it may mention approvers), and the
+    values in it are config-validated ids and names, or were escaped by the caller."""
+    return finish_message({"text": line[:3000], "blocks": [_section(line).to_dict()]})

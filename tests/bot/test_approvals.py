@@ -167,13 +167,19 @@ def test_apply_approve_writes_once_verifies_and_updates_every_message(kube, web,
     assert events[:2] == ["request", "approval"] and "apply" in events and "verification" in events
 
 
-def test_preview_posts_the_dry_run_diff_and_writes_nothing(kube, web, slack_api, redis):
+def test_preview_posts_the_dry_run_diff_escaped_and_writes_nothing(kube, web, slack_api, redis):
+    svc = kube.get_object("Service", "shop", "web")
+    svc["spec"]["ports"][0]["name"] = "```<!channel> <https://evil.example|login>"  # next to targetPort in the diff
+    kube.add(svc)
     report = diagnose(web, slack_api, redis)
     click(web, slack_api, EVE, ui.PREVIEW, buttons(report)[ui.PREVIEW])
     run_jobs(redis)
     preview = slack_api.calls_to("chat.postMessage")[-1].args
     validate_message(preview)
-    assert "Server-side dry run: nothing was written" in json.dumps(preview["blocks"])
+    blob = json.dumps(preview["blocks"])
+    assert "Server-side dry run: nothing was written" in blob
+    assert "&lt;!channel&gt;" in blob and "<!channel>" not in blob and "<https://evil" not in blob
+    assert blob.count("```") == 2  # the diff's own block, not closed from inside
     assert writes(kube) == [] and [r.query.get("dryRun") for r in kube.calls(verb="patch")] == ["All"]
     assert buttons(preview) == {}
 
