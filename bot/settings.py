@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis as a service (bot.redis_ha): a password kept out of the URL, and Sentinel failover
+    redis_password: str | None = None
+    lbhealth_redis_sentinels: str = ""  # "host:port,host:port": the primary is found through these
+    lbhealth_redis_sentinel_master: str = "mymaster"
+    lbhealth_redis_sentinel_password: str | None = None
     lbhealth_config: Path | None = None
     lbhealth_alarm_channel: str | None = None
     lbhealth_tencent_webhook_secret: str | None = None

@@ -1,0 +1,95 @@
+"""Redis as a service, with real servers on loopback: TLS with an ACL user, a password kept out of
+the URL, and a Sentinel failover under the rq queue (jobs queued before the primary dies are
+run after it; while no primary exists a command fails at once with a ConnectionError)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+
+from bot.redis_ha import connect, sentinel_hosts
+from bot.settings import Settings
+from tests.fakes.redis_ha import MASTER, SentinelCluster, TlsRedis
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = SentinelCluster()
+    yield c
+    c.stop()
+
+
+def settings(**env) -> Settings:
+    return Settings(_env_file=None, **env)
+
+
+def test_sentinel_hosts_parse_and_refuse_garbage():
+    assert sentinel_hosts(" a.example:26379 ,b:26380,") == [("a.example", 26379), ("b", 26380)]
+    assert sentinel_hosts("") == []
+    for bad in ("a.example", "a:b", ":26379"):
+        with pytest.raises(ValueError, match="host:port"):
+            sentinel_hosts(bad)
+
+
+def test_tls_with_an_acl_user_and_the_password_from_its_own_setting():
+    server = TlsRedis()
+    try:
+        client = connect(settings(redis_url=server.url, redis_password=server.password), socket_timeout=2)
+        client.set("k", "v")
+        assert client.get("k") == b"v" and client.acl_whoami() == "lbhealth"
+        with pytest.raises(redis.AuthenticationError):
+            connect(settings(redis_url=server.url, redis_password="wrong"), socket_timeout=2).ping()
+        plain = f"redis://lbhealth@127.0.0.1:{server.port}/0"  # the same server without TLS
+        with pytest.raises(redis.ConnectionError):
+            connect(settings(redis_url=plain, redis_password=server.password), socket_timeout=2).ping()
+    finally:
+        server.stop()
+
+
+def say(text: str) -> str:
+    return text  # the job rq runs: importable, deterministic
+
+
+def test_queue_survives_a_sentinel_failover(cluster):
+    conf = settings(redis_url="redis://ignored:1/0", redis_password=cluster.password,
+                    lbhealth_redis_sentinels=cluster.sentinels, lbhealth_redis_sentinel_master=MASTER)
+    client = connect(conf, socket_timeout=2, socket_connect_timeout=1)
+    assert client.connection_pool.connection_kwargs["db"] == 0
+    queue = Queue("lbhealth-ha", connection=client)
+    queue.empty()
+    jobs = [queue.enqueue(say, f"job {i}") for i in range(20)]
+    assert client.execute_command("WAIT", 1, 2000) == 1  # acknowledged by the replica too
+    assert client.connection_pool.get_master_address()[1] == cluster.primary.port
+
+    cluster.kill_primary_and_wait_for_failover()
+    # the same client object follows the Sentinel to the new primary (one failed command at most)
+    for _ in range(50):
+        try:
+            assert queue.count == 20
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("the client did not reach the promoted replica")
+    assert client.connection_pool.get_master_address()[1] == cluster.replica.port
+    queue.enqueue(say, "after failover")
+    SimpleWorker([queue], connection=client).work(burst=True)
+    assert [j.get_status(refresh=True) for j in jobs] == ["finished"] * 20
+    assert sorted(j.return_value() for j in jobs) == sorted(f"job {i}" for i in range(20))
+
+
+def test_no_primary_is_a_connection_error():
+    c = SentinelCluster()
+    try:
+        conf = settings(redis_password=c.password, lbhealth_redis_sentinels=c.sentinels, lbhealth_redis_sentinel_master=MASTER)
+        client = connect(conf, socket_timeout=1, socket_connect_timeout=0.5)
+        client.ping()
+        c.replica.kill()
+        c.primary.kill()
+        with pytest.raises(redis.ConnectionError):  # the web tier answers 503 / a clear reply
+            client.rpush("lbhealth:intake", "x")
+    finally:
+        c.stop()
