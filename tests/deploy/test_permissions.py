@@ -210,3 +210,41 @@ def test_cam_read_policy_is_exactly_the_declared_read_actions():
     actions = policy_actions(DEPLOY / "cam-policy-read.json", "statement", "action")
     assert not any("*" in a for a in actions)
     assert actions == set(CAM_ACTIONS)
+
+
+# ---- the fix writer: what bot/fixes declares, nothing more ---------------------------------------
+
+
+def declared(kind: str) -> set:
+    from bot.fixes.registry import FIXES
+
+    return {p for m in FIXES.values() for p in m.PERMISSIONS if p.kind == kind}
+
+
+def test_writer_rbac_is_exactly_what_the_fixes_declare():
+    namespaces = ["shop", "payments"]
+    docs = render({"fixes": {"enabled": True, "namespaces": namespaces, "kubeProxy": True}})
+    expected: set[Grant] = set()
+    for p in declared("rbac"):
+        for ns in [p.namespace] if p.namespace else namespaces:
+            expected.add((ns, p.api_group, p.resource, p.verb, p.resource_name))
+    assert grants(docs, "lbhealth-writer") == expected
+    # a namespaced fix's permission is never cluster-wide, and kube-proxy's only by name
+    assert all(g[0] != "*" for g in expected) and all(g[4] == "kube-proxy" for g in expected if g[2] == "daemonsets")
+    without_kube_proxy = grants(render({"fixes": {"enabled": True, "namespaces": namespaces}}), "lbhealth-writer")
+    assert without_kube_proxy == {g for g in expected if g[0] != "kube-system"}
+
+
+def test_write_policies_are_exactly_the_declared_cloud_actions():
+    iam = policy_actions(DEPLOY / "iam-policy-write.json", "Statement", "Action")
+    cam = policy_actions(DEPLOY / "cam-policy-write.json", "statement", "action")
+    assert iam == {p.action for p in declared("iam")} and cam == {p.action for p in declared("cam")}
+    assert not any("*" in a for a in iam | cam)
+    # writes belong to FIX-SG-RULE alone
+    from bot.fixes.registry import FIXES
+
+    cloud = {fid for fid, m in FIXES.items() if any(p.kind in ("iam", "cam") for p in m.PERMISSIONS)}
+    assert cloud == {"FIX-SG-RULE"}
+    # and the read policies hold no write
+    reads = policy_actions(DEPLOY / "iam-policy-read.json", "Statement", "Action") | policy_actions(DEPLOY / "cam-policy-read.json", "statement", "action")
+    assert not reads & (iam | cam - {"vpc:DescribeSecurityGroupPolicies"})
