@@ -1,7 +1,8 @@
 """The one renderer: Jinja2 templates -> terminal text, Markdown, the JSON report and every Slack message.
 
-Templates live in the top-level `templates` package so they are found the same way from a
-checkout and from an installed wheel. Two environments share that loader:
+Templates are package data of `bot` (`bot.templates`: bot/templates links to the repository's
+templates/ folder), found with importlib.resources the same way from a checkout and from an installed
+wheel, which installs no top-level `templates` package. Two environments share that loader:
 
 - `env()`: terminal text and Markdown (a terminal or a file shows `<` as `<`: nothing is escaped);
 - `slack_env()`: every Slack message (`render_message`, `slack_report`). It enforces the one
@@ -195,7 +196,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _loader() -> jinja2.BaseLoader:
-    return jinja2.FileSystemLoader(str(files("templates")))
+    return jinja2.FileSystemLoader(str(files("bot.templates")))
 
 
 @lru_cache(maxsize=1)
