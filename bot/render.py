@@ -31,7 +31,6 @@ from typing import Any
 import jinja2
 from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment
-from slack_sdk.models.blocks import Block
 
 from checks.model import Finding, Report, Status
 
@@ -274,6 +273,8 @@ def validate_blocks(blocks: list[dict[str, Any]]) -> None:
     """Raise if Slack would reject these blocks (slack_sdk's models and limits)."""
     if len(blocks) > MAX_BLOCKS:
         raise ValueError(f"{len(blocks)} blocks in one message; Slack allows {MAX_BLOCKS}")
+    from slack_sdk.models.blocks import Block  # here: a terminal report does not pay ~70 ms to import it
+
     for raw in blocks:
         block = Block.parse(raw)
         if block is None:

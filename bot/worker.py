@@ -251,7 +251,7 @@ def _test_delay() -> None:
 
 def _diagnose(settings: Any, job: DiagnosisJob):
     from bot.settings import ConfigError
-    from checks.collect.dump import DumpError
+    from checks.collect.errors import DumpError
     from checks.model import InvalidTarget, Target
     from checks.runner import diagnose
 

@@ -119,8 +119,6 @@ def diagnose(
 
     `options` adds to State.options (e.g. an alarm's load balancer: "aws_target_groups", "tencent_lb").
     """
-    from checks.collect import dump, live
-
     started = time.monotonic()
     registry = registry or default_registry()
     specs = select(registry, only=only)
@@ -131,8 +129,13 @@ def diagnose(
         "offline": bool(sources),
         "context": context,
     }
+    # Each collector is imported only when used: a live run does not pay for the dump parsers.
     if sources:
+        from checks.collect import dump
+
         state = dump.load_state(target, sources, options=options)
     else:
+        from checks.collect import live
+
         state = live.collect(target, specs, options=options, clients=clients)
     return build_report(state, specs, started, severity), state

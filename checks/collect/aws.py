@@ -440,6 +440,9 @@ class _Collector:
             if names:
                 jobs.append(lambda: self._bound_groups(Names=names))
             n_describe = len(jobs)
+            # The load balancer the status hostnames name, in this round rather than after the
+            # groups name its ARN: one round trip less (~50 ms of a live run, bench/cold_start.py).
+            jobs.append(self._hostname_lbs)
             if arns:
                 jobs.append(lambda: self.tags(arns))
                 jobs += self.th_jobs([{"TargetGroupArn": a} for a in arns])
@@ -447,6 +450,9 @@ class _Collector:
             tgs = [tg for r in results[:n_describe] if r for tg in r.get("TargetGroups") or []]
             if tgs:
                 lb_arns = sorted({a for tg in tgs for a in tg.get("LoadBalancerArns") or []})
+                named = [lb for lb in results[n_describe] or [] if lb.get("LoadBalancerArn") in lb_arns]
+                self.store("LoadBalancers", {"LoadBalancers": named})
+                lb_arns = [a for a in lb_arns if a not in {lb["LoadBalancerArn"] for lb in named}]
                 by_name = [tg["TargetGroupArn"] for tg in tgs if tg["TargetGroupArn"] not in arns]
                 jobs = []
                 if lb_arns:
@@ -591,6 +597,17 @@ class _Collector:
             except _NotFound:
                 continue
         return found
+
+    def _hostname_lbs(self) -> list[dict[str, Any]]:
+        """The load balancers the status hostnames name, in one call; none when a name is unknown."""
+        wanted = wanted_lb_names(self.state)
+        self.lb_from_service = {n for n, where in wanted if where.startswith("Service")}
+        if not wanted:
+            return []
+        try:
+            return self._describe_names([n for n, _ in wanted])
+        except _NotFound:
+            return []
 
     def _describe_names(self, names: list[str]) -> list[dict[str, Any]]:
         resp = self.call(
