@@ -14,7 +14,6 @@ act on; `preview` raises FixError with such a message. Every step is written to 
 from __future__ import annotations
 
 import copy
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +24,6 @@ from bot.fixes.model import FixContext, FixError, Outcome, Preview, Verification
 from bot.fixes.verify import verify
 from checks.collect.errors import CollectError
 from checks.model import FixPlan, Status, Target
-
-log = logging.getLogger(__name__)
 
 # ---- preview ----------------------------------------------------------------------------------
 
@@ -50,8 +47,12 @@ def _check_id(module: Any, check_id: str | None) -> str:
     return check_id or module.CHECKS[0]
 
 
-def preview(plan: FixPlan, target: Target, ctx: FixContext, *, check_id: str | None = None) -> Preview:
-    """The exact change, from a server-side dry run (Kubernetes) or the API parameters (cloud)."""
+def preview(plan: FixPlan, target: Target, ctx: FixContext, *, check_id: str | None = None, who: str = "-", job_id: str = "preview") -> Preview:
+    """The exact change, from a server-side dry run (Kubernetes) or the API parameters (cloud: nothing to dry-run).
+
+    `check_id` is the finding's check (default: the fix's first originating check); `who` and
+    `job_id` go into the dry run's User-Agent.
+    """
     module, write = _module_and_write(plan, ctx.now())
     check = _check_id(module, check_id)
     base = {
@@ -64,7 +65,7 @@ def preview(plan: FixPlan, target: Target, ctx: FixContext, *, check_id: str | N
         p = Preview(**base, resource_version=plan.target.resource_version, patch=write.params, diff=objdiff.unified_diff(
             before, after, f"{write.provider} {write.action}"), before=before, after=after)
     else:
-        kube = ctx.kube(user_agent(plan.id, "preview", "preview"))
+        kube = ctx.kube(user_agent(plan.id, who, job_id))
         current = _get(kube, write)
         rv = current["metadata"].get("resourceVersion")
         if plan.target.resource_version and rv != plan.target.resource_version:

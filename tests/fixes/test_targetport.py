@@ -124,3 +124,18 @@ def test_api_server_gone_at_apply_time_is_refused_with_the_reason(shop, ctx_for)
     out = engine.apply(p, "U1", "j1", ctx)
     assert out.status == "refused"
     assert "cannot be reached" in out.message
+
+
+def test_missing_patch_permission_is_named_at_preview(no_cloud, ctx_for):
+    from tests.fakes.kube_api import FakeKubeAPI
+    from tests.fixes.conftest import example_objects
+
+    with FakeKubeAPI(example_objects("targetport-mismatch"), forbidden={("patch", "services", "shop")}) as api:
+        ctx = ctx_for(api)
+        try:
+            engine.preview(_plan(ctx), TARGET, ctx)
+        except engine.FixError as exc:
+            assert exc.reason == "forbidden"
+            assert "grant RBAC patch on services (core) in shop" in exc.message
+        else:
+            raise AssertionError("a forbidden dry run must not preview")
