@@ -139,3 +139,19 @@ def test_missing_patch_permission_is_named_at_preview(no_cloud, ctx_for):
             assert "grant RBAC patch on services (core) in shop" in exc.message
         else:
             raise AssertionError("a forbidden dry run must not preview")
+
+
+def test_twenty_concurrent_applies_of_one_preview_write_exactly_once(shop, ctx_for):
+    """Even without the Slack side's claim, the resourceVersion precondition lets one write through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = ctx_for(shop)
+    p = engine.preview(_plan(ctx), TARGET, ctx)
+    record = p.to_dict()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outs = list(pool.map(lambda n: engine.apply(record, f"U{n}", f"job-{n}", ctx), range(20)))
+    statuses = [o.status for o in outs]
+    assert statuses.count("applied") == 1, statuses
+    assert set(statuses) <= {"applied", "conflict", "refused"}
+    ok_writes = [r for r in shop.calls(verb="patch") if r.query.get("dryRun") != "All" and r.status == 200]
+    assert len(ok_writes) == 1
