@@ -71,6 +71,7 @@ class Preview:
         return {
             "fix_id": self.fix_id, "check_id": self.check_id, "target": self.target, "object": self.object,
             "resource_version": self.resource_version, "patch": self.patch, "patch_type": self.patch_type, "diff": self.diff,
+            "command": self.command, "cloud": self.cloud,  # the command is what a person runs when cloud writes are off
         }
 
     def compute_digest(self) -> str:

