@@ -101,7 +101,8 @@ def _kind_of(value: Any) -> str:
 # FIELDS as a tree of steps ("ports[]": every item of ports), so that each object is walked once:
 # walking every path from the root built a path string per step and cost ~0.6 s for a 10,000-pod
 # dump (bench/dump_size.py); the text of a path is only built for a wrong field now.
-_Tree = dict[str, tuple[str | None, "_Tree"]]
+# A tree level: (key, every item of a list?, expected type or None, its test, the level below).
+_Tree = tuple[tuple[str, bool, str | None, Any, "_Tree"], ...]
 
 
 def _tree(fields: dict[str, str]) -> _Tree:
@@ -116,7 +117,10 @@ def _tree(fields: dict[str, str]) -> _Tree:
 
 
 def _freeze(node: dict[str, Any]) -> _Tree:
-    return {step: (expected, _freeze(children)) for step, (expected, children) in node.items()}
+    return tuple(
+        (step.removesuffix("[]"), step.endswith("[]"), expected, _CHECKS.get(expected), _freeze(children))
+        for step, (expected, children) in node.items()
+    )
 
 
 _TREES = {kind: _tree(fields) for kind, fields in FIELDS.items()}
@@ -138,36 +142,35 @@ class _Walk:
         self.problems: list[str] = []
 
     def visit(self, value: dict[str, Any], tree: _Tree) -> None:
-        for step, (expected, children) in tree.items():
-            many = step.endswith("[]")
-            key = step[:-2] if many else step
+        for key, many, expected, test, children in tree:
             child = value.get(key)
             if child is None:
                 continue
             self.trail.append(key)
             if not many:
-                self.field(child, expected, children)
+                self.field(child, expected, test, children)
             elif isinstance(child, list):
                 for i, item in enumerate(child):
                     if item is not None:
                         self.trail.append(i)
-                        self.field(item, expected, children)
+                        self.field(item, expected, test, children)
                         self.trail.pop()
             self.trail.pop()
 
-    def field(self, value: Any, expected: str | None, children: _Tree) -> None:
+    def field(self, value: Any, expected: str | None, test: Any, children: _Tree) -> None:
         if expected == STR_MAP and isinstance(value, dict):
-            where = None
-            for k, v in value.items():
-                if not isinstance(v, str):
-                    where = where or _where(self.trail)
-                    self.problems.append(
-                        f"{self.label}: {where}[{k!r}] is {_kind_of(v)}; kubectl prints a string there (quote it in YAML)"
-                    )
-        elif expected is not None and not _CHECKS[expected](value):
+            self.string_values(value)
+        elif test is not None and not test(value):
             self.problems.append(f"{self.label}: {_where(self.trail)} is {_kind_of(value)}; kubectl prints {expected} there")
         if children and isinstance(value, dict):
             self.visit(value, children)
+
+    def string_values(self, value: dict[str, Any]) -> None:
+        for k, v in value.items():
+            if not isinstance(v, str):
+                self.problems.append(
+                    f"{self.label}: {_where(self.trail)}[{k!r}] is {_kind_of(v)}; kubectl prints a string there (quote it in YAML)"
+                )
 
 
 def field_type_problems(obj: dict[str, Any]) -> list[str]:
