@@ -41,13 +41,14 @@ VALUE_CHARS = 3000  # one untrusted value: nothing longer fits in any block
 FINDINGS_PER_MESSAGE = 20
 MAX_SLACK_FINDINGS = 40  # beyond this the thread gets the full report as a file
 
-MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "?"}
+MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "?", "incomplete": "?"}
 EMOJI = {
     "pass": ":white_check_mark:",
     "warn": ":warning:",
     "fail": ":x:",
     "skip": ":fast_forward:",
     "error": ":grey_question:",
+    "incomplete": ":grey_question:",
 }
 
 
@@ -286,6 +287,8 @@ def validate_blocks(blocks: list[dict[str, Any]]) -> None:
 
 
 def _groups(report: Report) -> dict[str, Any]:
+    """Sections of a report: the root cause, other failures that explain something, what the load
+    balancer observes (the root cause's consequences), warnings, then what could not run."""
     root = report.root_cause if report.verdict.status in (Status.FAIL, Status.WARN) else None
     failing = [f for f in report.findings if f.failing and f is not root]
     skip_groups: dict[str, list[str]] = {}
@@ -296,6 +299,11 @@ def _groups(report: Report) -> dict[str, Any]:
         "report": report,
         "root": root,
         "others": failing,
+        "also_failing": [f for f in failing if f.status == Status.FAIL and not f.symptom],
+        "consequences": [f for f in failing if f.symptom],
+        "warnings": [f for f in failing if f.status == Status.WARN and not f.symptom],
+        "root_is_cause": bool(root and not root.symptom),
+        "missing": report.missing,
         "errors": report.by_status(Status.ERROR),
         "passes": report.by_status(Status.PASS),
         "skips": report.by_status(Status.SKIP),

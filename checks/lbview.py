@@ -39,53 +39,110 @@ class HealthCheck:
     listener: str = ""  # CLB listener ID or target group ARN this belongs to
 
 
+_TENCENT_SVC_ANN = (
+    "service.kubernetes.io/loadbalance",
+    "service.cloud.tencent.com/",
+    "service.kubernetes.io/tke-",
+    "service.kubernetes.io/qcloud",
+)
+_AWS_SVC_ANN = ("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")
+_AWS_LB_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn")
+_TENCENT_LB_DOMAINS = (".tencentclb.com", ".clb.tencentcs.com", ".tencentcs.com")
+
+
+def _ingress_cloud(ing: dict[str, Any]) -> str | None:
+    ann = annotations(ing)
+    ing_class = as_dict(ing.get("spec")).get("ingressClassName") or ann.get("kubernetes.io/ingress.class")
+    if ing_class == "alb" or any(k.startswith(ALB_ANN) for k in ann):
+        return "aws"
+    if ing_class == "qcloud" or any(k.startswith("ingress.cloud.tencent.com/") for k in ann):
+        return "tencent"
+    return None
+
+
+def service_cloud_evidence(state: State) -> list[tuple[str, str]]:
+    """(cloud, why) from the Service itself and its cluster, strongest first: annotations,
+    Ingresses routing to it, the address its load balancer published, the nodes' providerIDs.
+    Which cloud files happen to be in a dump says nothing about which cloud this Service is on."""
+    svc = state.service or {}
+    out: list[tuple[str, str]] = []
+    for key in sorted(annotations(svc)):
+        if key.startswith(_TENCENT_SVC_ANN):
+            out.append(("tencent", f"Service annotation {key}"))
+        elif key.startswith(_AWS_SVC_ANN):
+            out.append(("aws", f"Service annotation {key}"))
+    for ing in state.ingresses:
+        cloud = _ingress_cloud(ing)
+        if cloud:
+            out.append((cloud, f"Ingress {as_dict(ing.get('metadata')).get('name')} (class/annotations)"))
+    vips = {v for lb in state.tencent.load_balancers for v in (lb.get("LoadBalancerVips") or []) if isinstance(v, str)}
+    lb_status = as_dict(as_dict(svc.get("status")).get("loadBalancer")).get("ingress")
+    for entry in lb_status if isinstance(lb_status, list) else []:
+        host, ip = as_str(as_dict(entry).get("hostname")), as_str(as_dict(entry).get("ip"))
+        if host.endswith(_AWS_LB_DOMAINS):
+            out.append(("aws", f"Service status.loadBalancer.ingress hostname {host}"))
+        elif host.endswith(_TENCENT_LB_DOMAINS):
+            out.append(("tencent", f"Service status.loadBalancer.ingress hostname {host}"))
+        elif ip and ip in vips:
+            out.append(("tencent", f"Service status.loadBalancer.ingress IP {ip} is a CLB VIP in the input"))
+    for node in state.nodes:
+        pid = as_str(as_dict(node.get("spec")).get("providerID"))
+        name = as_dict(node.get("metadata")).get("name")
+        if pid.startswith("aws://"):
+            out.append(("aws", f"node {name} providerID {pid}"))
+        elif pid.startswith(("qcloud://", "tencentcloud://")):
+            out.append(("tencent", f"node {name} providerID {pid}"))
+    return out
+
+
 def detect_cloud(state: State) -> str | None:
-    """'aws', 'tencent' or None, from cloud state first, then annotations and node provider IDs."""
+    """'aws', 'tencent' or None for the Service diagnosed: what the caller knows (an alarm's source),
+    then the Service's own evidence, and only without any, the cloud whose state was read."""
+    forced = state.options.get("cloud")
+    if forced:
+        return forced
+    evidence = service_cloud_evidence(state)
+    if evidence:
+        return evidence[0][0]
     if not state.aws.empty:
         return "aws"
     if not state.tencent.empty:
         return "tencent"
-    forced = state.options.get("cloud")
-    if forced:
-        return forced
-    svc = state.service or {}
-    ann = annotations(svc)
-    if any(
-        k.startswith(
-            (
-                "service.kubernetes.io/loadbalance",
-                "service.cloud.tencent.com/",
-                "service.kubernetes.io/tke-",
-                "service.kubernetes.io/qcloud",
-            )
-        )
-        for k in ann
-    ):
-        return "tencent"
-    if any(k.startswith(("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")) for k in ann):
-        return "aws"
-    for ing in state.ingresses:
-        if any(k.startswith(ALB_ANN) for k in annotations(ing)):
-            return "aws"
-        ing_class = (ing.get("spec") or {}).get("ingressClassName") or annotations(ing).get(
-            "kubernetes.io/ingress.class"
-        )
-        if ing_class == "alb":
-            return "aws"
-        if ing_class == "qcloud":
-            return "tencent"
-        if any(k.startswith("ingress.cloud.tencent.com/") for k in annotations(ing)):
-            return "tencent"
-    for ing_status in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
-        if (ing_status.get("hostname") or "").endswith((".amazonaws.com", ".amazonaws.com.cn")):
-            return "aws"
-    for node in state.nodes:
-        pid = (node.get("spec") or {}).get("providerID", "")
-        if pid.startswith("aws://"):
-            return "aws"
-        if pid.startswith(("qcloud://", "tencentcloud://")):
-            return "tencent"
     return None
+
+
+def cloud_conflicts(state: State) -> list[str]:
+    """Warnings when the input mixes clouds or clusters: evidence for two clouds, or cloud state
+    of a cloud other than the Service's (a dump of another cluster in the same directory)."""
+    evidence = service_cloud_evidence(state)
+    cloud = detect_cloud(state)
+    seen: dict[str, str] = {}
+    for c, why in evidence:
+        seen.setdefault(c, why)
+    if not state.aws.empty:
+        seen.setdefault("aws", "AWS load balancer output (elbv2) in the input")
+    if not state.tencent.empty:
+        seen.setdefault("tencent", "Tencent CLB output (tccli clb) in the input")
+    if len(seen) < 2 or cloud is None:
+        return []
+    others = "; ".join(f"{c}: {why}" for c, why in seen.items() if c != cloud)
+    basis = seen.get(cloud, "")
+    return [
+        f"The input mixes clouds or clusters. {state.target.ref} is diagnosed as {cloud} ({basis}); "
+        f"ignored as belonging elsewhere: {others}. Give --from only the files of this Service's cluster to be sure."
+    ]
+
+
+def fronted_by_load_balancer(state: State) -> bool:
+    """A cloud load balancer sends to this Service: type LoadBalancer, an Ingress or TargetGroupBinding
+    routes to it, or its load balancer's state was read."""
+    svc = state.service or {}
+    if as_dict(svc.get("spec")).get("type") == "LoadBalancer" or state.ingresses:
+        return True
+    for tgb in state.k8s.of_kind("TargetGroupBinding", state.target.namespace):
+        if as_dict(as_dict(tgb.get("spec")).get("serviceRef")).get("name") == state.target.service:
+            return True
+    return not (state.aws.empty and state.tencent.empty)
 
 
 def aws_target_type(state: State) -> str:

@@ -23,6 +23,8 @@ class Status(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+    # A verdict only, never a finding: nothing failed, but the reads that decide were missing or denied.
+    INCOMPLETE = "incomplete"
 
 
 class InvalidTarget(ValueError):
@@ -120,6 +122,7 @@ class Finding:
     cause: str = ""
     supports: tuple[str, ...] = ()
     score: float = 0.0  # set by the ranker
+    symptom: bool = False  # set by the runner from the check's declaration: what the LB observes, not why
 
     @property
     def failing(self) -> bool:
@@ -146,6 +149,26 @@ class Verdict:
         return {"status": str(self.status), "check_id": self.check_id, "summary": self.summary}
 
 
+@dataclass(frozen=True)
+class Missing:
+    """A read that decides the verdict and was not available: what it is, why, and what supplies it."""
+
+    read: str  # the catalogue's name for it, e.g. "k8s.pods"
+    what: str  # what a person calls it: "the pods the Service selects"
+    reason: str  # "the dump has no Pod objects", "forbidden: cannot list pods ... grant ..."
+    supply: tuple[str, ...]  # commands (offline) or permissions (live) that supply it, one per line
+    checks: tuple[str, ...]  # the checks that could not decide without it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "what": self.what,
+            "reason": self.reason,
+            "supply": list(self.supply),
+            "checks": list(self.checks),
+        }
+
+
 @dataclass
 class Report:
     """One diagnosis: findings ranked most probable root cause first."""
@@ -157,6 +180,7 @@ class Report:
     duration_ms: int = 0
     cloud: str | None = None
     notes: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
 
     @property
     def root_cause(self) -> Finding | None:
@@ -167,13 +191,18 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(f.status == Status.FAIL for f in self.findings) else 0
+        """1 a failing finding, 3 could not decide (incomplete) or could not run (error), else 0."""
+        if any(f.status == Status.FAIL for f in self.findings):
+            return 1
+        return 3 if self.verdict.status in (Status.INCOMPLETE, Status.ERROR) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target.to_dict(),
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
+            "missing": [m.to_dict() for m in self.missing],
+            "notes": list(self.notes),
             "api_calls": dict(self.api_calls),
             "duration_ms": self.duration_ms,
         }

@@ -1,16 +1,24 @@
-"""Order findings so the most probable root cause comes first.
+"""Order findings so the most probable root cause comes first, and decide the verdict.
 
 A failing finding's score is the check's prior (how often a failure there is the cause, from
 its registry `severity`), plus its status, plus a bonus for every other failing finding whose
 evidence `supports` the mechanism it names as `cause`. Agreement across layers (the ELB says
 404, the probe sees 404 on `/`, readiness uses `/healthz`) therefore beats a single loud signal.
+
+Above the score sits one rule: a cause with evidence always outranks a symptom. Findings of
+checks declared `symptom=True` (targets unhealthy, no endpoints, warning events) and warnings
+that claim no cause rank after every failure and every warning that names a cause, whatever
+their scores: the load balancer saying "unhealthy" is what the engineer already knows.
+
+The verdict is `incomplete` when nothing fails but a read that decides the common causes was
+missing or denied (`checks.deciding`): a warning is then never promoted to root cause.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from checks.model import Finding, Status, Verdict
+from checks.model import Finding, Missing, Status, Verdict
 
 STATUS_WEIGHT = {Status.FAIL: 100.0, Status.WARN: 40.0, Status.ERROR: 5.0, Status.SKIP: 0.0, Status.PASS: 0.0}
 CORROBORATION = 30.0
@@ -30,19 +38,52 @@ def score(finding: Finding, others: list[Finding], priors: Mapping[str, int]) ->
     return value
 
 
-def rank(findings: list[Finding], priors: Mapping[str, int]) -> tuple[list[Finding], Verdict]:
+def is_cause(finding: Finding) -> bool:
+    """A failing finding that explains the incident rather than restating it."""
+    if not finding.failing or finding.symptom:
+        return False
+    return finding.status == Status.FAIL or bool(finding.cause)
+
+
+def rank(
+    findings: list[Finding],
+    priors: Mapping[str, int],
+    *,
+    missing: list[Missing] | None = None,
+) -> tuple[list[Finding], Verdict]:
     for f in findings:
         f.score = score(f, findings, priors)
-    ordered = sorted(findings, key=lambda f: (GROUP[f.status], -f.score, f.check_id))
-    return ordered, verdict_of(ordered)
+    ordered = sorted(
+        findings,
+        key=lambda f: (GROUP[f.status], 0 if is_cause(f) else 1, -f.score, f.check_id),
+    )
+    return ordered, verdict_of(ordered, missing or [])
 
 
-def verdict_of(ordered: list[Finding]) -> Verdict:
-    # The top-ranked failing finding is the verdict even when it is a warning: a symptom that
-    # "fails" (targets unhealthy) must not hide the cause that explains it.
-    top = next((f for f in ordered if f.failing), None)
-    if top:
-        return Verdict(top.status, top.check_id, top.summary)
+def _incomplete(missing: list[Missing]) -> Verdict:
+    whats = []
+    for m in missing:
+        if m.what not in whats:
+            whats.append(m.what)
+    return Verdict(
+        Status.INCOMPLETE,
+        None,
+        "Could not decide: no check failed, but " + "; ".join(whats) + (" were" if len(whats) > 1 else " was")
+        + " not available, and the common causes cannot be ruled out without "
+        + ("them" if len(whats) > 1 else "it"),
+    )
+
+
+def verdict_of(ordered: list[Finding], missing: list[Missing]) -> Verdict:
+    # The top-ranked failing finding is the verdict even when it is a warning (traffic policy
+    # Local explains the unhealthy nodes), but only when the deciding reads were all available:
+    # otherwise an unrelated warning would pose as the root cause of what was never looked at.
+    if any(f.status == Status.FAIL for f in ordered) or not missing:
+        top = next((f for f in ordered if f.failing), None)
+        if top:
+            return Verdict(top.status, top.check_id, top.summary)
+    if missing:
+        return _incomplete(missing)
     if any(f.status == Status.PASS for f in ordered):
         errors = [f for f in ordered if f.status == Status.ERROR]
         summary = "No failing check: the Service and its load balancer look healthy"

@@ -98,6 +98,12 @@ class CheckSpec:
     fixes: tuple[str, ...] = ()
     severity: int = 50  # prior for the ranker: how likely a failure here is the root cause (0-100)
     opt_in: bool = False  # node checks run only when enabled
+    # Reads without which this check cannot rule its cause out: when one is missing or denied and
+    # nothing fails, the verdict is `incomplete`, never `pass` (see checks/deciding.py).
+    decides: tuple[str, ...] = ()
+    # The check reports what the load balancer observes (targets unhealthy), not why: a failing
+    # cause with evidence always ranks above it, and it then reads as that cause's consequence.
+    symptom: bool = False
     doc: str = field(default="", compare=False)
 
 
@@ -116,6 +122,8 @@ class Registry:
         for fix in spec.fixes:
             if fix not in FIXES:
                 raise ValueError(f"{spec.id}: unknown fix {fix}")
+        if not set(spec.decides) <= set(spec.reads):
+            raise ValueError(f"{spec.id}: decides {sorted(set(spec.decides) - set(spec.reads))} without reading it")
         self._specs[spec.id] = spec
 
     def get(self, check_id: str) -> CheckSpec:
@@ -145,6 +153,8 @@ def check(
     fixes: Iterable[str] = (),
     severity: int = 50,
     opt_in: bool = False,
+    decides: Iterable[str] = (),
+    symptom: bool = False,
     registry: Registry | None = None,
 ) -> Callable:
     """Register a check function under its stable ID. Returns the function unchanged."""
@@ -163,6 +173,8 @@ def check(
                 fixes=tuple(fixes),
                 severity=severity,
                 opt_in=opt_in,
+                decides=tuple(decides),
+                symptom=symptom,
                 doc=(func.__doc__ or "").strip(),
             )
         )

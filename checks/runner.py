@@ -66,8 +66,8 @@ def run_one(spec: CheckSpec, state: State) -> list[Finding]:
     if not findings:
         findings = [Finding(spec.id, Status.SKIP, "Not applicable to this Service")]
     for f in findings:
-        if f.check_id != spec.id:
-            f.check_id = spec.id
+        f.check_id = spec.id
+        f.symptom = spec.symptom
     return findings
 
 
@@ -81,12 +81,21 @@ def run_checks(state: State, specs: list[CheckSpec]) -> list[Finding]:
 def build_report(
     state: State, specs: list[CheckSpec], started: float, severity: Mapping[str, int] | None = None
 ) -> Report:
-    from checks.lbview import detect_cloud
+    from checks.deciding import missing_reads
+    from checks.lbview import cloud_conflicts, detect_cloud
 
     findings = run_checks(state, specs)
     priors = {s.id: s.severity for s in specs}
     priors.update(severity or {})
-    ordered, verdict = rank(findings, priors)
+    missing = missing_reads(state, specs, findings)
+    ordered, verdict = rank(findings, priors, missing=missing)
+    notes = cloud_conflicts(state)
+    if missing and verdict.status != Status.INCOMPLETE:
+        notes.append(
+            "Some reads that decide the cause were not available ("
+            + "; ".join(f"{m.what}: {m.reason}" for m in missing)
+            + "): other causes may hide behind the ones found"
+        )
     calls = {
         "k8s": state.api_calls.get("k8s", 0),
         "aws": state.api_calls.get("aws", 0),
@@ -99,6 +108,8 @@ def build_report(
         api_calls=calls,
         duration_ms=int((time.monotonic() - started) * 1000),
         cloud=detect_cloud(state),
+        notes=notes,
+        missing=missing,
     )
 
 

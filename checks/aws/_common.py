@@ -97,7 +97,7 @@ def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv
         if "aws.*" in state.skipped_reads and read not in state.reads_done:
             return Finding(check_id, Status.SKIP, state.skipped_reads["aws.*"])
         if read not in state.reads_done:
-            return Finding(check_id, Status.SKIP, state.why_not_read(read) or f"{read} was not collected")
+            return Finding(check_id, Status.SKIP, state.why_not_read(read) or "not read in this diagnosis")
     return None
 
 

@@ -26,6 +26,7 @@ CHECK = "AWS-FAIL-OPEN"
     seed="beyond (ELB fail-open behaviour)",
     reads=("aws.elbv2", "aws.target_health"),
     severity=25,
+    symptom=True,
 )
 def fail_open(state: State) -> Finding:
     """When every registered target is unhealthy, ALBs and NLBs stop trusting health checks

@@ -35,6 +35,8 @@ CHECK = "AWS-TARGET-HEALTH"
     title="Every registered target is healthy, and every ready pod is registered",
     seed="Check the health status of the targets (describe-target-health)",
     reads=("aws.elbv2", "aws.target_health", "k8s.pods", "k8s.nodes"),
+    decides=("aws.elbv2", "aws.target_health"),
+    symptom=True,
     severity=30,
 )
 def target_health(state: State) -> list[Finding]:

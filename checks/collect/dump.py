@@ -474,6 +474,8 @@ def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen:
             del state.skipped_reads[read]
     if "k8s.pods" in state.reads_done:
         state.reads_done.add("k8s.namespace_pods")
+    elif "k8s.pods" in state.skipped_reads:  # offline the namespace's pods are the same Pod objects
+        state.skipped_reads["k8s.namespace_pods"] = state.skipped_reads["k8s.pods"]
     state.reads_done.update(aws_seen | tc_seen)
     for read in ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp"):
         if read not in aws_seen:

@@ -85,6 +85,8 @@ def _why(state: State, addr: Address) -> str:
     title="The Service has ready endpoints",
     seed="Check for missing endpoints",
     reads=("k8s.service", "k8s.endpoints", "k8s.pods"),
+    decides=("k8s.endpoints",),
+    symptom=True,
     severity=40,
 )
 def endpoints(state: State) -> Finding:

@@ -106,6 +106,7 @@ def _mechanisms(text: str) -> list[str]:
     title="Recent Warning events on the Service, its pods and Ingresses",
     seed="beyond",
     reads=("k8s.service", "k8s.events", "k8s.pods", "k8s.ingresses"),
+    symptom=True,
     severity=30,
 )
 def events(state: State) -> Finding:

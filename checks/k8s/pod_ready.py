@@ -57,6 +57,7 @@ def _next_step(ns: str, bad: list[PodHealth]) -> str:
     title="Selected pods are Running and ready",
     seed="Check the pod status",
     reads=("k8s.service", "k8s.pods", "k8s.logs"),
+    decides=("k8s.pods",),
     severity=85,
 )
 def pod_ready(state: State) -> Finding:

@@ -46,6 +46,8 @@ def _ready_pod_nodes(state: State) -> set[str]:
     title="CLB target health tied to pods and nodes",
     seed="004: 当健康检查探测到所有后端服务都有异常时，请求将会被转发给所有后端服务",
     reads=("tencent.target_health", "tencent.clb", "k8s.pods", "k8s.nodes"),
+    decides=("tencent.clb", "tencent.target_health"),
+    symptom=True,
     severity=30,
 )
 def tc_target_health(state: State) -> Finding:

@@ -1,0 +1,118 @@
+"""Which reads decide a verdict, and what supplies each one when it is missing.
+
+A `pass` verdict claims the common causes were ruled out. That holds only when the checks that
+rule them out could read what they judge: with the pods absent from a dump, or the target health
+denied by IAM, "no check failed" means "nothing was looked at". Each check declares the reads it
+cannot decide without (`@check(..., decides=(...))`); this module turns the unavailable ones into
+`Missing` items that name what is missing and the exact command or permission that supplies it,
+and the ranker then says `incomplete` instead of `pass`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from checks.lbview import detect_cloud, fronted_by_load_balancer
+from checks.model import Finding, Missing, Status
+from checks.registry import CheckSpec
+from checks.state import State
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a read comes from: offline (the commands whose output the dump needs) and live (the grant)."""
+
+    what: str
+    dump: tuple[str, ...]
+    grant: str
+
+
+# {ns} {svc} {tg} {lb} {region} are filled from the state; unknown identifiers stay as <placeholders>.
+SOURCES: dict[str, Source] = {
+    "k8s.service": Source("the Service", ("kubectl get svc {svc} -n {ns} -o yaml",), "RBAC verb 'get' on 'services' in namespace {ns}"),
+    "k8s.pods": Source(
+        "the pods the Service selects", ("kubectl get pods -n {ns} -o yaml",), "RBAC verb 'list' on 'pods' in namespace {ns}"
+    ),
+    "k8s.endpoints": Source(
+        "the Service's endpoints",
+        ("kubectl get endpointslices -n {ns} -o yaml",),
+        "RBAC verb 'list' on 'endpointslices' (group discovery.k8s.io) in namespace {ns}",
+    ),
+    "aws.elbv2": Source(
+        "the load balancer and its target groups",
+        ("aws elbv2 describe-load-balancers{region}", "aws elbv2 describe-target-groups{region}"),
+        "IAM elasticloadbalancing:DescribeLoadBalancers and elasticloadbalancing:DescribeTargetGroups",
+    ),
+    "aws.target_health": Source(
+        "the target health the load balancer reports",
+        ("aws elbv2 describe-target-health{region} --target-group-arn {tg}  (add \"TargetGroupArn\": \"{tg}\" at the top level of the saved output)",),
+        "IAM elasticloadbalancing:DescribeTargetHealth",
+    ),
+    "tencent.clb": Source(
+        "the CLB and its listeners",
+        ("tccli clb DescribeLoadBalancers{region} --LoadBalancerIds '[\"{lb}\"]'", "tccli clb DescribeListeners{region} --LoadBalancerId {lb}"),
+        "CAM clb:DescribeLoadBalancers and clb:DescribeListeners",
+    ),
+    "tencent.target_health": Source(
+        "the target health the CLB reports",
+        ("tccli clb DescribeTargetHealth{region} --LoadBalancerIds '[\"{lb}\"]'",),
+        "CAM clb:DescribeTargetHealth",
+    ),
+}
+
+
+def _fill(text: str, state: State, cloud: str | None) -> str:
+    ns, svc = state.target.namespace, state.target.service
+    tgs = [tg.get("TargetGroupArn") for tg in state.aws.target_groups if tg.get("TargetGroupArn")]
+    ann = state.service_annotations
+    lbs = [lb.get("LoadBalancerId") for lb in state.tencent.load_balancers if lb.get("LoadBalancerId")]
+    lb = (lbs[0] if lbs else None) or ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
+        "service.kubernetes.io/tke-existed-lbid"
+    )
+    region = state.aws.region if cloud == "aws" else state.tencent.region
+    flag = (" --region " + region) if region else ""
+    return text.format(ns=ns, svc=svc, tg=tgs[0] if len(tgs) == 1 else "<target-group-arn>", lb=lb or "<lb-id>", region=flag)
+
+
+def _applies(spec: CheckSpec, state: State, cloud: str | None) -> bool:
+    """A cloud layer decides only for the cloud in front of the Service; Kubernetes ones once the Service exists."""
+    if spec.layer in ("aws", "tencent"):
+        return spec.layer == cloud and fronted_by_load_balancer(state)
+    return state.service is not None
+
+
+def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Finding]) -> list[Missing]:
+    """The deciding reads of the selected checks that were absent, denied or failed, in catalogue order."""
+    cloud = detect_cloud(state)
+    offline = bool(state.options.get("offline"))
+    by_read: dict[str, list[str]] = {}
+    crashed: list[Missing] = []
+    by_check: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_check.setdefault(f.check_id, []).append(f)
+    for spec in specs:
+        if not spec.decides or not _applies(spec, state, cloud):
+            continue
+        gaps = [r for r in spec.decides if state.why_not_read(r) is not None]
+        for read in gaps:
+            by_read.setdefault(read, []).append(spec.id)
+        own = by_check.get(spec.id, [])
+        if not gaps and own and all(f.status == Status.ERROR for f in own):
+            crashed.append(
+                Missing(spec.id, f"the verdict of {spec.id} ({spec.title})", own[0].summary, (own[0].next_step,) if own[0].next_step else (), (spec.id,))
+            )
+    out = []
+    for read, check_ids in by_read.items():
+        source = SOURCES.get(read, Source(read, (), ""))
+        if read in state.read_errors:
+            reason = state.read_errors[read]
+            supply: tuple[str, ...] = () if ("grant" in reason or "IAM" in reason or "CAM" in reason) else (_fill(source.grant, state, cloud),)
+        elif offline:
+            reason = "not in the dump"
+            supply = tuple(_fill(c, state, cloud) for c in source.dump)
+        else:
+            reason = state.skipped_reads.get(read) or state.skipped_reads.get(read.split(".")[0] + ".*") or "not read"
+            supply = tuple(_fill(c, state, cloud) for c in source.dump)
+        out.append(Missing(read, source.what, reason, supply, tuple(check_ids)))
+    return out + crashed
