@@ -75,7 +75,7 @@ def service_cloud_evidence(state: State) -> list[tuple[str, str]]:
         cloud = _ingress_cloud(ing)
         if cloud:
             out.append((cloud, f"Ingress {as_dict(ing.get('metadata')).get('name')} (class/annotations)"))
-    vips = {v for lb in state.tencent.load_balancers for v in (lb.get("LoadBalancerVips") or []) if isinstance(v, str)}
+    vips = {v for lb in state.tencent.load_balancers for v in as_list(as_dict(lb).get("LoadBalancerVips")) if isinstance(v, str)}
     lb_status = as_dict(as_dict(svc.get("status")).get("loadBalancer")).get("ingress")
     for entry in lb_status if isinstance(lb_status, list) else []:
         host, ip = as_str(as_dict(entry).get("hostname")), as_str(as_dict(entry).get("ip"))

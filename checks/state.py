@@ -21,35 +21,6 @@ from typing import Any
 from checks.model import Target
 
 
-# What a person calls each read (never the internal name in user-facing text).
-READ_LABELS = {
-    "k8s.service": "the Service",
-    "k8s.pods": "the pods the Service selects",
-    "k8s.namespace_pods": "the namespace's pods",
-    "k8s.services": "the other Services",
-    "k8s.endpoints": "the Service's endpoints",
-    "k8s.nodes": "the nodes",
-    "k8s.ingresses": "the Ingresses",
-    "k8s.events": "the Warning events",
-    "k8s.networkpolicies": "the NetworkPolicies",
-    "k8s.targetgroupbindings": "the TargetGroupBindings",
-    "k8s.kube_proxy": "kube-proxy",
-    "k8s.lbc": "the AWS Load Balancer Controller",
-    "k8s.logs": "the container logs",
-    "aws.elbv2": "the load balancer and its target groups",
-    "aws.target_health": "the target health",
-    "aws.ec2_network": "the security groups, network ACLs and routes",
-    "aws.instances": "the EC2 instances",
-    "aws.dhcp": "the VPC's DHCP options",
-    "tencent.clb": "the CLB and its listeners",
-    "tencent.target_health": "the CLB target health",
-    "tencent.vpc_network": "the security groups and network ACLs",
-    "tencent.instances": "the CVM instances",
-    "probe": "the probes",
-    "node": "the node facts",
-}
-
-
 def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
     """Service-style equality selector. An empty/absent selector selects nothing here."""
     if not selector or not isinstance(selector, dict):
@@ -347,8 +318,7 @@ class State:
         if name in self.skipped_reads:
             return self.skipped_reads[name]
         if name not in self.reads_done:
-            label = READ_LABELS.get(name, "this")
-            return f"{label} {'were' if label.endswith('s') else 'was'} not read in this diagnosis"
+            return "not read in this diagnosis"
         return None
 
     # ---- the Service and what it selects ----------------------------------------------

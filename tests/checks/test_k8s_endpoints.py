@@ -78,7 +78,7 @@ def test_missing_object_with_selected_pods():
 
 def test_skip_and_error():
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
-    assert f.status == Status.SKIP and "not collected" in f.summary
+    assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
     state = make_state(service())
     state.read_errors["k8s.endpoints"] = "forbidden: cannot list endpointslices.discovery.k8s.io in namespace shop"
     [f] = run_check(ID, state)

@@ -107,7 +107,7 @@ def test_error_and_not_read():
     assert f.status == Status.ERROR
     assert "daemonsets (apps)" in f.next_step
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
-    assert f.status == Status.SKIP and "not collected" in f.summary
+    assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
 
 
 def test_clusterip_service_only_checks_pod_nodes():

@@ -64,7 +64,7 @@ def test_skip_without_gates_and_when_not_read():
     assert f.status == Status.SKIP
     assert "pod-readiness-gate-inject=enabled" in f.summary
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
-    assert f.status == Status.SKIP and "not collected" in f.summary
+    assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
 
 
 def test_tencent_gate_is_understood():

@@ -47,7 +47,7 @@ def test_skips_and_errors():
     assert f.status == Status.SKIP and "TKE" in f.summary
     state = make_state(service(annotations=NLB), pod(), reads={"k8s.service"})
     [f] = run_check(ID, state)
-    assert f.status == Status.SKIP and "not collected" in f.summary
+    assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
     state = make_state(service(annotations=NLB), pod())
     state.read_errors["k8s.nodes"] = "forbidden: cannot list nodes"
     [f] = run_check(ID, state)

@@ -61,7 +61,7 @@ def test_error_names_the_failed_read():
 def test_skip_when_not_read():
     [f] = run_check(ID, make_state(reads=set()))
     assert f.status == Status.SKIP
-    assert "not collected" in f.summary
+    assert "not read in this diagnosis" in f.summary
 
 
 def test_exact_name_in_another_namespace_is_suggested_first():

@@ -141,15 +141,17 @@ def test_snapshot_of_a_live_cluster_replays_offline_to_the_same_verdict(tmp_path
 def test_config_cluster_and_severity_overrides(tmp_path, monkeypatch, capsys):
     config = tmp_path / "lbhealth.yaml"
     config.write_text(
-        "clusters:\n  - {name: demo, default: true, sources: [examples/traffic-policy-local]}\n"
-        "severity: {K8S-TRAFFIC-POLICY: 0, AWS-TARGET-HEALTH: 100}\n"
+        "clusters:\n  - {name: demo, default: true, sources: [examples/selector-mismatch]}\n"
+        "severity: {K8S-ENDPOINTS: 0, AWS-FAIL-OPEN: 100}\n"
     )
     monkeypatch.setenv("LBHEALTH_CONFIG", str(config))
-    code, out, _ = run(capsys, "diagnose", "shop/api", "--format", "json")
+    code, out, _ = run(capsys, "diagnose", "default/alb-instance", "--format", "json")
     data = json.loads(out)
     assert data["target"]["cluster"] is None  # the default cluster was used without naming it
-    assert data["verdict"]["check_id"] == "AWS-TARGET-HEALTH"  # the override re-ranked the findings
-    code, out, _ = run(capsys, "diagnose", "shop/api", "--cluster", "demo", "--format", "json")
+    failing = [f["check_id"] for f in data["findings"] if f["status"] in ("fail", "warn")]
+    # The override re-ranked the symptoms; the cause still comes first (a symptom never outranks it).
+    assert failing == ["K8S-SELECTOR", "AWS-FAIL-OPEN", "AWS-TARGET-HEALTH", "K8S-ENDPOINTS"]
+    code, out, _ = run(capsys, "diagnose", "default/alb-instance", "--cluster", "demo", "--format", "json")
     assert json.loads(out)["target"]["cluster"] == "demo"
-    code, _, err = run(capsys, "diagnose", "shop/api", "--cluster", "nope")
+    code, _, err = run(capsys, "diagnose", "default/alb-instance", "--cluster", "nope")
     assert code == 2 and "unknown cluster 'nope'" in err and "demo" in err

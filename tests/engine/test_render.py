@@ -65,7 +65,7 @@ def test_text_report_verdict_first_then_failing_then_collapsed():
 
 def test_json_report_contract():
     data = json.loads(render.render_json(sample()))
-    assert set(data) == {"target", "verdict", "findings", "api_calls", "duration_ms"}
+    assert set(data) == {"target", "verdict", "findings", "missing", "notes", "api_calls", "duration_ms"}
     assert data["verdict"] == {
         "status": "fail",
         "check_id": "K8S-TARGETPORT",
