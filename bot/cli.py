@@ -278,8 +278,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     else:
         print(render.render_text(report), end="")
 
-    if report.verdict.check_id == "K8S-SVC-EXISTS" and report.verdict.status == Status.FAIL:
-        return EXIT_BAD_INPUT
+    root = report.root_cause
+    if root is not None and root.check_id == "K8S-SVC-EXISTS" and root.status == Status.FAIL and not root.cause:
+        return EXIT_BAD_INPUT  # a name nothing refers to; a Service something still points at is a finding (1)
     if report.verdict.status == Status.ERROR:
         return EXIT_CANNOT_RUN
     return report.exit_code

@@ -20,6 +20,8 @@ def catalogue() -> dict[str, Any]:
                 "fixes": list(s.fixes),
                 "severity": s.severity,
                 "opt_in": s.opt_in,
+                "decides": list(s.decides),
+                "symptom": s.symptom,
                 "why": s.doc.split("\n\n")[0].replace("\n", " "),
             }
             for s in specs
@@ -71,6 +73,20 @@ def catalogue_markdown() -> str:
     out += ["", "## Why each check matters", ""]
     for c in data["checks"]:
         out.append(f"- **{c['id']}**: {c['why'] or c['title']}")
+    out += [
+        "",
+        "## What decides a verdict",
+        "",
+        "Without these reads the verdict is `incomplete` (exit 3), never `pass`; the report names what is",
+        "missing and the command or permission that supplies it. Cloud checks decide only for the cloud in",
+        "front of the Service. Symptoms (what the load balancer observes) never outrank a cause with evidence.",
+        "",
+        "| check | decides with | kind |",
+        "|---|---|---|",
+    ]
+    for c in data["checks"]:
+        if c["decides"] or c["symptom"]:
+            out.append(f"| {c['id']} | {', '.join(c['decides']) or '-'} | {'symptom' if c['symptom'] else 'cause'} |")
     out += ["", "## Fixes", "", "| ID | what it does | offered by |", "|---|---|---|"]
     for f in data["fixes"]:
         out.append(f"| {f['id']} | {f['title']} | {', '.join(f['used_by'])} |")

@@ -441,3 +441,29 @@ def probe_sources(state: State) -> tuple[list[ProbeSource], str]:
                 out.append(ProbeSource(c, f"VPC {vpc.get('VpcId')} CIDR"))
         return out, ("the VPC CIDR (the load balancer's subnets were not read)" if out else "")
     return [], ""
+
+
+def ready_backends(state: State) -> int | None:
+    """How many pods the Service selects are Ready (None when the pods were not read): with none,
+    a load balancer that fails open still has nothing behind it that answers."""
+    if state.why_not_read("k8s.pods") is not None:
+        return None
+    ready = 0
+    for pod in state.selected_pods:
+        conditions = as_list(as_dict(pod.get("status")).get("conditions"))
+        if any(as_dict(c).get("type") == "Ready" and as_dict(c).get("status") == "True" for c in conditions):
+            ready += 1
+    return ready
+
+
+def fail_open_consequence(state: State) -> str:
+    """What fail-open means for requests right now, said without promising traffic that cannot flow."""
+    ready = ready_backends(state)
+    if ready == 0:
+        return "but no pod of the Service is ready, so requests fail now: this is an outage, not a false alarm"
+    if ready is None:
+        return "requests still reach the targets; whether they succeed depends on the cause ranked first"
+    return (
+        f"requests still reach the targets ({ready} ready pod(s) behind them) and may succeed, so the outage can be "
+        "latent, not a false alarm: the day one target really fails, nothing tells it apart"
+    )

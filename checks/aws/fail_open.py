@@ -13,6 +13,7 @@ from checks.aws._common import (
     unavailable,
 )
 from checks.aws.mapping import lb_for_target_group, service_target_groups
+from checks.lbview import fail_open_consequence
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
@@ -68,7 +69,7 @@ def fail_open(state: State) -> Finding:
     return Finding(
         CHECK,
         Status.WARN,
-        f"Every target in {names} is unhealthy and {how}: traffic may still flow, so the outage is latent, not a false alarm",
+        f"Every target in {names} is unhealthy and {how}; {fail_open_consequence(state)}",
         evidence=evidence,
-        next_step=f"aws elbv2 describe-target-health{region_flag(state)} --target-group-arn {tg.get('TargetGroupArn')}  # fix the cause ranked first",
+        next_step=f"aws elbv2 describe-target-health{region_flag(state)} --target-group-arn {tg.get('TargetGroupArn')}  # after fixing the cause ranked first: every target should turn healthy",
     )

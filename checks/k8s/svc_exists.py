@@ -15,6 +15,33 @@ from checks.registry import check
 from checks.state import State
 
 ID = "K8S-SVC-EXISTS"
+# The claim of a Service that is gone while something still sends traffic to it: a diagnosis, not bad input.
+DANGLING = "missing-service"
+SERVICE_TAGS = ("kubernetes.io/service-name", "service.k8s.aws/stack")
+
+
+def referrers(state: State) -> list[str]:
+    """What still points at the (missing) Service: Ingress backends, TargetGroupBindings, tagged target groups."""
+    ns, name = state.target.namespace, state.target.service
+    out = []
+    for ing in state.ingresses:
+        out.append(f"Ingress {ns}/{name_of(ing)} routes to Service {name}, which does not exist")
+        for ev in state.k8s.of_kind("Event", ns):
+            obj = as_dict(ev.get("involvedObject"))
+            if obj.get("kind") == "Ingress" and obj.get("name") == name_of(ing) and ev.get("type") == "Warning":
+                out.append(f"Event on Ingress {ns}/{name_of(ing)}: {ev.get('reason')} (x{ev.get('count') or 1}): {ev.get('message')}")
+    for tgb in state.k8s.of_kind("TargetGroupBinding", ns):
+        spec = as_dict(tgb.get("spec"))
+        if as_dict(spec.get("serviceRef")).get("name") == name:
+            out.append(
+                f"TargetGroupBinding {ns}/{name_of(tgb)} registers Service {name} port "
+                f"{as_dict(spec.get('serviceRef')).get('port')} in target group {spec.get('targetGroupARN')}"
+            )
+    for arn, tags in sorted(state.aws.tags.items()):
+        for key in SERVICE_TAGS:
+            if isinstance(tags, dict) and tags.get(key) == f"{ns}/{name}":
+                out.append(f"{arn.split(':')[-1]} is tagged {key}={ns}/{name}")
+    return out
 
 
 def _close(name: str, candidates: list[str], n: int = 5) -> list[str]:
@@ -32,7 +59,7 @@ def _close(name: str, candidates: list[str], n: int = 5) -> list[str]:
     ID,
     title="The Service exists",
     seed="all",
-    reads=("k8s.service", "k8s.services"),
+    reads=("k8s.service", "k8s.services", "k8s.ingresses", "k8s.events", "k8s.targetgroupbindings", "aws.elbv2"),
     severity=95,
 )
 def svc_exists(state: State) -> Finding:
@@ -98,6 +125,9 @@ def svc_exists(state: State) -> Finding:
     if other_reason:
         evidence.append(f"Other namespaces were not searched: {other_reason}")
 
+    pointing = referrers(state)
+    if pointing:
+        return _dangling(state, pointing, evidence[1:])
     # The exact name in another namespace (a wrong -n) first, then typos here, then elsewhere.
     suggestions = [f"{ns}/{target.service}" for ns in same_name_elsewhere] + [f"{target.namespace}/{c}" for c in close_here] + close_elsewhere
     if suggestions:
@@ -108,3 +138,25 @@ def svc_exists(state: State) -> Finding:
         summary = f"Service {target.ref} not found, and no Service with a similar name exists"
         next_step = f"List Services to find the right name and namespace: kubectl get svc -A | grep -i {target.service[:12]}"
     return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step)
+
+
+def _dangling(state: State, pointing: list[str], context: list[str]) -> Finding:
+    """The Service is gone (deleted, renamed, never applied) while a load balancer still sends to it."""
+    target = state.target
+    first = pointing[0].split(" routes to", 1)[0].split(" registers", 1)[0].split(" is tagged", 1)[0]
+    ingresses = [name_of(i) for i in state.ingresses]
+    if ingresses:
+        next_step = (
+            f"Re-create Service {target.ref} from its manifest, or point the Ingress at the Service that replaced it: "
+            f"kubectl edit ingress {ingresses[0]} -n {target.namespace}  (spec.rules[].http.paths[].backend.service.name)"
+        )
+    else:
+        next_step = f"Re-create Service {target.ref} from its manifest; compare: kubectl get svc -n {target.namespace}"
+    return Finding(
+        ID,
+        Status.FAIL,
+        f"Service {target.ref} does not exist, but {first} still sends traffic to it: the load balancer has no backend, so every health check fails",
+        evidence=[f"No Service named '{target.service}' in namespace {target.namespace}", *pointing, *context],
+        next_step=next_step,
+        cause=DANGLING,
+    )

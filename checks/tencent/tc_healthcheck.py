@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from checks.k8s._lbfacts import Readiness, norm_path, readiness_probes, traffic_container_ports
 from checks.lbview import clb_httpcode_to_spec
 from checks.model import Finding, Status
 from checks.registry import check
@@ -49,6 +50,71 @@ def _modify_command(state: State, hcr: HealthCheckRef, change: dict) -> str:
 def _code_bit(code: int) -> int:
     cls = code // 100
     return 1 << (cls - 1) if 1 <= cls <= 5 else 0
+
+
+OK_CLASSES = 2 | 4  # HttpCode bits of 2xx and 3xx: what a passing readiness probe proves the app answers
+REDIRECT_OR_NOT_FOUND = 4 | 8  # 3xx and 4xx: what an app usually answers on a path it does not serve
+
+
+def _ready_probes_reached(state: State, hcr: HealthCheckRef, direct: bool) -> tuple[list[Readiness], str]:
+    """Passing HTTP readiness probes of Ready pods on the port the CLB's check reaches, and why
+    none qualify. The CLB reaches the container port traffic goes to (NodePort -> targetPort, or
+    the pod port in direct access) unless CheckPort names another; on nodes that is a node port
+    whose container port is unknown here."""
+    ready = [r for r in readiness_probes(state) if r.pod_ready and r.port is not None]
+    if not ready:
+        return [], "no Ready pod with an HTTP readiness probe: nothing proves what the app answers"
+    check_port = as_int(hcr.hc.get("CheckPort"))
+    if check_port not in (None, -1, 0):
+        reached = {check_port} if direct else set()
+    else:
+        reached = traffic_container_ports(state)
+    same = [r for r in ready if r.port in reached]
+    if not same:
+        return [], (
+            f"readiness probes use port(s) {', '.join(sorted({str(r.port) for r in ready}))}, "
+            f"not the port the CLB checks: they say nothing about its answer"
+        )
+    return same, ""
+
+
+def _readiness_issues(state: State, hcr: HealthCheckRef, path: str, mask: int, dead: bool, direct: bool) -> tuple[list[Issue], list[str]]:
+    """Offline cross-layer inference: a Ready pod proves its app answers 200-399 on the readiness
+    path and port, so a CLB check on that path with an HttpCode mask without 2xx/3xx, a check over
+    TLS to a plain-HTTP app, or a check on another path accepting only 2xx explains Dead targets."""
+    probes, why_not = _ready_probes_reached(state, hcr, direct)
+    if not probes:
+        return [], [f"{hcr.label}: no cross-check with readiness: {why_not}"]
+    r0 = probes[0]
+    codes = clb_httpcode_to_spec(mask)
+    pods = sorted({r.pod for r in probes})
+    fact = (
+        f"readiness probe {r0.scheme} GET {r0.path} on port {r0.port} passes on {len(pods)} Ready pod(s) "
+        f"(e.g. {r0.pod} container {r0.container}): the app answers 200-399 there"
+    )
+    label, ct = hcr.label, hcr.check_type
+    same_path = norm_path(path) == norm_path(r0.path)
+    status = Status.FAIL if dead else Status.WARN
+    issues = []
+    if ct == "HTTPS" and r0.scheme == "HTTP":
+        issues.append(Issue(status, "healthcheck-settings",
+                            f"{label}: CheckType HTTPS speaks TLS to port {r0.port}, where the app answers plain HTTP (its readiness probe): every check fails",
+                            hcr, {"CheckType": "HTTP"}))
+    if not mask & OK_CLASSES:
+        issues.append(Issue(Status.FAIL if (same_path or dead) else Status.WARN, "healthcheck-settings",
+                            f"{label}: HttpCode {mask} accepts only {codes}, never 2xx or 3xx, while the app answers 200-399 on {r0.path}: "
+                            + ("every check fails" if same_path else "a healthy app fails the check"),
+                            hcr, {"HttpCode": mask | OK_CLASSES}))
+    elif same_path and not mask & 2:
+        issues.append(Issue(status, "healthcheck-settings",
+                            f"{label}: HttpCode {mask} accepts {codes} but not 2xx on {path}, the readiness path the app answers (usually 200) when healthy",
+                            hcr, {"HttpCode": mask | 2}))
+    if not same_path and not mask & REDIRECT_OR_NOT_FOUND:
+        issues.append(Issue(status, "healthcheck-path",
+                            f"{label}: the CLB checks {path} and accepts only {codes}, but the app's readiness path is {r0.path} on the same port: "
+                            f"{path} most likely answers 404 or a redirect, so healthy pods are marked Dead",
+                            hcr, {"HttpCheckPath": r0.path}))
+    return issues, [fact]
 
 
 def _container_ports(state: State) -> set[int]:
@@ -153,6 +219,9 @@ def tc_healthcheck(state: State) -> list[Finding]:
                 issues.append(Issue(Status.FAIL, "healthcheck-path", f"{label}: HttpCheckPath {path!r} does not start with /", hcr, {"HttpCheckPath": "/" + str(path)}))
             if hcr.rule is None and not hc.get("HttpCheckDomain"):
                 line += " (no HttpCheckDomain: the probe sends no Host the app may route on)"
+            inferred, facts = _readiness_issues(state, hcr, str(path), mask, hcr.ref.id in unhealthy_listeners, direct)
+            issues.extend(inferred)
+            evidence.extend(facts)
             for p in probes:
                 if p.path and p.path != path:
                     continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.lbview import external_traffic_local
+from checks.lbview import external_traffic_local, fail_open_consequence
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State, meta
@@ -122,7 +122,7 @@ def tc_target_health(state: State) -> Finding:
     evidence = evidence[:MAX_LINES] + ([f"... and {len(evidence) - MAX_LINES} more"] if len(evidence) > MAX_LINES else [])
     details = {t.detail for t in unhealthy}
     if all_bad:
-        evidence.insert(0, "Every target is unhealthy: CLB then forwards requests to all of them, so traffic may still flow while every health check fails")
+        evidence.insert(0, f"Every target is unhealthy: CLB then forwards requests to all of them; {fail_open_consequence(state)}")
         summary = f"All {len(targets)} targets of CLB {lb_text} are unhealthy (CLB then forwards to all of them)"
         supports = ALL_FAIL
     else:
@@ -146,7 +146,7 @@ def tc_target_health(state: State) -> Finding:
         status,
         summary,
         evidence=evidence,
-        next_step=step + "  # then the first cause below; CLB's detail: Dead = probes fail, Unknown = probing, Close = checks off",
+        next_step=step + "  # CLB's detail: Dead = probes fail, Unknown = probing, Close = checks off; the cause is ranked first in this report",
         cause="",
         supports=tuple(supports),
     )
