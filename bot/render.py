@@ -303,7 +303,7 @@ def _groups(report: Report) -> dict[str, Any]:
         "consequences": [f for f in failing if f.symptom],
         "warnings": [f for f in failing if f.status == Status.WARN and not f.symptom],
         "root_is_cause": bool(root and not root.symptom),
-        "missing": report.missing,
+        "missing": report.missing if report.verdict.status == Status.INCOMPLETE else [],
         "errors": report.by_status(Status.ERROR),
         "passes": report.by_status(Status.PASS),
         "skips": report.by_status(Status.SKIP),

@@ -65,12 +65,12 @@ def _incomplete(missing: list[Missing]) -> Verdict:
     for m in missing:
         if m.what not in whats:
             whats.append(m.what)
+    many = len(whats) > 1
     return Verdict(
         Status.INCOMPLETE,
         None,
-        "Could not decide: no check failed, but " + "; ".join(whats) + (" were" if len(whats) > 1 else " was")
-        + " not available, and the common causes cannot be ruled out without "
-        + ("them" if len(whats) > 1 else "it"),
+        f"Could not decide: no check failed on what was read, but {', '.join(whats)} {'are' if many else 'is'} missing; "
+        f"without {'them' if many else 'it'} the common causes cannot be ruled out",
     )
 
 

@@ -92,9 +92,8 @@ def build_report(
     notes = cloud_conflicts(state)
     if missing and verdict.status != Status.INCOMPLETE:
         notes.append(
-            "Some reads that decide the cause were not available ("
-            + "; ".join(f"{m.what}: {m.reason}" for m in missing)
-            + "): other causes may hide behind the ones found"
+            "Not read: " + ", ".join(dict.fromkeys(m.what for m in missing))
+            + " (see the skipped checks for how to get them); other causes may hide behind the one found"
         )
     calls = {
         "k8s": state.api_calls.get("k8s", 0),

@@ -343,7 +343,7 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
                     f"The ALB health-checks {lb_path} on {state.target.ref}, which answers {codes_text}, while the app's readiness probe uses {app_path} "
                     f"and passes: targets are unhealthy because the health-check path is wrong",
                     evidence=evidence + ev.failing[:5] + app_ok.passing[:3],
-                    next_step=next_step + f"; then: kubectl -n {ns} describe ingress {name} and re-run /lbhealth",
+                    next_step=next_step + f"; then watch the controller apply it: kubectl -n {ns} describe ingress {name}",
                     fix=fix,
                     cause="healthcheck-path",
                 )

@@ -149,8 +149,14 @@ def endpoints(state: State) -> Finding:
             next_step = f"kubectl get pods -n {ns} --show-labels; compare with kubectl get svc {name} -n {ns} -o jsonpath='{{.spec.selector}}' (see K8S-SELECTOR)"
         else:
             summary = f"Service {state.target.ref} has no endpoints although {len(selected)} pod(s) match its selector"
-            supports = ("pods-not-ready", "targetport")
-            next_step = f"kubectl describe svc {name} -n {ns}; check the pods declare the named targetPort (see K8S-TARGETPORT) and are Running"
+            unscheduled = sorted(name_of(p) for p in selected if not pod_ip(p))
+            if unscheduled:  # Pending pods have no IP yet: nothing to list, whatever the ports say
+                summary += f": {len(unscheduled)} of them have no IP yet (not scheduled or not started)"
+                supports = ("pods-not-ready",)
+                next_step = f"kubectl describe pod {unscheduled[0]} -n {ns}  (its Events say why it is not running; see K8S-POD-READY)"
+            else:
+                supports = ("pods-not-ready", "targetport")
+                next_step = f"kubectl describe svc {name} -n {ns}; check the pods declare the named targetPort (see K8S-TARGETPORT) and are Running"
         return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step, supports=supports)
     if not ready:
         return Finding(

@@ -192,8 +192,6 @@ def events(state: State) -> Finding:
     probe_failures = [e for e in warnings if re.search(r"probe failed", e.message, re.I)]
     if probe_failures:
         evidence.insert(0, f"{len(probe_failures)} probe-failure event(s) on pods: " + ", ".join(sorted({e.name for e in probe_failures})[:6]))
-    if mechanisms:
-        evidence.append("Consistent with: " + ", ".join(mechanisms))
 
     top = warnings[0]
     pod = next((e.name for e in warnings if e.kind == "Pod"), "POD")

@@ -87,10 +87,18 @@ def nlb_annotations(state: State) -> list[Finding]:
     both = {"timeout", "interval"} <= explicit
     if ("timeout" in explicit or "interval" in explicit) and (timeout > interval or (timeout == interval and (both or owner.key == "in-tree-clb"))):
         fixed = max(2, min(60, interval - 1))
-        src_t = "annotation" if "timeout" in explicit else f"{owner.name} default"
-        src_i = "annotation" if "interval" in explicit else f"{owner.name} default"
-        fail_ev.append(f"{HC}timeout = {timeout} ({src_t}) is not below {HC}interval = {interval} ({src_i}) -> timeout {fixed}")
+
+
+        def told(key: str) -> str:  # quote each value as the annotation has it, not as corrected above
+            if key not in explicit:
+                return f"{effective[key]} s ({owner.name} default, annotation absent)"
+            if HC + key in patch:
+                return f"{effective[key]} s (the annotation's {ann[HC + key]!r} brought into range)"
+            return f"{ann[HC + key]!r} (annotation)"
+
+        fail_ev.append(f"{HC}timeout = {told('timeout')} is not below {HC}interval = {told('interval')} -> timeout {fixed}")
         patch[HC + "timeout"] = str(fixed)
+        effective["timeout"] = fixed
 
     proto_raw = ann.get(HC + "protocol")
     protocol = (proto_raw or ("HTTP" if local else "TCP")).strip().upper()
@@ -167,7 +175,7 @@ def nlb_annotations(state: State) -> list[Finding]:
         + f", every {effective['interval']} s, timeout {effective['timeout']} s, "
         f"healthy/unhealthy {effective['healthy-threshold']}/{effective['unhealthy-threshold']}"
     )
-    base = [f"owner: {owner.name} ({owner.reason})", f"target type: {tt_text}", f"effective health check: {settings}"]
+    base = [f"owner: {owner.name} ({owner.reason})", f"target type: {tt_text}", f"{'health check once fixed' if patch else 'effective health check'}: {settings}"]
     findings: list[Finding] = []
     if fail_ev:
         fix = FixPlan(

@@ -133,7 +133,7 @@ def svc_exists(state: State) -> Finding:
     if suggestions:
         summary = f"Service {target.ref} not found; did you mean {', '.join(suggestions[:3])}?"
         best = suggestions[0]
-        next_step = f"Re-run for the right Service, e.g. `/lbhealth {best}`; confirm with: kubectl get svc {best.split('/')[1]} -n {best.split('/')[0]}"
+        next_step = f"Diagnose {best} instead if that is the Service meant; it exists: kubectl get svc {best.split('/')[1]} -n {best.split('/')[0]}"
     else:
         summary = f"Service {target.ref} not found, and no Service with a similar name exists"
         next_step = f"List Services to find the right name and namespace: kubectl get svc -A | grep -i {target.service[:12]}"

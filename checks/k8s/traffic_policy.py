@@ -202,7 +202,7 @@ def _hostname_finding(state: State, states: dict[str, str]) -> Finding | None:
         return None
     why = state.why_not_read("aws.dhcp")
     if why and not state.aws.dhcp_options:
-        return Finding(ID, Status.SKIP, f"The VPC's DHCP options were not read ({why}): the kube-proxy hostname case of seed 000 was not checked")
+        return Finding(ID, Status.SKIP, f"The VPC's DHCP options were not read ({why}): whether kube-proxy needs --hostname-override (an NLB in a VPC whose DHCP options set a custom domain name) was not checked")
     domains = _custom_domains(state)
     if not domains:
         return None
