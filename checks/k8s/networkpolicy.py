@@ -159,9 +159,26 @@ def _sources(state: State) -> tuple[list[Source], list[str]]:
     if not assumed:
         notes.append(f"{what}, from {how}")
         return lb, notes
-    notes.append(f"{what}; no VPC/subnet data was read, so assuming the load balancer shares the nodes' network: "
-                 "the node InternalIPs stand in for its addresses")
+    notes.append(f"{what} from its own subnets; no VPC/subnet data was read, so the node addresses were used only to test "
+                 "whether the policies admit anything from outside the cluster (they are not the load balancer's sources)")
     return [Source(s.net, s.label, assumed=True) for s in nodes], notes
+
+
+def _vpc_cidr_step(state: State, allow: dict[str, Any]) -> str:
+    """One command that admits the VPC's CIDR when the load balancer's own addresses were not read:
+    it sends from its subnets inside the VPC, so the VPC CIDR covers it (node IPs would not)."""
+    vpcs = sorted({as_dict(x).get("VpcId") for x in state.aws.target_groups + state.aws.load_balancers if as_dict(x).get("VpcId")})
+    body = json.loads(json.dumps(allow))
+    body["spec"]["ingress"][0]["from"] = [{"ipBlock": {"cidr": "$VPC_CIDR"}}]
+    if vpcs:
+        return (
+            f"Admit the load balancer's VPC {vpcs[0]} (it sends from its own subnets there): "
+            f"VPC_CIDR=$(aws ec2 describe-vpcs --vpc-ids {vpcs[0]} --query 'Vpcs[0].CidrBlock' --output text) && kubectl apply -f - <<EOF\n{json.dumps(body)}\nEOF"
+        )
+    return (
+        "Admit the load balancer's VPC CIDR (it sends from its own subnets there; set VPC_CIDR from "
+        f"`aws ec2 describe-vpcs`): kubectl apply -f - <<EOF\n{json.dumps(body)}\nEOF"
+    )
 
 
 def _pod_ports(state: State, pod: dict[str, Any]) -> list[PodPort]:
@@ -339,7 +356,8 @@ def networkpolicy(state: State) -> Finding:
             next_step=f"kubectl describe networkpolicy -n {ns}; make sure an ingress rule admits the load balancer subnets on the target port",
             supports=("network-policy",),
         )
-    evidence.append("Load balancer sources checked: " + ", ".join(f"{s.net} ({s.label})" for s in sources[:8]) + (" ..." if len(sources) > 8 else ""))
+    tried = "Outside addresses tried" if any(x.assumed for x in sources) else "Load balancer sources checked"
+    evidence.append(f"{tried}: " + ", ".join(f"{s.net} ({s.label})" for s in sources[:8]) + (" ..." if len(sources) > 8 else ""))
 
     blocked: list[tuple[dict[str, Any], PodPort, Source]] = []
     partial: list[tuple[dict[str, Any], PodPort, Source]] = []
@@ -372,8 +390,12 @@ def networkpolicy(state: State) -> Finding:
         pname = f" ({port.name})" if port.name else ""
         return f"Pod {ref(pod)} port {port.number}/{port.protocol}{pname} [{port.why}]: {what} {src.net} ({src.label})"
 
-    evidence.extend(line(b, "NOT admitted from") for b in blocked[:12])
-    evidence.extend(line(p, "only partly admitted from") for p in partial[:8])
+    guessed = any(src.assumed for _p, _port, src in blocked + partial)
+    if guessed:  # node IPs only stood in for unknown load balancer addresses: never name them as its sources
+        evidence.extend(dict.fromkeys(f"Pod {ref(p)} port {port.number}/{port.protocol}: no rule admits addresses from outside the cluster" for p, port, _s in blocked[:12]))
+    else:
+        evidence.extend(line(b, "NOT admitted from") for b in blocked[:12])
+        evidence.extend(line(p, "only partly admitted from") for p in partial[:8])
     if blocked or partial:
         evidence.append("NetworkPolicies are enforced only when the CNI enforces them (Calico, Cilium, VPC CNI with network policy enabled, ...)")
 
@@ -398,11 +420,22 @@ def networkpolicy(state: State) -> Finding:
             "ingress": [{"from": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": [{"protocol": pr, "port": n} for n, pr in port_entries]}],
         },
     }
-    next_step = (
-        f"Admit the load balancer (review the CIDRs first): kubectl apply -f - <<'EOF'\n{json.dumps(allow)}\nEOF"
-    )
+    if guessed:
+        next_step = _vpc_cidr_step(state, allow)
+    else:
+        next_step = f"Admit the load balancer (review the CIDRs first): kubectl apply -f - <<'EOF'\n{json.dumps(allow)}\nEOF"
     pol_names = ", ".join(name_of(p) for p in relevant[:3])
     ports_text = ", ".join(f"{n}/{pr}" for n, pr in port_entries)
+    if blocked and guessed:
+        return Finding(
+            ID,
+            Status.FAIL,
+            f"NetworkPolicy {pol_names} blocks the load balancer: pods of {state.target.ref} admit no address from outside the cluster on {ports_text}, "
+            "and the load balancer connects from its own subnets",
+            evidence=evidence,
+            next_step=next_step,
+            cause="network-policy",
+        )
     if blocked:
         return Finding(
             ID,

@@ -193,7 +193,6 @@ def targetport(state: State) -> Finding:
     broken = [v for v in verdicts if v.broken]
     if broken:
         patch_ports: list[dict[str, Any]] = []
-        json_ops: list[dict[str, Any]] = []
         unresolved: list[str] = []
         for v in broken:
             number, candidates = _choose(v, pods)
@@ -205,7 +204,6 @@ def targetport(state: State) -> Finding:
                 entry["name"] = v.port["name"]
             entry.update({"port": v.port.get("port"), "protocol": _proto(v.port.get("protocol")), "targetPort": number})
             patch_ports.append(entry)
-            json_ops.append({"op": "replace", "path": f"/spec/ports/{v.index}/targetPort", "value": number})
         first = broken[0]
         bad_pods = first.mismatch or first.missing_name
         if first.mismatch:
@@ -238,7 +236,7 @@ def targetport(state: State) -> Finding:
                 patch_type="strategic-merge",
                 tradeoff="Takes effect at once for new connections; the NodePort and the load balancer listener stay the same.",
             )
-            next_step = f"kubectl patch svc {name} -n {ns} --type=json -p '{json.dumps(json_ops, separators=(',', ':'))}'"
+            next_step = fix.command  # one command per fix: the one the bot would run
         else:
             pod0 = ref(bad_pods[0]) if bad_pods else ""
             next_step = (

@@ -30,7 +30,7 @@ def test_not_found_suggests_close_names_here_and_elsewhere():
     assert "exists in namespace(s): staging" in text
     assert "prod/webb" in text
     assert "db" not in text.split("Close names in shop: ")[1].split("\n")[0]
-    assert f.next_step.startswith("Re-run for the right Service")
+    assert f.next_step.startswith("Diagnose ") and "/lbhealth" not in f.next_step  # read in Slack and in a terminal
 
 
 def test_not_found_without_any_similar_name():
@@ -67,4 +67,4 @@ def test_skip_when_not_read():
 def test_exact_name_in_another_namespace_is_suggested_first():
     [f] = run_check(ID, make_state(service("web-frontend"), service("web", namespace="staging")))
     assert f.summary == "Service shop/web not found; did you mean staging/web, shop/web-frontend?"
-    assert "`/lbhealth staging/web`" in f.next_step and "kubectl get svc web -n staging" in f.next_step
+    assert "Diagnose staging/web" in f.next_step and "kubectl get svc web -n staging" in f.next_step
