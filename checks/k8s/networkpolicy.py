@@ -321,6 +321,9 @@ def networkpolicy(state: State) -> Finding:
     if svc_type not in ("LoadBalancer", "NodePort") and not state.ingresses:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} is {svc_type} with no Ingress: no load balancer sends to its pods")
     pods = sorted(state.selected_pods, key=ref)
+    if not pods and state.why_not_read("k8s.pods"):
+        status = Status.ERROR if "k8s.pods" in state.read_errors else Status.SKIP
+        return Finding(ID, status, f"The pods were not read ({state.why_not_read('k8s.pods')}): cannot tell which policies isolate them")
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; no pod for a NetworkPolicy to isolate")
 

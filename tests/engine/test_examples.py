@@ -19,6 +19,8 @@ CASES = [
     ("networkpolicy-deny", "web/front", "K8S-NETWORKPOLICY", None),
     ("security-group-blocks-nlb", "store/catalog", "AWS-SG", "FIX-SG-RULE"),
     ("tke-security-group-vip", "game/lobby", "TC-SG", "FIX-SG-RULE"),
+    ("tke-httpcode-mask", "mall/order", "TC-HEALTHCHECK", None),
+    ("ingress-missing-service", "shop/checkout", "K8S-SVC-EXISTS", None),
 ]
 
 

@@ -1,0 +1,276 @@
+"""Honest verdicts: a partial dump or a denied read is `incomplete` (exit 3), never `pass`; a cause
+outranks the symptom it explains; the cloud comes from the Service; a missing Service that an
+Ingress still points at is the finding. Each case asserts the verdict and the words a person reads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bot import render
+from bot.cli import main
+from bot.slack.messages import render_message
+from checks.collect.live import Clients
+from checks.model import Finding, Status, Target
+from checks.rank import rank
+from checks.runner import diagnose
+from tests import factories as f
+from tests.fakes.kube_api import FakeKubeAPI
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def kube_items(path: Path) -> list[dict]:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [i for d in docs for i in (d.get("items") if d.get("kind") == "List" else [d])]
+
+
+def write_items(path: Path, items: list[dict]) -> None:
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+
+
+# ---- incomplete: what decides was missing -------------------------------------------------------
+
+
+def test_a_dump_with_only_the_service_is_incomplete_and_names_the_commands(tmp_path, capsys):
+    svc = [i for i in kube_items(EXAMPLES / "targetport-mismatch" / "kubectl-get.yaml") if i["kind"] == "Service"]
+    write_items(tmp_path / "svc.yaml", svc)
+    code, out = cli(capsys, "diagnose", "shop/web", "--from", str(tmp_path))
+    assert code == 3
+    head = out.splitlines()
+    assert head[0].startswith("? INCOMPLETE  shop/web (aws)")
+    assert "Could not decide" in head[1] and "healthy" not in out and "PASS" not in out
+    assert "ROOT CAUSE" not in out
+    missing = out[out.index("MISSING") : out.index("passed")]
+    for command in (
+        "kubectl get pods -n shop -o yaml",
+        "kubectl get endpointslices -n shop -o yaml",
+        "aws elbv2 describe-target-health --target-group-arn",
+    ):
+        assert command in missing
+    assert "k8s.namespace_pods" not in out and "not collected" not in out  # no internal words
+
+    code, out = cli(capsys, "diagnose", "shop/web", "--from", str(tmp_path), "--format", "json")
+    data = json.loads(out)
+    assert code == 3 and data["verdict"]["status"] == "incomplete" and data["verdict"]["check_id"] is None
+    assert {m["read"] for m in data["missing"]} == {"k8s.pods", "k8s.endpoints", "aws.elbv2", "aws.target_health"}
+    pods = next(m for m in data["missing"] if m["read"] == "k8s.pods")
+    assert pods["supply"] == ["kubectl get pods -n shop -o yaml"] and pods["checks"] == ["K8S-POD-READY"]
+
+
+def test_target_health_without_pods_is_incomplete_not_pass(tmp_path):
+    shutil.copytree(EXAMPLES / "healthy", tmp_path / "d")
+    kube = tmp_path / "d" / "kubectl-get.yaml"
+    write_items(kube, [i for i in kube_items(kube) if i["kind"] != "Pod"])
+    report, _ = diagnose(Target.parse("shop/cart"), sources=[str(tmp_path / "d")])
+    assert report.verdict.status == Status.INCOMPLETE and report.exit_code == 3
+    assert [m.read for m in report.missing] == ["k8s.pods"]
+    assert "the pods the Service selects is missing" in report.verdict.summary
+
+    complete, _ = diagnose(Target.parse("shop/cart"), sources=[str(EXAMPLES / "healthy")])
+    assert complete.verdict.status == Status.PASS and complete.missing == [] and complete.exit_code == 0
+
+
+@pytest.fixture
+def no_cloud_credentials(monkeypatch, tmp_path):
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "TENCENTCLOUD_")) or var == "LBHEALTH_TENCENT_ENDPOINT":
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_rbac_denied_pods_is_incomplete_and_a_warning_is_not_the_root_cause(no_cloud_credentials):
+    nlb = {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-intervall": "10",  # a typo: an unrelated warning
+    }
+    objs = [
+        f.service("web", "shop", annotations=nlb),
+        f.pod("web-1", "shop", labels={"app": "web"}, ip="127.0.0.10"),
+        f.endpoint_slice("web", "shop", endpoints=[("127.0.0.10", True, "web-1", "node-1")]),
+        f.node("node-1"),
+    ]
+    forbidden = {("list", "pods", "shop"), ("list", "nodes", None), ("list", "events", "shop")}
+    with FakeKubeAPI(objs, forbidden=forbidden) as api:
+        report, _ = diagnose(Target.parse("shop/web"), probe=False, clients=Clients(k8s=api.api_client()))
+    assert report.verdict.status == Status.INCOMPLETE and report.exit_code == 3
+    pods = next(m for m in report.missing if m.read == "k8s.pods")
+    assert "cannot list pods in namespace shop" in pods.reason and "grant RBAC verb 'list' on resource 'pods'" in pods.reason
+    text = render.render_text(report)
+    assert "ROOT CAUSE" not in text and "ALSO FAILING" not in text
+    warnings = text[text.index("WARNINGS") :]
+    assert "K8S-NLB-ANNOTATIONS" in warnings
+    assert "MISSING" in text and text.index("MISSING") < text.index("WARNINGS")
+    networkpolicy = next(x for x in report.findings if x.check_id == "K8S-NETWORKPOLICY")
+    assert "No pod matches" not in networkpolicy.summary and "pods were not read" in networkpolicy.summary
+
+
+def test_incomplete_renders_for_slack_with_what_is_missing_first(tmp_path):
+    svc = [i for i in kube_items(EXAMPLES / "targetport-mismatch" / "kubectl-get.yaml") if i["kind"] == "Service"]
+    write_items(tmp_path / "svc.yaml", svc)
+    report, _ = diagnose(Target.parse("shop/web"), sources=[str(tmp_path)])
+    messages = render.slack_report_messages(report)  # validated against Block Kit inside
+    first = messages[0]
+    assert first["text"].startswith("Could not decide")
+    sections = [b["text"]["text"] for b in first["blocks"] if b["type"] == "section"]
+    assert any("kubectl get pods -n shop -o yaml" in s for s in sections)
+    job = SimpleNamespace(namespace="shop", service="web", cluster=None, requested_by="U1")
+    root = render_message("root_done", job=job, verdict=report.verdict, duration="1.0 s")
+    assert root["blocks"][0]["text"]["text"].startswith(":large_yellow_circle: ")
+    assert "Could not decide" in root["text"]
+
+
+# ---- a cause outranks the symptom it explains ----------------------------------------------------
+
+
+def test_a_symptom_never_outranks_a_cause_whatever_the_priors():
+    symptom = Finding("AWS-TARGET-HEALTH", Status.FAIL, "2 of 2 targets unhealthy", symptom=True)
+    cause = Finding("K8S-NETWORKPOLICY", Status.WARN, "may block the LB", cause="network-policy")
+    noise = Finding("K8S-SOURCE-RANGES", Status.WARN, "NodePort open to the internet")
+    ordered, verdict = rank([symptom, noise, cause], {"AWS-TARGET-HEALTH": 100, "K8S-NETWORKPOLICY": 0, "K8S-SOURCE-RANGES": 100})
+    assert verdict.check_id == "K8S-NETWORKPOLICY"
+    assert [x.check_id for x in ordered] == ["K8S-NETWORKPOLICY", "AWS-TARGET-HEALTH", "K8S-SOURCE-RANGES"]
+
+
+def test_the_symptom_reads_as_the_consequence(capsys):
+    code, out = cli(capsys, "diagnose", "shop/web", "--from", str(EXAMPLES / "targetport-mismatch"))
+    assert code == 1
+    root = out[out.index("ROOT CAUSE") : out.index("CONSEQUENCES OF THE ROOT CAUSE")]
+    assert "K8S-TARGETPORT" in root and "AWS-TARGET-HEALTH" not in root
+    assert "AWS-TARGET-HEALTH" in out[out.index("CONSEQUENCES OF THE ROOT CAUSE") :]
+    summary = out.splitlines()[1].split("  [")[0].strip()
+    assert out.count(summary) == 1  # the summary is printed once
+    assert "ALSO FAILING" not in out  # nothing else fails; the warnings are not called failures
+
+
+# ---- Tencent: readiness probes against the CLB health check, offline ----------------------------
+
+
+def tke_dump(tmp_path: Path, wrap: bool = True, **health_check) -> Path:
+    """examples/tke-httpcode-mask with the listener's HealthCheck changed; DescribeListeners as the
+    raw API answer (`Response` wrapper) or as tccli prints it."""
+    d = tmp_path / "tke"
+    shutil.copytree(EXAMPLES / "tke-httpcode-mask", d)
+    path = d / "tccli-clb-DescribeListeners.json"
+    data = json.loads(path.read_text())
+    data["Listeners"][0]["HealthCheck"].update(health_check)
+    path.write_text(json.dumps({"Response": data} if wrap else data))
+    return d
+
+
+def finding(report, check_id: str) -> Finding:
+    return next(x for x in report.findings if x.check_id == check_id)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_tencent_httpcode_mask_without_2xx_3xx_is_the_cause(tmp_path, wrap):
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(tke_dump(tmp_path, wrap=wrap))])
+    assert report.verdict.check_id == "TC-HEALTHCHECK" and report.verdict.status == Status.FAIL
+    root = report.root_cause
+    assert "HttpCode 1 accepts only 100-199" in root.summary and "200-399 on /health" in root.summary
+    assert any("readiness probe HTTP GET /health on port 8080 passes on 2 Ready pod(s)" in e for e in root.evidence)
+    assert '--HealthCheck \'{"HttpCode":7}\'' in root.next_step and "TkeServiceConfig" in root.next_step
+    ids = [x.check_id for x in report.findings if x.failing]
+    assert ids.index("TC-TARGET-HEALTH") > ids.index("TC-HEALTHCHECK") and finding(report, "TC-TARGET-HEALTH").symptom
+    assert "CONSEQUENCES OF THE ROOT CAUSE" in render.render_text(report)
+
+
+def test_tencent_check_path_other_than_readiness_with_only_2xx_is_the_cause(tmp_path):
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(tke_dump(tmp_path, HttpCheckPath="/", HttpCode=2))])
+    root = report.root_cause
+    assert root.check_id == "TC-HEALTHCHECK" and root.cause == "healthcheck-path"
+    assert "checks / and accepts only 200-299, but the app's readiness path is /health" in root.summary
+    assert '"HttpCheckPath":"/health"' in root.next_step
+
+
+def test_tencent_other_path_accepting_4xx_is_no_claim(tmp_path):
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(tke_dump(tmp_path, HttpCheckPath="/", HttpCode=2 | 4 | 8))])
+    assert finding(report, "TC-HEALTHCHECK").status == Status.PASS
+    assert report.verdict.check_id == "TC-TARGET-HEALTH"  # nothing explains the Dead targets: the symptom stays the verdict
+
+
+def test_tencent_https_check_against_a_plain_http_app_is_the_cause(tmp_path):
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(tke_dump(tmp_path, CheckType="HTTPS", HttpCode=2))])
+    root = report.root_cause
+    assert root.check_id == "TC-HEALTHCHECK" and "CheckType HTTPS speaks TLS to port 8080" in root.summary
+    assert '"CheckType":"HTTP"' in root.next_step
+
+
+def test_tencent_readiness_on_another_port_proves_nothing(tmp_path):
+    d = tke_dump(tmp_path, HttpCode=1)
+    kube = d / "kubectl-get.yaml"
+    items = kube_items(kube)
+    for item in items:
+        if item["kind"] == "Pod":
+            item["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = 9090
+    write_items(kube, items)
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
+    hc = finding(report, "TC-HEALTHCHECK")
+    assert not any("200-399" in e for e in hc.evidence)
+    assert any("readiness probes use port(s) 9090, not the port the CLB checks" in e for e in hc.evidence)
+
+
+# ---- the cloud comes from the Service ------------------------------------------------------------
+
+
+def test_a_directory_mixing_aws_output_and_a_tke_service_is_diagnosed_as_tencent(tmp_path):
+    d = tmp_path / "mixed"
+    shutil.copytree(EXAMPLES / "tke-httpcode-mask", d)
+    for name in ("aws-elbv2-describe-target-groups.json", "aws-elbv2-describe-target-health.json"):
+        shutil.copy(EXAMPLES / "alb-healthcheck-path" / name, d / name)
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
+    assert report.cloud == "tencent" and report.verdict.check_id == "TC-HEALTHCHECK"
+    (note,) = report.notes
+    assert "mixes clouds or clusters" in note and "diagnosed as tencent (Service annotation" in note
+    assert "aws: AWS load balancer output (elbv2) in the input" in note
+    assert "note: The input mixes clouds" in render.render_text(report)
+
+
+def test_a_tke_service_with_only_aws_files_is_not_called_never_provisioned(tmp_path):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    write_items(d / "k.yaml", [i for i in kube_items(EXAMPLES / "tke-httpcode-mask" / "kubectl-get.yaml")])
+    for name in ("aws-elbv2-describe-target-groups.json", "aws-elbv2-describe-target-health.json"):
+        shutil.copy(EXAMPLES / "alb-healthcheck-path" / name, d / name)
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
+    assert report.cloud == "tencent" and report.verdict.status == Status.INCOMPLETE
+    assert not [x for x in report.findings if x.check_id.startswith("AWS-") and x.failing]
+    supply = [line for m in report.missing for line in m.supply]
+    assert "tccli clb DescribeTargetHealth --LoadBalancerIds '[\"lb-6efswuxa\"]'" in supply
+    assert report.notes and "mixes clouds" in report.notes[0]
+
+
+# ---- a missing Service that something points at ------------------------------------------------
+
+
+def test_missing_service_behind_an_ingress_is_the_root_cause(capsys):
+    code, out = cli(capsys, "diagnose", "shop/checkout", "--from", str(EXAMPLES / "ingress-missing-service"))
+    assert code == 1
+    assert out.startswith("✗ FAIL  shop/checkout (aws)")
+    assert "Service shop/checkout does not exist, but Ingress shop/checkout still sends traffic to it" in out
+    root = out[out.index("ROOT CAUSE") :]
+    assert "Ingress shop/checkout routes to Service checkout, which does not exist" in root
+    assert 'FailedBuildModel (x9): Failed build model due to ingress: shop/checkout: Service "checkout" not found' in root
+    assert "Close names in shop: checkout-v2" in root and "kubectl edit ingress checkout -n shop" in root
+
+
+def test_missing_service_nothing_points_at_stays_bad_input(tmp_path, capsys):
+    items = [i for i in kube_items(EXAMPLES / "ingress-missing-service" / "kubectl-get.yaml") if i["kind"] != "Ingress"]
+    write_items(tmp_path / "k.yaml", items)
+    code, out = cli(capsys, "diagnose", "shop/checkout", "--from", str(tmp_path))
+    assert code == 2 and "did you mean shop/checkout-v2?" in out
