@@ -192,6 +192,22 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _skip_lines(skip_groups: list[tuple[str, list[str]]], limit: int = 2900) -> str:
+    """Skipped checks grouped by reason (escaped as they were read), each reason whole: a command in it
+    is never cut; when they do not fit one Slack element, whole groups are left out and counted."""
+    lines: list[str] = []
+    used = 0
+    for i, (reason, ids) in enumerate(skip_groups):
+        line = f"{', '.join(ids)}: {reason}"
+        if used + len(line) + 60 > limit:
+            rest = sum(len(g[1]) for g in skip_groups[i:])
+            lines.append(f"+{rest} more skipped checks, with their reasons, in the full report (`lbhealth diagnose --format json`)")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
+
+
 # ---- environments ------------------------------------------------------------------------------
 
 
@@ -222,7 +238,7 @@ def slack_env() -> jinja2.Environment:
         auto_reload=False,  # no stat() of the template per message (usage replies render inside the ack)
     )
     environment.filters.update(clip=_clip, oneline=_oneline, code=_code, codeblock=_codeblock,
-                               pretty_json=_pretty_json)
+                               pretty_json=_pretty_json, skip_lines=_skip_lines)
     environment.globals.update(
         emoji=lambda s: EMOJI.get(str(s), ":grey_question:"),
         bullets=_bullets,

@@ -274,3 +274,32 @@ def test_missing_service_nothing_points_at_stays_bad_input(tmp_path, capsys):
     write_items(tmp_path / "k.yaml", items)
     code, out = cli(capsys, "diagnose", "shop/checkout", "--from", str(tmp_path))
     assert code == 2 and "did you mean shop/checkout-v2?" in out
+
+
+# ---- words --------------------------------------------------------------------------------------
+
+
+def test_skip_reasons_are_never_cut_and_long_lists_collapse():
+    from checks.model import Report, Verdict
+
+    command = "kubectl get networkpolicy -n shop -o yaml"
+    skips = [Finding(f"K8S-X{i}", Status.SKIP, f"reason {i}: add the output of `{command} --selector app=web-{i}`") for i in range(60)]
+    report = Report(Target.parse("shop/web"), Verdict(Status.PASS, None, "ok"), [Finding("K8S-Y", Status.PASS, "fine"), *skips])
+    messages = render.slack_report_messages(report)  # Block Kit limits validated inside
+    text = messages[-1]["blocks"][-2]["elements"][0]["text"]
+    lines = text.splitlines()[1:]
+    assert lines[-1].startswith("+") and "more skipped checks" in lines[-1]
+    for line in lines[:-1]:
+        assert line.endswith("`"), line  # every reason whole, its command intact
+    shown = len(lines) - 1
+    assert lines[-1].startswith(f"+{60 - shown} ")
+    assert all(f"app=web-{i}`" in render.render_text(report) for i in range(60))  # the terminal shows every one
+
+
+def test_markdown_report_leads_with_what_is_missing(tmp_path):
+    svc = [i for i in kube_items(EXAMPLES / "targetport-mismatch" / "kubectl-get.yaml") if i["kind"] == "Service"]
+    write_items(tmp_path / "svc.yaml", svc)
+    report, _ = diagnose(Target.parse("shop/web"), sources=[str(tmp_path)])
+    md = render.render_markdown(report)
+    assert md.startswith("# INCOMPLETE: shop/web")
+    assert "## Missing" in md and "`kubectl get pods -n shop -o yaml`" in md
