@@ -464,6 +464,7 @@ def fail_open_consequence(state: State) -> str:
     if ready is None:
         return "requests still reach the targets; whether they succeed depends on the cause ranked first"
     return (
-        f"requests still reach the targets ({ready} ready pod(s) behind them) and may succeed, so the outage can be "
-        "latent, not a false alarm: the day one target really fails, nothing tells it apart"
+        f"requests still reach the targets ({ready} ready pod(s) behind them); they succeed only if the cause ranked first "
+        "spares traffic (a wrong health-check path or code does; a blocked or closed port does not), and then the outage "
+        "is latent, not a false alarm: the day one target really fails, nothing tells it apart"
     )

@@ -144,6 +144,7 @@ class Readiness:
     port_raw: Any
     scheme: str
     pod_ready: bool
+    host: str = ""  # the Host header the probe sends (httpHeaders), "" for none
 
 
 def _serving(container: dict[str, Any], target_ports: list[Any]) -> bool:
@@ -194,6 +195,11 @@ def readiness_probes(state: State) -> list[Readiness]:
                     port_raw=http.get("port"),
                     scheme=str(http.get("scheme") or "HTTP").upper(),
                     pod_ready=pod_ready(pod),
+                    host=next(
+                        (str(h.get("value") or "") for h in as_list(http.get("httpHeaders"))
+                         if isinstance(h, dict) and str(h.get("name") or "").lower() == "host"),
+                        "",
+                    ),
                 )
             )
     return out

@@ -93,6 +93,15 @@ def _readiness_issues(state: State, hcr: HealthCheckRef, path: str, mask: int, d
         f"(e.g. {r0.pod} container {r0.container}): the app answers 200-399 there"
     )
     label, ct = hcr.label, hcr.check_type
+    domain = str(hcr.hc.get("HttpCheckDomain") or (hcr.rule or {}).get("Domain") or "")
+    pod = state.k8s.get("Pod", state.target.namespace, r0.pod) or {}
+    ip = (pod.get("status") or {}).get("podIP") or "<pod-ip>"
+    header = f"-H 'Host: {domain}' " if domain else ""
+    scheme = "https" if ct == "HTTPS" else "http"
+    by_hand = (
+        f"what the app answers the CLB's check, by hand from a node in the VPC: curl -X {hcr.hc.get('HttpCheckMethod') or 'HEAD'} {header}"
+        f"{scheme}://{ip}:{r0.port}{path} -s -o /dev/null -w '%{{http_code}}\\n'"
+    )
     same_path = norm_path(path) == norm_path(r0.path)
     status = Status.FAIL if dead else Status.WARN
     issues = []
@@ -114,7 +123,12 @@ def _readiness_issues(state: State, hcr: HealthCheckRef, path: str, mask: int, d
                             f"{label}: the CLB checks {path} and accepts only {codes}, but the app's readiness path is {r0.path} on the same port: "
                             f"{path} most likely answers 404 or a redirect, so healthy pods are marked Dead",
                             hcr, {"HttpCheckPath": r0.path}))
-    return issues, [fact]
+    if r0.host and r0.host != domain:
+        issues.append(Issue(Status.WARN, "healthcheck-path",
+                            f"{label}: the readiness probe sends Host {r0.host}, the CLB check sends {('Host ' + domain) if domain else 'no Host'}: "
+                            "an app that routes on Host may answer the CLB differently",
+                            hcr, {"HttpCheckDomain": r0.host}))
+    return issues, [fact, by_hand]
 
 
 def _container_ports(state: State) -> set[int]:
@@ -270,8 +284,8 @@ def tc_healthcheck(state: State) -> list[Finding]:
                 )
             )
         evidence.insert(0, line)
-    if not probes:
-        evidence.append("No HTTP probe result to compare HttpCode with (probes off or not run)")
+    if not probes and not any("200-399 there" in e for e in evidence):
+        evidence.append("No HTTP probe result and no passing readiness probe on the checked port to compare HttpCode with")
 
     findings: list[Finding] = []
     tke = (
@@ -293,7 +307,7 @@ def tc_healthcheck(state: State) -> list[Finding]:
                 ID,
                 status,
                 first.text,
-                evidence=[i.text for i in mine] + evidence,
+                evidence=[i.text for i in mine if i is not first] + evidence,
                 next_step=tke + _modify_command(state, first.hcr, change),
                 cause=cause,
                 supports=(cause,),

@@ -51,8 +51,9 @@ def test_accepted_code_passes_and_slow_answer_fails():
 def test_timeout_not_below_interval_and_thresholds():
     [finding] = run(tf.scenario(hc=tf.health_check(TimeOut=5, IntervalTime=5, HealthNum=12)).state())
     assert finding.status == Status.FAIL
-    assert any("TimeOut 5 s is not below IntervalTime 5 s" in e for e in finding.evidence)
-    assert any("HealthNum 12 is outside 2-10" in e for e in finding.evidence)
+    said = [finding.summary, *finding.evidence]  # the first issue is the summary, the others evidence
+    assert any("TimeOut 5 s is not below IntervalTime 5 s" in e for e in said)
+    assert any("HealthNum 12 is outside 2-10" in e for e in said)
 
 
 def test_switched_off_warns():

@@ -225,6 +225,21 @@ def test_tencent_readiness_on_another_port_proves_nothing(tmp_path):
     assert any("readiness probes use port(s) 9090, not the port the CLB checks" in e for e in hc.evidence)
 
 
+def test_tencent_host_header_of_readiness_missing_from_the_check_is_named(tmp_path):
+    d = tke_dump(tmp_path, HttpCode=2 | 4)
+    kube = d / "kubectl-get.yaml"
+    items = kube_items(kube)
+    for item in items:
+        if item["kind"] == "Pod":
+            item["spec"]["containers"][0]["readinessProbe"]["httpGet"]["httpHeaders"] = [{"name": "Host", "value": "order.mall.internal"}]
+    write_items(kube, items)
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
+    hc = finding(report, "TC-HEALTHCHECK")
+    assert hc.status == Status.WARN and "the readiness probe sends Host order.mall.internal, the CLB check sends no Host" in hc.summary
+    assert '"HttpCheckDomain":"order.mall.internal"' in hc.next_step
+    assert any(e.startswith("what the app answers the CLB's check, by hand") and "curl -X GET http://10.0.0.101:8080/health" in e for e in hc.evidence)
+
+
 # ---- the cloud comes from the Service ------------------------------------------------------------
 
 
