@@ -30,14 +30,29 @@ def authorize(write: CloudWrite, clients: Clients) -> CloudResult:
     return _tencent("CreateSecurityGroupPolicies", write.params, write.region, clients, write.command)
 
 
+def _delete_params(params: dict[str, Any]) -> dict[str, Any]:
+    policies = [{k: v for k, v in p.items() if k != "PolicyIndex"} for p in params["SecurityGroupPolicySet"]["Ingress"]]
+    return {"SecurityGroupId": params["SecurityGroupId"], "SecurityGroupPolicySet": {"Ingress": policies}}
+
+
+def revoke_command(pre_image: dict[str, Any]) -> str:
+    """What a person runs to remove the rule by hand (cloud writes off)."""
+    params, region = pre_image["params"], pre_image.get("region")
+    flag = f" --region {region}" if region else ""
+    if pre_image["provider"] == "aws":
+        perms = json.dumps(params["IpPermissions"], separators=(",", ":"))
+        return f"aws ec2 revoke-security-group-ingress{flag} --group-id {params['GroupId']} --ip-permissions '{perms}'"
+    delete = _delete_params(params)
+    body = json.dumps(delete["SecurityGroupPolicySet"], separators=(",", ":"))
+    return f"tccli vpc DeleteSecurityGroupPolicies --SecurityGroupId {delete['SecurityGroupId']} --SecurityGroupPolicySet '{body}'{flag}"
+
+
 def revoke(pre_image: dict[str, Any], clients: Clients) -> CloudResult:
     """Remove the rule a fix added (`pre_image` is what apply stored: provider, params, region)."""
     params = pre_image["params"]
     if pre_image["provider"] == "aws":
-        return _aws("revoke_security_group_ingress", params, pre_image.get("region"), clients, "")
-    policies = [{k: v for k, v in p.items() if k != "PolicyIndex"} for p in params["SecurityGroupPolicySet"]["Ingress"]]
-    delete = {"SecurityGroupId": params["SecurityGroupId"], "SecurityGroupPolicySet": {"Ingress": policies}}
-    return _tencent("DeleteSecurityGroupPolicies", delete, pre_image.get("region"), clients, "")
+        return _aws("revoke_security_group_ingress", params, pre_image.get("region"), clients, revoke_command(pre_image))
+    return _tencent("DeleteSecurityGroupPolicies", _delete_params(params), pre_image.get("region"), clients, revoke_command(pre_image))
 
 
 # ---- AWS ----------------------------------------------------------------------------------------

@@ -231,9 +231,9 @@ def rollback(record: Outcome | dict[str, Any], approver: str, job_id: str, ctx: 
     if o.status != "applied" or not o.pre_image:
         return Outcome("refused", "only an applied fix with a stored pre-image can be rolled back", **base)
     if o.cloud:
-        result = cloud.revoke(o.pre_image, ctx.clients) if ctx.cloud_writes else None
-        if result is None:
-            return Outcome("command", "cloud writes are off: nothing was written", **base)
+        if not ctx.cloud_writes:
+            return Outcome("command", f"cloud writes are off: nothing was written. To remove the rule by hand run:\n{cloud.revoke_command(o.pre_image)}", **base)
+        result = cloud.revoke(o.pre_image, ctx.clients)
         _audit(ctx, "rollback", approver, o, result.status, job_id, result.message, after_write=result.status == "applied")
         return Outcome("rolled-back" if result.status == "applied" else result.status, result.message, **base)
     import jsonpatch

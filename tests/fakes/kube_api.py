@@ -16,6 +16,7 @@ shape) on the paths the official `kubernetes` Python client uses:
   the patch (409 Conflict when the object moved), POST (create) and DELETE
 - 403 with a real `Status` object for configured (verb, resource, namespace) triples, 404
   `Status` for missing objects and absent APIs
+- `interleave(fn)`: another writer changing an object just before a client's next write (409 tests)
 - a request log (with each request's User-Agent) with counters per (verb, path, query) and a latency knob (ms added to every
   request, changeable while running)
 

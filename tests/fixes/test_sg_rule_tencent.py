@@ -106,6 +106,11 @@ def test_apply_creates_the_policy_once_at_the_top_then_refuses_a_second_time(wor
     assert again.status == "refused" and "TC-SG no longer fails" in again.message
     assert tc.count("CreateSecurityGroupPolicies") == 1
 
+    ctx.cloud_writes = False  # switched off meanwhile: the command to remove it, nothing sent
+    by_hand = engine.rollback(out.to_dict(), "U2", "j2", ctx)
+    assert by_hand.status == "command" and "tccli vpc DeleteSecurityGroupPolicies --SecurityGroupId sg-node" in by_hand.message
+    assert tc.count("DeleteSecurityGroupPolicies") == 0
+    ctx.cloud_writes = True
     back = engine.rollback(out.to_dict(), "U2", "j2", ctx)
     assert back.status == "rolled-back", back.message
     assert [r["CidrBlock"] for r in tc.cloud.security_groups["sg-node"]["Ingress"]] == ["127.0.0.0/24", "0.0.0.0/0", "127.0.0.50"]
