@@ -17,6 +17,7 @@ from checks.model import Status, Target
 
 VERIFY_MARGIN_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0  # when the health-check settings were not read
+MAX_TIMEOUT_S = 240.0  # a CLB may check every 300 s x 10: past this, say so rather than hold a worker (rq job_timeout 300)
 
 
 def _aws_targets(state: Any) -> tuple[int, int]:
@@ -73,6 +74,7 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
     target = Target(**p.target)
     started = ctx.clock()
     deadline: float | None = None
+    capped, wanted = False, 0.0
     while True:
         try:
             report, state = diagnose(target, context=ctx.clients.context, probe=ctx.probe, clients=ctx.clients)
@@ -83,7 +85,9 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
         failing = [f for f in report.findings if f.check_id == p.check_id and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
         health = _health(state, report.cloud)
         if deadline is None:
-            deadline = started + (ctx.verify_timeout_s if ctx.verify_timeout_s is not None else _timeout(state, report.cloud))
+            wanted = ctx.verify_timeout_s if ctx.verify_timeout_s is not None else _timeout(state, report.cloud)
+            deadline = started + min(wanted, MAX_TIMEOUT_S)
+            capped = wanted > MAX_TIMEOUT_S
         if health is None:
             v = _without_cloud(p, failing, state, report.cloud, elapsed)
             break
@@ -93,6 +97,8 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
             break
         if ctx.clock() >= deadline:
             parts = [f"{f.check_id}: {f.summary}" for f in failing] + [f"{healthy}/{total} targets healthy after {elapsed:.0f} s"]
+            if capped:
+                parts.append(f"the load balancer needs up to {wanted:.0f} s (interval x healthy threshold): diagnose again later")
             v = Verification("still-failing", "applied, still failing: " + "; ".join(parts), healthy, total, elapsed, [f.check_id for f in failing])
             break
         ctx.sleep(min(ctx.poll_interval_s, max(0.0, deadline - ctx.clock())))

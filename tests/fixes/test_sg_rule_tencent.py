@@ -201,3 +201,23 @@ def test_a_record_whose_command_was_changed_is_refused(world, make_ctx):
     out = engine.apply(record, "U1", "j1", ctx)
     assert out.status == "refused" and "digest" in out.message
     assert "curl" not in out.message
+
+
+def test_verify_stops_at_the_cap_and_says_how_long_the_lb_needs(no_cloud, make_ctx):
+    from tencentcloud.common import credential
+
+    from checks.collect.live import Clients
+
+    slow = tf.health_check(SourceIpType=0, IntervalTime=300, HealthNum=10)  # CLB maxima: 50 min to turn healthy
+    sc = tf.scenario(healthy=False, hc=slow, node_rules=RULES)
+    with FakeTencentAPI() as tc, FakeKubeAPI(sc.objects) as kube:
+        sc.load_into(tc.cloud)
+        clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+        clock = FakeClock()
+        ctx = make_ctx(clients, cloud_writes=True, clock=clock.clock, sleep=clock.sleep)
+        p = _preview(clients, ctx)
+        assert engine.apply(p, "U1", "j1", ctx).status == "applied"
+        v = engine.verify(p, ctx)
+    assert v.status == "still-failing"
+    assert v.message == ("applied, still failing: 0/2 targets healthy after 240 s; "
+                         "the load balancer needs up to 3030 s (interval x healthy threshold): diagnose again later")
