@@ -123,14 +123,35 @@ def cloud_conflicts(state: State) -> list[str]:
         seen.setdefault("aws", "AWS load balancer output (elbv2) in the input")
     if not state.tencent.empty:
         seen.setdefault("tencent", "Tencent CLB output (tccli clb) in the input")
+    clusters = _cluster_names(state)
+    notes = []
+    if len(clusters) > 1:
+        notes.append(
+            "The input mixes clusters: " + "; ".join(f"{name} ({why})" for name, why in sorted(clusters.items()))
+            + ". Give --from only the files of this Service's cluster, or the diagnosis may join objects of different clusters."
+        )
     if len(seen) < 2 or cloud is None:
-        return []
+        return notes
     others = "; ".join(f"{c}: {why}" for c, why in seen.items() if c != cloud)
     basis = seen.get(cloud, "")
     return [
         f"The input mixes clouds or clusters. {state.target.ref} is diagnosed as {cloud} ({basis}); "
         f"ignored as belonging elsewhere: {others}. Give --from only the files of this Service's cluster to be sure."
-    ]
+    ] + notes
+
+
+def _cluster_names(state: State) -> dict[str, str]:
+    """Cluster names the input's cloud objects carry (the AWS Load Balancer Controller's and TKE's tags)."""
+    out: dict[str, str] = {}
+    for arn, tags in state.aws.tags.items():
+        name = as_dict(tags).get("elbv2.k8s.aws/cluster")
+        if name:
+            out.setdefault(str(name), f"tag elbv2.k8s.aws/cluster on {str(arn).rsplit(':', 1)[-1]}")
+    for lb in state.tencent.load_balancers:
+        for tag in as_list(as_dict(lb).get("Tags")):
+            if as_dict(tag).get("TagKey") == "tke-clusterId" and as_dict(tag).get("TagValue"):
+                out.setdefault(str(tag["TagValue"]), f"tag tke-clusterId on CLB {as_dict(lb).get('LoadBalancerId')}")
+    return out
 
 
 def fronted_by_load_balancer(state: State) -> bool:

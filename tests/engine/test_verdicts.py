@@ -318,3 +318,15 @@ def test_markdown_report_leads_with_what_is_missing(tmp_path):
     md = render.render_markdown(report)
     assert md.startswith("# INCOMPLETE: shop/web")
     assert "## Missing" in md and "`kubectl get pods -n shop -o yaml`" in md
+
+
+def test_a_dump_mixing_two_tke_clusters_says_so(tmp_path):
+    d = tmp_path / "two"
+    shutil.copytree(EXAMPLES / "tke-httpcode-mask", d)
+    other = json.loads((EXAMPLES / "tke-security-group-vip" / "tccli-clb-DescribeLoadBalancers.json").read_text())
+    for lb in other["LoadBalancerSet"]:
+        lb["Tags"] = [{"TagKey": "tke-clusterId", "TagValue": "cls-other999"}]
+    (d / "other-cluster-DescribeLoadBalancers.json").write_text(json.dumps(other))
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
+    (note,) = [n for n in report.notes if "mixes clusters" in n]
+    assert "cls-7h3k9d2f (tag tke-clusterId on CLB lb-6efswuxa)" in note and "cls-other999" in note
