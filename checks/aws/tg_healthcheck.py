@@ -14,6 +14,7 @@ from checks.aws._common import (
     unavailable,
 )
 from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
+from checks.k8s._lbfacts import annotate_command
 from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, is_lbc_service
 from checks.model import Finding, Status
 from checks.registry import check
@@ -257,19 +258,16 @@ def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], mat
         for c in as_list(as_dict(pod.get("spec")).get("containers")):
             http_get = as_dict(as_dict(as_dict(c).get("readinessProbe")).get("httpGet"))
             ready_path = ready_path or as_str(http_get.get("path"))
-    ns = state.target.namespace
+    # The same change gets the same command as K8S-ALB-INGRESS / K8S-READINESS-VS-LB offer (one command per fix).
     if tg_lb_kind(state, tg) == "application" and state.ingresses:
-        ing = meta(_ingress_for(state, tg) or state.ingresses[0]).get("name")
+        ing = _ingress_for(state, tg) or state.ingresses[0]
         if ready_path and ready_path != path:
-            return (
-                f"kubectl annotate ingress {ing} -n {ns} {ALB_ANN}healthcheck-path={ready_path} --overwrite"
-            )
-        return (
-            f"kubectl annotate ingress {ing} -n {ns} {ALB_ANN}success-codes={matcher},{codes[0]} --overwrite"
-        )
+            return annotate_command("ingress", ing, {ALB_ANN + "healthcheck-path": ready_path})
+        return annotate_command("ingress", ing, {ALB_ANN + "success-codes": f"{matcher},{codes[0]}"})
+    svc = state.service or {"metadata": {"name": state.target.service, "namespace": state.target.namespace}}
     if ready_path and ready_path != path:
-        return f"kubectl annotate service {state.target.service} -n {ns} {SVC_ANN}healthcheck-path={ready_path} --overwrite"
-    return f"kubectl annotate service {state.target.service} -n {ns} {SVC_ANN}healthcheck-success-codes={matcher},{codes[0]} --overwrite"
+        return annotate_command("svc", svc, {SVC_ANN + "healthcheck-path": ready_path})
+    return annotate_command("svc", svc, {SVC_ANN + "healthcheck-success-codes": f"{matcher},{codes[0]}"})
 
 
 def _port_finding(state: State, tg: dict[str, Any]) -> Finding | None:

@@ -191,7 +191,7 @@ def kube_proxy(state: State) -> Finding:
         status,
         summary,
         evidence=evidence,
-        next_step=f"{look}; then restart it: kubectl rollout restart daemonset/kube-proxy -n kube-system",
+        next_step=f"{look}; then restart it with the fix below" if fix else f"{look}; then restart it: kubectl rollout restart daemonset/kube-proxy -n kube-system",
         fix=fix,
         cause="kube-proxy" if instance else "",
     )

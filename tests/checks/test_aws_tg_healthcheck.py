@@ -56,7 +56,7 @@ def test_probe_code_rejected_by_matcher():
     assert finding.status == Status.FAIL
     assert finding.cause == "healthcheck-path"
     assert "404" in finding.summary and "matcher 200" in finding.summary
-    assert finding.next_step.startswith("kubectl annotate ingress web")
+    assert finding.next_step.startswith("kubectl -n shop annotate ingress web")
 
 
 def test_probe_slower_than_timeout():
