@@ -147,6 +147,15 @@ def _codeblock(text: Any, limit: int = 2800) -> str:
     return "```" + _clip(text, limit) + "```"
 
 
+def _command(text: Any, limit: int, block: bool = False) -> str:
+    """A command whole in a code span (or block), or a sentence saying where to read it: a command
+    cut short would run as something else, so it is never clipped."""
+    text = str(text)
+    if len(text) > limit:
+        return f"_(a command of {len(text)} characters, too long for this message: `lbhealth diagnose` shows it whole)_"
+    return f"```{text}```" if block else f"`{text}`"
+
+
 def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, default=str)
 
@@ -238,7 +247,8 @@ def slack_env() -> jinja2.Environment:
         auto_reload=False,  # no stat() of the template per message (usage replies render inside the ack)
     )
     environment.filters.update(clip=_clip, oneline=_oneline, code=_code, codeblock=_codeblock,
-                               pretty_json=_pretty_json, skip_lines=_skip_lines)
+                               pretty_json=_pretty_json, skip_lines=_skip_lines,
+                               command=_command)
     environment.globals.update(
         emoji=lambda s: EMOJI.get(str(s), ":grey_question:"),
         bullets=_bullets,

@@ -330,3 +330,16 @@ def test_a_dump_mixing_two_tke_clusters_says_so(tmp_path):
     report, _ = diagnose(Target.parse("mall/order"), sources=[str(d)])
     (note,) = [n for n in report.notes if "mixes clusters" in n]
     assert "cls-7h3k9d2f (tag tke-clusterId on CLB lb-6efswuxa)" in note and "cls-other999" in note
+
+
+def test_slack_never_cuts_a_command_and_gives_one_command_per_fix():
+    long_step = "kubectl apply -f - <<'EOF'\n" + '{"spec": "' + "x" * 1200 + '"}\nEOF'
+    report, _ = diagnose(Target.parse("shop/web"), sources=[str(EXAMPLES / "targetport-mismatch")])
+    symptom = next(x for x in report.findings if x.check_id == "AWS-TARGET-HEALTH")
+    symptom.next_step = long_step
+    messages = render.slack_report_messages(report)
+    text = json.dumps(messages)
+    assert "x" * 100 not in text and "a command of 1" in text  # said to be too long, never cut short
+    root = messages[0]["blocks"]
+    assert not any(b["type"] == "section" and b["text"]["text"].startswith("*Next step*") for b in root)  # next step == fix command
+    assert sum("kubectl patch svc web -n shop" in b["text"]["text"] for b in root if b["type"] == "section") == 1
