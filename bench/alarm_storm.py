@@ -3,8 +3,8 @@
 Starts, all on loopback: a private redis-server, the fake Slack Web API, the fake Kubernetes API
 (TargetGroupBindings + Services for the AWS target groups, Services annotated with their CLB id
 for the Tencent ones), the fake Tencent API (one CLB per Tencent alarm), and a server process that
-builds the app exactly as `lbhealth serve` does (bot.http.create_app on waitress, same threads and
-body limit) except for one thing: the SNS certificate source reads the bench's self-signed
+builds the app exactly as `lbhealth serve` does (bot.serve.WebServer: gunicorn, same processes, threads
+and body limit) except for one thing: the SNS certificate source reads the bench's self-signed
 certificate from a file instead of fetching https://sns.<region>.amazonaws.com (nothing here
 leaves the machine). Then, released together from --clients threads with keep-alive connections:
 
@@ -62,46 +62,19 @@ class FileCertSource:
 
 
 def serve(port_file: str, cert: str) -> int:
-    """`lbhealth serve` (bot.server: build + serve_http, or serve_prefork with LBHEALTH_HTTP_PROCESSES > 1),
-    with the local certificate source given to the webhooks."""
-    import bot.http as http
+    """`lbhealth serve` (bot.serve.WebServer: gunicorn, LBHEALTH_HTTP_PROCESSES web processes), with the
+    local certificate source given to the webhooks."""
     from bot.logs import setup_logging
+    from bot.serve import WebServer, use_metrics_dir
     from bot.settings import get_settings
+    from tests.fakes.redis_server import free_port
 
     settings = get_settings()
     setup_logging("WARNING")
-    original = http.create_app
-
-    def create_app(settings, redis, client, **kw):  # the one change: SNS certificates from a file
-        deps = dict(kw.pop("webhook_deps", None) or {})
-        deps["cert_source"] = FileCertSource(cert)
-        return original(settings, redis, client, webhook_deps=deps, **kw)
-
-    http.create_app = create_app
-    from bot import server as srv
-
-    processes = max(1, int(getattr(settings, "lbhealth_http_processes", 1) or 1))
-    if processes > 1:
-        from tests.fakes.redis_server import free_port
-
-        port = free_port()
-        Path(port_file).write_text(str(port))
-        return srv.serve_prefork(settings, "127.0.0.1", port, processes)
-    try:
-        app, *_ = srv.build(settings)
-    except Exception as exc:  # the Slack side is not what this bench measures
-        from redis import Redis
-        from slack_bolt import App
-
-        from bot.slack.client import web_client
-
-        print(f"(bench server: bolt app unavailable: {exc}; using a bare one)", file=sys.stderr)
-        client = web_client(settings.slack_bot_token, settings.slack_api_url)
-        bolt = App(signing_secret="bench", client=client, token_verification_enabled=False)
-        app = create_app(settings, Redis.from_url(settings.redis_url), client, bolt_app=bolt)
-    server = srv.serve_http(app, "127.0.0.1", 0, settings.lbhealth_http_threads, settings.lbhealth_max_body_bytes)
-    Path(port_file).write_text(str(server.effective_port))
-    server.run()
+    port = free_port()
+    Path(port_file).write_text(str(port))
+    use_metrics_dir()
+    WebServer(settings, "127.0.0.1", port, webhook_options={"cert_source": FileCertSource(cert)}).run()
     return 0
 
 
@@ -236,7 +209,7 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=1000, help="deliveries of the one repeated alarm")
     ap.add_argument("--distinct", type=int, default=100, help="distinct alarms (80%% CloudWatch, 20%% Tencent)")
     ap.add_argument("--clients", type=int, default=64, help="concurrent client connections")
-    ap.add_argument("--threads", type=int, default=16, help="waitress threads (LBHEALTH_HTTP_THREADS)")
+    ap.add_argument("--threads", type=int, default=16, help="threads per web process (LBHEALTH_HTTP_THREADS)")
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes (the clients are split among them)")
     ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES; 2 = the cores here)")
     ap.add_argument("--runs", type=int, default=3, help="repeat the whole storm (fresh servers); p99 bar on the median")
@@ -368,7 +341,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
         total = len(requests)
         print(f"\n[run {run_no}] alarm storm: {args.copies} deliveries of one CloudWatch alarm ({retries} SNS retries + {args.copies - retries} repeats) "
               f"+ {n_cw} distinct CloudWatch + {n_tc} distinct Tencent alarms = {total} POSTs")
-        print(f"server: lbhealth serve ({args.processes} web process(es) x {args.threads} waitress threads), {args.clients} concurrent keep-alive clients "
+        print(f"server: lbhealth serve ({args.processes} web process(es) x {args.threads} threads), {args.clients} concurrent keep-alive clients "
               f"in {procs_n} processes; "
               f"machine: {os.cpu_count()} CPUs (1-min load {load_before:.2f} before the storm), Python {sys.version.split()[0]}; HTTP statuses {dict(sorted(statuses.items()))}; "
               f"wall {wall:.2f} s ({total / wall:.0f} req/s); all roots posted and jobs queued {settle:.2f} s after the first POST\n")

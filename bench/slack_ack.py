@@ -1,7 +1,7 @@
 """Benchmark: /lbhealth acknowledgement time under a burst, and command -> threaded report time.
 
 Starts, all on loopback: a private redis-server, the fake Slack Web API (tests/fakes/slack_api.py),
-`lbhealth serve` as a real process (waitress) and `lbhealth worker --concurrency N` as real
+`lbhealth serve` as a real process (gunicorn) and `lbhealth worker --concurrency N` as real
 processes, with a cluster backed by the dump in examples/targetport-mismatch (no cloud, no
 Kubernetes API: the "fake backends"). Then:
 
@@ -143,7 +143,7 @@ def phase(what: str) -> None:
 
 
 def web_cpu_seconds(serve_pid: int) -> float:
-    """CPU time (user+sys) of the web processes of `lbhealth serve` (not its intake consumer)."""
+    """CPU time (user+sys) of `lbhealth serve`: the gunicorn arbiter and its web processes."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
@@ -151,11 +151,10 @@ def web_cpu_seconds(serve_pid: int) -> float:
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
         pid, ppid = int(entry), int(stat[1])
-        if (pid == serve_pid or ppid == serve_pid) and b"--intake" not in cmdline:
+        if serve_pid in (pid, ppid):
             total += (int(stat[11]) + int(stat[12])) / tick
     return total
 
@@ -181,7 +180,7 @@ def main() -> int:
     ap.add_argument("--single", type=int, default=10, help="sequential single commands on an idle system")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES)")
-    ap.add_argument("--http-threads", type=int, default=8, help="waitress threads per web process")
+    ap.add_argument("--http-threads", type=int, default=8, help="threads per web process (LBHEALTH_HTTP_THREADS)")
     ap.add_argument("--no-nice", action="store_true", help="run the workers at the web process's priority")
     ap.add_argument("--rounds", type=int, default=3, help="bursts to send (each of --requests commands)")
     args = ap.parse_args()
@@ -287,7 +286,7 @@ def main() -> int:
         logs.close()
         phase("stopped")
 
-    print(f"\n/lbhealth bench: {args.rounds} burst(s) of {n} concurrent signed commands -> lbhealth serve (waitress) + "
+    print(f"\n/lbhealth bench: {args.rounds} burst(s) of {n} concurrent signed commands -> lbhealth serve (gunicorn) + "
           f"{args.processes} web process(es), lbhealth worker --concurrency {args.workers}{'' if args.no_nice else ' (nice 10)'}, Redis on loopback, "
           "fake Slack API, dump-backed cluster")
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; HTTP statuses: {sorted(statuses)}\n")

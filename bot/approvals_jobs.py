@@ -33,6 +33,7 @@ from bot.queue import get_queue
 from bot.render import format_duration
 from bot.slack import actions_blocks as ui
 from bot.slack import client as slack
+from bot.slack.posting import post_once
 
 log = logging.getLogger("lbhealth.fixes.flow")
 
@@ -310,9 +311,9 @@ def _publish(d: Any, records: Records, req: dict[str, Any]) -> None:
     from bot.worker import once
 
     rid = req["id"]
-    once(d.redis, f"fix-{rid}", "result", lambda: slack.call(
-        d.client, "chat_postMessage", channel=req["channel"], thread_ts=_thread(records, req), unfurl_links=False,
-        **ui.result_message(req))["ts"])
+    once(d.redis, f"fix-{rid}", "result", lambda search_first: post_once(
+        d.client, channel=req["channel"], thread_ts=_thread(records, req), marker=f"fix-{rid}:result",
+        search_first=search_first, unfurl_links=False, **ui.result_message(req)))
     _refresh(d, rid)
     if req.get("parent"):
         _refresh(d, req["parent"])

@@ -397,13 +397,13 @@ def _main(argv: Sequence[str] | None, process: bool) -> int:
 
         return fix_cli.cmd_fix(args) if args.command == "fix" else fix_cli.cmd_audit(args)
     if args.command == "serve":
-        from bot import server
+        from bot import serve
 
-        return server.main(args) or EXIT_OK
+        return serve.main(args) or EXIT_OK
     if args.command == "worker":
-        from bot import worker
+        from bot import worker_process
 
-        return worker.main(args) or EXIT_OK
+        return worker_process.main(args) or EXIT_OK
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -1,50 +1,41 @@
-"""The one web app of `lbhealth serve`: Slack, alarm webhooks, health and metrics.
+"""The Flask app of `lbhealth serve`: Slack's endpoint, health and metrics (origins add their routes).
 
     POST /slack/events          slash commands and interactions (bolt, signed requests only)
-    POST /webhooks/...          alarm receivers (bot.webhooks.routes.register, when present)
     GET  /healthz               the process answers
-    GET  /readyz                Redis answers (503 otherwise)
+    GET  /readyz                Redis answers (503 otherwise, and the log says so once)
     GET  /metrics               Prometheus text format (bot.metrics.REGISTRY)
 
+The alarm webhooks and other origins are registered by the composition root (bot.app).
 Bodies larger than LBHEALTH_MAX_BODY_BYTES are refused with 413 before anything reads them.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+from functools import partial
 from http import HTTPStatus
-from typing import Any
 
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import Redis
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.flask import SlackRequestHandler
-from slack_sdk import WebClient
 
 from bot import metrics
+from bot.queue import queue_counts
+from bot.readiness import RedisHealth
+from bot.settings import Settings
 
 log = logging.getLogger("lbhealth.http")
 
 
-def create_app(
-    settings: Any,
-    redis: Redis,
-    slack_client: WebClient,
-    *,
-    bolt_app: App | None = None,
-    webhook_deps: dict[str, Any] | None = None,
-) -> Flask:
-    from bot.queue import enqueue_diagnosis
-    from bot.slack.app import create_bolt_app
-
+def create_flask(settings: Settings, redis: Redis, bolt: App, health: RedisHealth) -> Flask:
     app = Flask("lbhealth")
-    max_body = int(settings.lbhealth_max_body_bytes)
+    max_body = settings.lbhealth_max_body_bytes
     app.config["MAX_CONTENT_LENGTH"] = max_body  # also bounds chunked bodies with no Content-Length
-    bolt = bolt_app or create_bolt_app(settings, redis, slack_client)
     handler = SlackRequestHandler(bolt)
-    metrics.register_queue_gauges(redis)
+    counts = partial(queue_counts, redis)
+    metrics.register_queue_gauges(counts)
 
     @app.before_request
     def _refuse_large_bodies() -> Response | None:
@@ -63,22 +54,17 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        try:
-            redis.ping()
-        except Exception as exc:
-            return Response(f"redis unavailable: {type(exc).__name__}\n", status=503, mimetype="text/plain")
+        problem = health.check()
+        if problem is not None:
+            return Response(f"redis unavailable: {problem.split(':', 1)[0]}\n", status=503, mimetype="text/plain")
         return Response("ready\n", mimetype="text/plain")
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.scrape_registry(redis)), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.scrape_registry(counts)), mimetype=CONTENT_TYPE_LATEST)
 
     # Slack's requests skip Flask's request context (~0.16 ms of the ~0.35 ms a command costs here):
     app.wsgi_app = SlackFastPath(app.wsgi_app, bolt, max_body)
-
-    deps = {"settings": settings, "redis": redis, "slack": slack_client, "enqueue": enqueue_diagnosis}
-    deps.update(webhook_deps or {})
-    register_webhooks(app, deps)
     app.extensions["lbhealth.bolt"] = bolt
     return app
 
@@ -116,15 +102,3 @@ class SlackFastPath:
         out_headers.append(("Content-Length", str(len(payload))))
         start_response(f"{resp.status} {HTTPStatus(resp.status).phrase}", out_headers)
         return [payload]
-
-
-def register_webhooks(app: Flask, deps: dict[str, Any]) -> bool:
-    """Mount the alarm receivers if this build has them (bot.webhooks.routes.register(app, deps))."""
-    try:
-        routes = importlib.import_module("bot.webhooks.routes")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bot.webhooks", "bot.webhooks.routes"):
-            raise
-        return False
-    routes.register(app, deps)
-    return True

@@ -7,7 +7,10 @@ web app's /metrics shows the queue as a whole. Other modules (webhooks) add thei
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -35,18 +38,19 @@ SLACK_API_ERRORS = Counter(
 )
 
 
+Counts = Callable[[], dict[str, int]]  # bot.queue.queue_counts bound to a Redis client
+
+
 class QueueCollector:
     """Gauges read from Redis at scrape time: jobs queued / running / failed right now."""
 
-    def __init__(self, redis) -> None:
-        self.redis = redis
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
 
     def collect(self):
-        from bot.queue import queue_counts  # late: metrics must import without redis/rq
-
         g = GaugeMetricFamily("lbhealth_jobs", "Diagnosis jobs in Redis now, by state", labels=["state"])
         try:
-            for state, n in queue_counts(self.redis).items():
+            for state, n in self.counts().items():
                 g.add_metric([state], n)
         except Exception:  # Redis down: /readyz says so; a scrape must not fail
             pass
@@ -56,23 +60,19 @@ class QueueCollector:
 _collector_for: set[int] = set()
 
 
-def register_queue_gauges(redis) -> None:
+def register_queue_gauges(counts: Counts) -> None:
     if id(REGISTRY) in _collector_for:
         return
-    REGISTRY.register(QueueCollector(redis))
+    REGISTRY.register(QueueCollector(counts))
     _collector_for.add(id(REGISTRY))
 
 
-def scrape_registry(redis) -> CollectorRegistry:
+def scrape_registry(counts: Counts) -> CollectorRegistry:
     """What /metrics serves: this process's registry, or, when `lbhealth serve` runs several web
     processes (PROMETHEUS_MULTIPROC_DIR set), the sum over all of them plus the queue gauges."""
-    import os
-
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY
-    from prometheus_client import multiprocess
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(QueueCollector(redis))
+    registry.register(QueueCollector(counts))
     return registry

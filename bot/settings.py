@@ -207,13 +207,25 @@ class Settings(BaseSettings):
     lbhealth_log_level: str = "INFO"
     # Slack bot and workers (issue 3)
     lbhealth_job_retry_intervals: str = "2,10,30"  # seconds between attempts after a transient error
-    lbhealth_http_threads: int = 8  # waitress threads per web process of `lbhealth serve`
-    lbhealth_http_processes: int = 2  # web processes of `lbhealth serve` (one listening socket, pre-forked)
-    lbhealth_listener_threads: int = 16  # threads of the intake consumer (root message + enqueue)
+    lbhealth_http_threads: int = 8  # threads per web process of `lbhealth serve` (gunicorn gthread)
+    lbhealth_http_processes: int = 2  # web processes of `lbhealth serve` (gunicorn workers, pre-forked)
+    lbhealth_listener_threads: int = 8  # intake consumer threads per worker process (root message + enqueue)
+    # Redis clients (bot.redis_conn): the web tier answers Slack within 3 s and webhooks within theirs, so
+    # a Redis that hangs must cost a request at most this long; workers block on the queue and wait longer.
+    lbhealth_redis_timeout: float = 0.5  # seconds: connect and socket timeout of the web tier's Redis client
+    lbhealth_worker_redis_timeout: float = 60.0  # seconds: socket timeout of workers (above rq's blocking dequeue)
+    lbhealth_slack_timeout: float = 15.0  # seconds before a Slack Web API call counts as lost
+    lbhealth_command_retry_budget: float = 15 * 60  # seconds an accepted command keeps trying to start
+    lbhealth_command_retry_backoff: str = "5,10,30,60"  # seconds between its attempts (the last repeats)
+    lbhealth_command_late_after: float = 20.0  # seconds without a start before the requester is told it is late
 
     @property
     def job_retry_intervals(self) -> list[int]:
         return [int(x) for x in self.lbhealth_job_retry_intervals.split(",") if x.strip()]
+
+    @property
+    def command_retry_backoff(self) -> list[float]:
+        return [float(x) for x in self.lbhealth_command_retry_backoff.split(",") if x.strip()]
 
     def file_config(self) -> FileConfig:
         return load_file_config(self.lbhealth_config)

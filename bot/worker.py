@@ -2,7 +2,7 @@
 
 A job (bot.queue.DiagnosisJob, JSON) runs the engine (checks.runner.diagnose) against the
 cluster named in the config, posts the report as replies in the thread of `root_ts`, then
-updates the root message through ROOT_UPDATERS[origin] (commands here; alarms register theirs).
+updates the root message through the updater of the job's origin (Deps.root_updaters, built by bot.app).
 
 Reliability, and why it is built this way:
 - Retries: rq `Retry(max=3, interval=[2, 10, 30])` for transient errors (an exception escaping
@@ -12,9 +12,9 @@ Reliability, and why it is built this way:
   diagnosis failed and why, and updates the root message.
 - Posting is idempotent per job: each part (reply i, the file, the failure note) is claimed
   with SET NX under `lbhealth:posted:<job>:<part>` and its ts recorded, so a job that runs twice
-  (after a crash, or a retry after a partial post) never posts a part twice. The one window
-  left is a worker killed after Slack accepted a message and before the ts was recorded (a
-  few ms); the claim then expires and that one part may be posted again.
+  (after a crash, or a retry after a partial post) never posts a part twice. Each message carries
+  a marker in its metadata (bot.slack.posting): a post Slack may have taken without confirming it
+  (timeout, 5xx) is looked for before it is posted again, by this attempt or the next.
 - A worker killed with SIGKILL: rq notices an abandoned job only when its StartedJobRegistry
   entry expires (job timeout + 60 s for a SimpleWorker) *and* a surviving worker runs its
   maintenance (every 10 min by default), i.e. up to ~13 min with our 120 s timeout. Lowering
@@ -35,25 +35,22 @@ Reliability, and why it is built this way:
   SIGTERM/SIGINT (cold shutdown) exits at once; the liveness key is deleted on the way out so
   the reaper hands the job back to another worker within seconds.
 - Jobs run in the worker process (rq SimpleWorker: no fork per job, the engine's imports and
-  clients stay warm); `--concurrency N` starts N such processes and supervises them.
+  clients stay warm); the processes themselves are bot.worker_process (`lbhealth worker`).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from redis import Redis
-from rq import SimpleWorker, get_current_job
+from rq import get_current_job
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
@@ -63,16 +60,21 @@ from rq.timeouts import JobTimeoutException, TimerDeathPenalty
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics
-from bot.logs import job_context, setup_logging
+from bot import metrics, render
+from bot.approvals_jobs import attach_fix_buttons
+from bot.liveness import alive_key
+from bot.logs import job_context
 from bot.queue import PREFIX, DiagnosisJob, get_queue, release_target, update_record
 from bot.render import format_duration, render_message
+from bot.settings import ConfigError, Settings
 from bot.slack import client as slack
+from bot.slack.posting import PostUnknown, post_once
+from checks.collect.errors import DumpError
+from checks.model import InvalidTarget, Target
+from checks.runner import diagnose
 
 log = logging.getLogger("lbhealth.worker")
 
-ALIVE_TTL = 10  # seconds a worker's liveness key outlives its last refresh
-ALIVE_REFRESH = 2
 REAP_INTERVAL = 3
 POSTED_TTL = 7 * 24 * 3600
 POST_CLAIM_TTL = 30  # a claim left by a worker killed mid-post expires after this
@@ -89,46 +91,48 @@ class PermanentError(Exception):
 
 @dataclass
 class Deps:
-    settings: Any
+    """What jobs use in this process, built by the composition root (bot.app.worker_deps)."""
+
+    settings: Settings
     redis: Redis
     client: WebClient
+    root_updaters: dict[str, RootUpdater] = field(default_factory=dict)  # by job origin; default: commands'
+    job_preparers: dict[str, JobPreparer] = field(default_factory=dict)  # by job origin; default: a Service
 
 
 _deps: Deps | None = None
-_deps_lock = threading.Lock()
 
 
-def configure(deps: Deps | None) -> None:
-    """Set (or clear) the dependencies jobs use in this process (tests; `run_worker`)."""
+def configure(deps: Deps | None) -> Deps | None:
+    """Set (or clear) the dependencies jobs use in this process (the worker process; tests)."""
     global _deps
     _deps = deps
+    return deps
+
+
+def configured() -> Deps | None:
+    return _deps
 
 
 def deps() -> Deps:
-    global _deps
-    with _deps_lock:
-        if _deps is None:
-            from bot.settings import get_settings
-
-            settings = get_settings()
-            _deps = Deps(
-                settings=settings,
-                redis=Redis.from_url(settings.redis_url),
-                client=slack.web_client(settings.slack_bot_token, settings.slack_api_url),
-            )
-        return _deps
+    if _deps is None:
+        raise RuntimeError("bot.worker.configure() was not called in this process (see bot.app.worker_deps)")
+    return _deps
 
 
 # --------------------------------------------------------------------------------------------
 # Idempotent posting
 
 
-def once(redis: Redis, job_id: str, part: str, action: Callable[[], str]) -> str | None:
-    """Run `action` (which posts something and returns its ts/id) at most once per job and part.
+def once(redis: Redis, job_id: str, part: str, action: Callable[[bool], str]) -> str | None:
+    """Run `action(search_first)` (which posts something and returns its ts/id) at most once per job and part.
 
-    Returns the recorded value (from this call or an earlier run of the same job).
+    Returns the recorded value (from this call or an earlier run of the same job). An earlier run
+    that ended in PostUnknown (Slack may have the message) leaves a flag, and the next run passes
+    search_first=True so that the post is looked for before it is made again.
     """
     key = f"{PREFIX}posted:{job_id}:{part}"
+    unknown = key + ":unknown"
     deadline = time.monotonic() + POST_CLAIM_TTL + 5
     while True:
         value = redis.get(key)
@@ -142,8 +146,10 @@ def once(redis: Redis, job_id: str, part: str, action: Callable[[], str]) -> str
             raise TimeoutError(f"part {part} of job {job_id} stayed claimed")
         time.sleep(0.2)
     try:
-        result = action()
-    except BaseException:
+        result = action(bool(redis.exists(unknown)))
+    except BaseException as exc:
+        if isinstance(exc, PostUnknown):
+            redis.set(unknown, "1", ex=POSTED_TTL)
         redis.delete(key)
         raise
     redis.set(key, result or "posted", ex=POSTED_TTL)
@@ -178,18 +184,10 @@ class Outcome:
 
 
 RootUpdater = Callable[[Outcome], None]
-ROOT_UPDATERS: dict[str, RootUpdater] = {}
+# (job, cluster config) -> (Target, extra State.options)
+JobPreparer = Callable[[DiagnosisJob, Any], tuple[Any, dict[str, Any]]]
 
 
-def register_root_updater(origin: str) -> Callable[[RootUpdater], RootUpdater]:
-    def decorator(fn: RootUpdater) -> RootUpdater:
-        ROOT_UPDATERS[origin] = fn
-        return fn
-
-    return decorator
-
-
-@register_root_updater("command")
 def update_command_root(outcome: Outcome) -> None:
     """The /lbhealth root message, updated in place: status emoji, root cause in one line, duration."""
     job = outcome.job
@@ -203,31 +201,8 @@ def update_command_root(outcome: Outcome) -> None:
     slack.call(outcome.client, "chat_update", channel=job.channel, ts=job.root_ts, **message)
 
 
-def _root_updater(origin: str) -> RootUpdater:
-    if origin not in ROOT_UPDATERS and origin == "alarm":
-        try:  # the alarm updater (and job preparer) live with the incidents
-            from bot.incidents import register_with_worker
-
-            register_with_worker()
-        except ImportError:
-            pass
-    return ROOT_UPDATERS.get(origin, update_command_root)
-
-
-# Job preparers (pluggable by origin): (job, cluster config) -> (Target, extra State.options).
-JobPreparer = Callable[[DiagnosisJob, Any], tuple[Any, dict[str, Any]]]
-JOB_PREPARERS: dict[str, JobPreparer] = {}
-
-
-def _job_preparer(origin: str) -> JobPreparer | None:
-    if origin not in JOB_PREPARERS and origin == "alarm":
-        try:
-            from bot.incidents import register_with_worker
-
-            register_with_worker()
-        except ImportError:
-            pass
-    return JOB_PREPARERS.get(origin)
+def _root_updater(d: Deps, origin: str) -> RootUpdater:
+    return d.root_updaters.get(origin, update_command_root)
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,15 +224,11 @@ def _test_delay() -> None:
         time.sleep(float(delay))
 
 
-def _diagnose(settings: Any, job: DiagnosisJob):
-    from bot.settings import ConfigError
-    from checks.collect.errors import DumpError
-    from checks.model import InvalidTarget, Target
-    from checks.runner import diagnose
-
+def _diagnose(d: Deps, job: DiagnosisJob):
+    settings = d.settings
     try:
         cluster = settings.cluster(job.cluster)
-        prepare = _job_preparer(job.origin)
+        prepare = d.job_preparers.get(job.origin)
         if prepare is not None:  # e.g. alarms: the load balancer's identifiers, a target with no Service
             target, options = prepare(job, cluster)
         else:
@@ -292,10 +263,10 @@ def run_diagnosis(payload: dict[str, Any]) -> dict[str, Any]:
         log.info("diagnosis started", extra={"target": job.dedup_key, "attempt": attempt, "origin": job.origin})
         _test_delay()
         try:
-            report = _diagnose(d.settings, job)
+            report = _diagnose(d, job)
             post_report(d, job, job_id, report)
             duration = time.monotonic() - started
-            _root_updater(job.origin)(Outcome(job, job_id, d.client, d.redis, report=report,
+            _root_updater(d, job.origin)(Outcome(job, job_id, d.client, d.redis, report=report,
                                               attempts=attempt, duration_s=duration))
         except PermanentError as exc:
             finish_failed(d, job, job_id, str(exc), attempt)
@@ -319,9 +290,6 @@ def run_diagnosis(payload: dict[str, Any]) -> dict[str, Any]:
 
 def post_report(d: Deps, job: DiagnosisJob, job_id: str, report: Any) -> None:
     """The report as replies in the thread of job.root_ts; the full report as a file when too large."""
-    from bot import render
-    from bot.approvals_jobs import attach_fix_buttons
-
     try:
         messages, overflow = render.slack_report(report)
     except ValueError as exc:  # does not fit Slack's limits even split: only the file
@@ -333,10 +301,11 @@ def post_report(d: Deps, job: DiagnosisJob, job_id: str, report: Any) -> None:
                                    filename=_filename(job))]
     thread = job.root_ts
     for i, message in enumerate(messages):
-        once(d.redis, job_id, f"reply:{i}", lambda m=message: slack.call(
-            d.client, "chat_postMessage", channel=job.channel, thread_ts=thread, unfurl_links=False, **m)["ts"])
+        once(d.redis, job_id, f"reply:{i}", lambda search_first, m=message, i=i: post_once(
+            d.client, channel=job.channel, thread_ts=thread, marker=f"{job_id}:reply:{i}", search_first=search_first,
+            unfurl_links=False, **m))
     if overflow:
-        def upload() -> str:
+        def upload(_search_first: bool) -> str:
             resp = slack.call(
                 d.client, "files_upload_v2", channel=job.channel, thread_ts=thread,
                 content=render.render_markdown(report), filename=_filename(job),
@@ -357,8 +326,6 @@ def tell_requester_to_invite(d: Deps, job: DiagnosisJob, error: str) -> None:
     message = render_message("invite", error=error, command_text=f"/lbhealth {job.ref}")
     try:
         if job.response_url:
-            import requests
-
             requests.post(job.response_url, json={"response_type": "ephemeral", **message}, timeout=5)
         elif job.requested_by:
             slack.call(d.client, "chat_postEphemeral", channel=job.channel, user=job.requested_by, **message)
@@ -374,9 +341,10 @@ def finish_failed(d: Deps, job: DiagnosisJob, job_id: str, reason: str, attempts
         try:
             if post_in_thread:
                 message = render_message("failed", job=job, job_id=job_id, reason=reason, attempts=attempts)
-                once(d.redis, job_id, "failed", lambda: slack.call(
-                    d.client, "chat_postMessage", channel=job.channel, thread_ts=job.root_ts, **message)["ts"])
-                _root_updater(job.origin)(Outcome(job, job_id, d.client, d.redis, error=reason, attempts=attempts))
+                once(d.redis, job_id, "failed", lambda search_first: post_once(
+                    d.client, channel=job.channel, thread_ts=job.root_ts, marker=f"{job_id}:failed",
+                    search_first=search_first, **message))
+                _root_updater(d, job.origin)(Outcome(job, job_id, d.client, d.redis, error=reason, attempts=attempts))
         except Exception:
             log.exception("could not post the failure")
         finally:
@@ -421,38 +389,7 @@ def on_job_failure(rq_job: Job, connection: Redis, exc_type: Any, exc_value: Any
 
 
 # --------------------------------------------------------------------------------------------
-# Liveness and the reaper
-
-
-def alive_key(worker_name: str) -> str:
-    return f"{PREFIX}alive:{worker_name}"
-
-
-class Liveness(threading.Thread):
-    """Refreshes `lbhealth:alive:<worker>` while this process lives."""
-
-    def __init__(self, redis: Redis, worker_name: str) -> None:
-        super().__init__(name="lbhealth-liveness", daemon=True)
-        self.redis, self.worker_name = redis, worker_name
-        self.stopped = threading.Event()
-        self.beat()
-
-    def beat(self) -> None:
-        self.redis.set(alive_key(self.worker_name), str(os.getpid()), ex=ALIVE_TTL)
-
-    def run(self) -> None:
-        while not self.stopped.wait(ALIVE_REFRESH):
-            try:
-                self.beat()
-            except Exception:
-                log.warning("liveness refresh failed", exc_info=True)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        try:
-            self.redis.delete(alive_key(self.worker_name))
-        except Exception:
-            pass
+# The reaper (lbhealth's own workers keep liveness keys: bot.liveness)
 
 
 def reap_abandoned(redis: Redis) -> list[str]:
@@ -513,95 +450,3 @@ class Reaper(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-
-
-# --------------------------------------------------------------------------------------------
-# Processes
-
-
-def make_worker(redis: Redis, name: str | None = None) -> SimpleWorker:
-    return SimpleWorker(
-        [get_queue(redis)],
-        connection=redis,
-        serializer=JSONSerializer,
-        name=name,
-        worker_ttl=30,  # dequeue blocks for worker_ttl - 15 s between heartbeats/maintenance
-        maintenance_interval=60,
-    )
-
-
-def run_worker(settings: Any, *, burst: bool = False, name: str | None = None) -> int:
-    redis = Redis.from_url(settings.redis_url)
-    configure(Deps(settings=settings, redis=redis,
-                   client=slack.web_client(settings.slack_bot_token, settings.slack_api_url)))
-    worker = make_worker(redis, name)
-    liveness = Liveness(redis, worker.name)
-    reaper = Reaper(redis, worker.name)
-    liveness.start()
-    if burst:
-        reaper.tick()
-    else:
-        reaper.start()
-    log.info("worker started", extra={"worker": worker.name, "pid": os.getpid(), "burst": burst})
-    try:
-        worker.work(burst=burst, logging_level=settings.lbhealth_log_level.upper(), with_scheduler=False)
-    finally:
-        reaper.stop()
-        liveness.stop()  # a job abandoned by a cold shutdown is handed back within a reaper period
-    return 0
-
-
-def supervise(n: int, burst: bool) -> int:
-    """Run N worker processes; forward SIGTERM/SIGINT (warm, then cold shutdown); restart crashed ones."""
-    cmd = [sys.executable, "-m", "bot.worker", "--concurrency", "1"] + (["--burst"] if burst else [])
-    procs = [subprocess.Popen(cmd) for _ in range(n)]
-    stopping = threading.Event()
-
-    def forward(signum: int, _frame: Any) -> None:
-        stopping.set()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    while True:
-        running = False
-        for i, p in enumerate(procs):
-            code = p.poll()
-            if code is None:
-                running = True
-            elif not stopping.is_set() and not burst and code != 0:
-                log.warning("worker process exited; restarting", extra={"pid": p.pid, "code": code})
-                procs[i] = subprocess.Popen(cmd)
-                running = True
-        if not running:
-            break
-        time.sleep(0.5)
-    return max((p.returncode or 0) for p in procs)
-
-
-def main(args: argparse.Namespace) -> int:
-    from bot.settings import get_settings
-
-    settings = get_settings()
-    setup_logging(settings.lbhealth_log_level)
-    n = int(getattr(args, "concurrency", 1) or 1)
-    burst = bool(getattr(args, "burst", False))
-    if n > 1:
-        return supervise(n, burst)
-    return run_worker(settings, burst=burst, name=getattr(args, "name", None))
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bot.worker", description="Run lbhealth diagnosis workers")
-    p.add_argument("--concurrency", type=int, default=1)
-    p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
-    p.add_argument("--name", default=None)
-    return p
-
-
-if __name__ == "__main__":
-    from bot.worker import main as _main  # the importable module, not __main__: jobs resolve bot.worker.*
-
-    sys.exit(_main(_parser().parse_args()))

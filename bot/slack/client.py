@@ -1,7 +1,10 @@
 """The Slack Web API client every part of lbhealth uses, with the retry handlers Slack needs.
 
-slack_sdk retries only connection errors by default; 429s (with Retry-After) and 5xx answers
-are retried here too. `SLACK_API_URL` points the client elsewhere (tests, proxies).
+429s (with Retry-After) are retried: Slack did not take the call. Connection errors and 5xx
+answers are retried only for methods that are safe to repeat: a `chat.postMessage` that timed out
+or got a 5xx may have been accepted, and sending it again blindly posts it twice (a 20 s Slack
+stall gave two root messages). Posts go through bot.slack.posting.post_once instead, which looks
+for the message before posting again. `SLACK_API_URL` points the client elsewhere (tests, proxies).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
 
 from bot import metrics
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +36,42 @@ PERMANENT = NOT_IN_CHANNEL | {
 }
 
 
-def web_client(token: str | None, base_url: str | None = None, *, timeout: int = 15) -> WebClient:
+# Methods whose repetition creates something a second time: never re-sent by the HTTP layer.
+NOT_IDEMPOTENT = {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal", "chat.scheduleMessage"}
+
+
+def _method(request: HttpRequest) -> str:
+    return request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+class SafeConnectionErrorRetry(ConnectionErrorRetryHandler):
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return _method(request) not in NOT_IDEMPOTENT and super()._can_retry(
+            state=state, request=request, response=response, error=error)
+
+
+class SafeServerErrorRetry(ServerErrorRetryHandler):
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return _method(request) not in NOT_IDEMPOTENT and super()._can_retry(
+            state=state, request=request, response=response, error=error)
+
+
+def web_client(token: str | None, base_url: str | None = None, *, timeout: float = 15) -> WebClient:
     base = (base_url or WebClient.BASE_URL).rstrip("/") + "/"
     return WebClient(
         token=token,
         base_url=base,
         timeout=timeout,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            SafeConnectionErrorRetry(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
+            SafeServerErrorRetry(max_retry_count=2),
         ],
     )
+
+
+def client_from_settings(settings: Settings) -> WebClient:
+    return web_client(settings.slack_bot_token, settings.slack_api_url, timeout=settings.lbhealth_slack_timeout)
 
 
 def slack_error(exc: BaseException) -> str | None:

@@ -1,17 +1,19 @@
 """Accepted slash commands, between the acknowledgement and the job: a reliable Redis list.
 
-    web process:     ack()  ->  submit(redis, body)            RPUSH lbhealth:intake
-    intake consumer: BLMOVE lbhealth:intake -> lbhealth:intake:processing:<consumer>
-                     CommandHandlers.process(body)          (dedup, root message, enqueue)
+    web process:     submit(redis, body)                       RPUSH lbhealth:intake
+    worker process:  BLMOVE lbhealth:intake -> lbhealth:intake:processing:<consumer>
+                     CommandStarter.process(body)            (dedup, root message, enqueue)
                      LREM the item from its processing list
 
-A consumer that dies mid-command leaves the item in its processing list; any live consumer
-moves the items of consumers whose liveness key (bot.worker.Liveness) has expired back onto
-the intake list. Handling is idempotent (the command's dedup key, the target's claim), so an
-item handled twice still yields one root message and one job.
+A command that cannot start now (Slack or Redis slow or down) is tried again with backoff
+(LBHEALTH_COMMAND_RETRY_BACKOFF) for up to LBHEALTH_COMMAND_RETRY_BUDGET seconds: it waits in
+`lbhealth:intake:later` (a sorted set by due time) and the requester is told, once, that it is
+late (once it has waited LBHEALTH_COMMAND_LATE_AFTER s). Only when the budget is spent is the command dropped, with a message saying so.
 
-`lbhealth serve` runs the consumer in a child process (`python -m bot.server --intake`), so
-that follow-up work never competes with acknowledgements for the web process's GIL.
+A consumer that dies mid-command leaves the item in its processing list; any live consumer moves
+the items of consumers whose liveness key (bot.liveness) has expired back onto the intake list.
+Handling is idempotent (the command's dedup key, the target's claim, the root message's marker),
+so an item handled twice still yields one root message and one job.
 """
 
 from __future__ import annotations
@@ -21,31 +23,86 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
+from redis.exceptions import RedisError
+
+from bot.liveness import Liveness, alive_key
+from bot.settings import Settings
 
 log = logging.getLogger("lbhealth.intake")
 
 INTAKE = "lbhealth:intake"
 PROCESSING = "lbhealth:intake:processing:"
-MAX_ATTEMPTS = 3
+LATER = "lbhealth:intake:later"
 FIELDS = ("team_id", "enterprise_id", "channel_id", "user_id", "command", "text", "response_url", "trigger_id")
 
+RECORDED, NOT_RECORDED, UNCONFIRMED = "recorded", "not_recorded", "unconfirmed"
 
-def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> None:
+# Move the items that are due from LATER to INTAKE, atomically (a crash in between loses nothing).
+_DUE = """
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, item in ipairs(items) do
+  redis.call('ZREM', KEYS[1], item)
+  redis.call('RPUSH', KEYS[2], item)
+end
+return #items
+"""
+
+
+def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
+    """RPUSH the command; RECORDED, NOT_RECORDED (certainly not: no connection) or UNCONFIRMED (sent,
+    but Redis did not answer in time: it will run the push if it wakes up)."""
     item = {"body": {k: body.get(k) for k in FIELDS if body.get(k) is not None}, "retry": retry,
             "received_at": time.time()}
-    redis.rpush(INTAKE, json.dumps(item, separators=(",", ":")))
+    payload = json.dumps(item, separators=(",", ":"))
+    pool = redis.connection_pool
+    try:
+        conn = pool.get_connection()
+    except (RedisError, OSError) as exc:
+        log.error("command not recorded: Redis cannot be reached", extra={"error": type(exc).__name__})
+        return NOT_RECORDED
+    try:
+        try:
+            conn.check_health()  # an idle connection is PINGed first: still before anything is sent
+        except (RedisError, OSError) as exc:
+            conn.disconnect()
+            log.error("command not recorded: Redis cannot be reached", extra={"error": type(exc).__name__})
+            return NOT_RECORDED
+        try:
+            conn.send_command("RPUSH", INTAKE, payload, check_health=False)
+            conn.read_response()
+        except (RedisError, OSError) as exc:
+            conn.disconnect()
+            log.error("command sent to Redis but not confirmed", extra={"error": type(exc).__name__})
+            return UNCONFIRMED
+        return RECORDED
+    finally:
+        pool.release(conn)
+
+
+class Starter(Protocol):
+    """What starts a command (bot.slack.starter.CommandStarter)."""
+
+    def process(self, body: dict[str, Any], retry: str | None = None, *, attempt: int = 0) -> None: ...
+
+    def tell_late(self, body: dict[str, Any], deadline: float) -> bool: ...
+
+    def give_up(self, body: dict[str, Any], reason: str) -> None: ...
+
+
+def backoff(settings: Settings, attempts: int) -> float:
+    steps = settings.command_retry_backoff or [5.0]
+    return steps[min(attempts, len(steps)) - 1]
 
 
 class IntakeConsumer:
-    def __init__(self, settings: Any, redis: Redis, client, *, threads: int = 8, name: str | None = None,
-                 recover_every: float = 5.0, poll: float = 1.0) -> None:
-        from bot.slack.app import CommandHandlers
-
+    def __init__(self, settings: Settings, redis: Redis, starter: Starter, *, threads: int = 8,
+                 name: str | None = None, recover_every: float = 1.0, poll: float = 1.0) -> None:
+        self.settings = settings
         self.redis = redis
-        self.handlers = CommandHandlers(settings, redis, client)
+        self.starter = starter
         self.name = name or f"intake-{uuid.uuid4().hex[:12]}"
         self.processing = PROCESSING + self.name
         self.n_threads = threads
@@ -53,42 +110,58 @@ class IntakeConsumer:
         self.poll = poll
         self.stopped = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._liveness = None
+        self._liveness: Liveness | None = None
+        self._due = redis.register_script(_DUE)
 
     # -- one item ------------------------------------------------------------------------------
     def run_once(self, timeout: float = 1.0) -> bool:
         raw = self.redis.blmove(INTAKE, self.processing, timeout, "LEFT", "RIGHT")
         if raw is None:
             return False
-        item: dict[str, Any] = {}
         try:
             item = json.loads(raw)
-            self.handlers.process(item["body"], item.get("retry"))
-        except Exception as exc:
-            attempts = int(item.get("attempts", 0)) + 1
-            if item and attempts < MAX_ATTEMPTS:
-                log.warning("command failed; trying again", extra={"attempt": attempts, "error": repr(exc)})
-                time.sleep(0.5 * attempts)
-                self.redis.rpush(INTAKE, json.dumps({**item, "attempts": attempts}, separators=(",", ":")))
-            else:
-                log.exception("command failed after the acknowledgement; giving up")
-                if item:
-                    self.handlers.give_up(item["body"], type(exc).__name__)
-        finally:
+        except ValueError:
+            log.error("unreadable intake item dropped")
             self.redis.lrem(self.processing, 1, raw)
+            return True
+        try:
+            self.starter.process(item["body"], item.get("retry"), attempt=int(item.get("attempts", 0)))
+        except Exception as exc:
+            self._later(item, exc)
+        self.redis.lrem(self.processing, 1, raw)
         return True
 
+    def _later(self, item: dict[str, Any], exc: Exception) -> None:
+        """Try again after a backoff while the budget lasts (telling the requester once), else give up."""
+        attempts = int(item.get("attempts", 0)) + 1
+        deadline = float(item.get("received_at") or time.time()) + self.settings.lbhealth_command_retry_budget
+        delay = backoff(self.settings, attempts)
+        reason = type(exc).__name__
+        if time.time() + delay > deadline:
+            log.error("command could not start within its retry budget; giving up",
+                      extra={"attempts": attempts, "error": reason})
+            self.starter.give_up(item["body"], reason)
+            return
+        log.warning("command could not start; trying again later",
+                    extra={"attempt": attempts, "in_s": delay, "error": reason})
+        waited = time.time() - float(item.get("received_at") or time.time())
+        if not item.get("told_late") and waited + delay >= self.settings.lbhealth_command_late_after:
+            item["told_late"] = self.starter.tell_late(item["body"], deadline)
+        item["attempts"] = attempts
+        self.redis.zadd(LATER, {json.dumps(item, separators=(",", ":")): time.time() + delay})
+
     def drain(self) -> int:
-        """Handle everything on the intake list now (tests, --burst style)."""
+        """Handle everything on the intake list now (tests)."""
         n = 0
         while self.run_once(timeout=0.01):
             n += 1
         return n
 
-    # -- crash recovery --------------------------------------------------------------------------
-    def recover(self) -> int:
-        from bot.worker import alive_key
+    # -- due retries and crash recovery ----------------------------------------------------------
+    def move_due(self) -> int:
+        return int(self._due(keys=[LATER, INTAKE], args=[time.time()]))
 
+    def recover(self) -> int:
         moved = 0
         for key in self.redis.scan_iter(match=PROCESSING + "*", count=100):
             owner = key.decode()[len(PROCESSING):]
@@ -105,28 +178,25 @@ class IntakeConsumer:
         while not self.stopped.is_set():
             try:
                 self.run_once(timeout=self.poll)
-            except Exception:
-                log.warning("intake loop error", exc_info=True)
-                time.sleep(0.5)
+            except (RedisError, OSError):  # Redis down: the worker process logs the state change
+                self.stopped.wait(1.0)
 
-    def _recover_loop(self) -> None:
+    def _housekeeping(self) -> None:
         while not self.stopped.wait(self.recover_every):
             try:
+                self.move_due()
                 self.recover()
-            except Exception:
-                log.warning("intake recovery failed", exc_info=True)
+            except (RedisError, OSError):
+                pass
 
     def start(self) -> IntakeConsumer:
-        from bot.worker import Liveness
-
         self._liveness = Liveness(self.redis, self.name)
         self._liveness.start()
-        self.recover()
         for i in range(self.n_threads):
             t = threading.Thread(target=self._loop, name=f"intake-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        t = threading.Thread(target=self._recover_loop, name="intake-recover", daemon=True)
+        t = threading.Thread(target=self._housekeeping, name="intake-housekeeping", daemon=True)
         t.start()
         self._threads.append(t)
         return self

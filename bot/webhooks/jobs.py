@@ -20,7 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from bot.queue import DiagnosisJob
 from bot.webhooks.alarms import Alarm
+from checks.collect import alarm_map
+from checks.model import Target
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,6 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alarm-map")
 
 def alarm_job(alarm: Alarm, outcome: Any, *, channel: str, root_ts: str | None, mapping: dict[str, Any] | None):
     """The DiagnosisJob for an incident's diagnosis number `outcome.job_seq`."""
-    from bot.queue import DiagnosisJob
-
     mapping = mapping or {}
     services = mapping.get("services") or []
     extra = {
@@ -83,8 +84,6 @@ def job_options(job: Any) -> dict[str, Any]:
 def prepare_alarm_job(job: Any, cluster: Any) -> tuple[Any, dict[str, Any]]:
     """bot.worker JOB_PREPARERS["alarm"]: the Target (a placeholder when no Service was found, so the
     Kubernetes checks skip and the cloud-side checks run on the load balancer) and the options."""
-    from checks.model import Target
-
     cluster_name = cluster.name if cluster else job.cluster
     options = job_options(job)
     if (job.extra or {}).get("unmapped"):
@@ -96,8 +95,6 @@ def prepare_alarm_job(job: Any, cluster: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def map_alarm(alarm: Alarm, *, clusters: list[Any] | None = None, clients: Any = None) -> dict[str, Any]:
-    from checks.collect import alarm_map
-
     if alarm.cloud == "aws":
         res = alarm_map.map_aws(alarm.target_groups, region=alarm.region, load_balancer_arn=alarm.load_balancer_arn,
                                 clusters=clusters, clients=clients)
@@ -111,21 +108,17 @@ class Mapper:
     """alarm -> mapping dict, from the Redis cache or `map_alarm`, within `timeout` seconds."""
 
     def __init__(self, redis, settings: Any = None, *, clients: Any = None, timeout: float = 3.0, clusters: list[Any] | None = None) -> None:
-        from checks.collect.alarm_map import Clients
-
         self.redis = redis
         self.settings = settings
-        self.clients = clients or Clients()  # one set of API clients for the process (kept warm)
+        self.clients = clients or alarm_map.Clients()  # one set of API clients for the process (kept warm)
         self.timeout = timeout
         self._clusters = clusters
 
     def clusters(self) -> list[Any]:
         if self._clusters is not None:
             return self._clusters
-        from checks.collect.alarm_map import clusters_from_config
-
         try:
-            return clusters_from_config(self.settings.file_config()) if self.settings is not None else []
+            return alarm_map.clusters_from_config(self.settings.file_config()) if self.settings is not None else []
         except Exception as exc:
             log.error("config unreadable for alarm mapping: %s", exc)
             return []

@@ -30,11 +30,15 @@ import logging
 import time
 from typing import Any
 
+import redis as redis_lib
 from flask import Blueprint, Flask, Response, request
 
 from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
 from bot.policy import Access, RateLimiter
+from bot.queue import enqueue_diagnosis
+from bot.settings import Settings
 from bot.webhooks import alarms as parse
+from bot.webhooks import metrics
 from bot.webhooks.jobs import Mapper
 from bot.webhooks.sns import ApiConfirmer, HttpsCertificateSource, SnsRejected, SnsVerifier
 
@@ -62,33 +66,29 @@ class Refused(Exception):
 
 class WebhookApp:
     def __init__(self, deps: Any) -> None:
-        from bot.webhooks import metrics
-
         self.deps = deps
-        self.settings = _get(deps, "settings")
+        self.settings: Settings = _get(deps, "settings")
         self.redis = _get(deps, "redis")
         self.clock = _get(deps, "clock") or time.time
         self.metrics = metrics
         self.verifier = SnsVerifier(_get(deps, "cert_source") or HttpsCertificateSource(), clock=self.clock)
         self.confirmer = _get(deps, "confirmer") or ApiConfirmer()
         self.mapper = _get(deps, "mapper")
-        self.max_body = int(getattr(self.settings, "lbhealth_max_body_bytes", 256 * 1024) or 256 * 1024)
+        self.max_body = self.settings.lbhealth_max_body_bytes
         policy = _get(deps, "policy") or Policy(
-            rediagnose_after=float(getattr(self.settings, "lbhealth_alarm_rediagnose_after", 900) or 900),
-            flap_window=float(getattr(self.settings, "lbhealth_alarm_flap_window", 600) or 600),
+            rediagnose_after=self.settings.lbhealth_alarm_rediagnose_after,
+            flap_window=self.settings.lbhealth_alarm_flap_window,
         )
         self.incidents = Incidents(self.redis, policy, clock=self.clock)
         self.limiter = RateLimiter(self.redis)
         mapper = self.mapper
         if mapper is None and _get(deps, "map_alarms", True):
             mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
-                            timeout=float(getattr(self.settings, "lbhealth_alarm_map_timeout", 10.0) or 10.0))
+                            timeout=self.settings.lbhealth_alarm_map_timeout)
             mapper.warm()
-        enqueue = _get(deps, "enqueue")
-        if enqueue is None:
-            from bot.queue import enqueue_diagnosis as enqueue
+        enqueue = _get(deps, "enqueue") or enqueue_diagnosis
         self.desk = AlarmDesk(self.incidents, slack=_get(deps, "slack"), enqueue=enqueue, route=self.route,
-                              follow_up_threads=int(getattr(self.settings, "lbhealth_alarm_follow_up_threads", 2) or 2),
+                              follow_up_threads=self.settings.lbhealth_alarm_follow_up_threads,
                               mapper=mapper, metrics=self)
 
     # -- metrics hooks -------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class WebhookApp:
         services = (mapping or {}).get("services") or []
         namespace = services[0].split("/", 1)[0] if services else None
         cluster_channel = next((c.channel for c in clusters if c.name == cluster and c.channel), None)
-        default = cluster_channel or getattr(self.settings, "lbhealth_alarm_channel", None) or (cfg.alarm_channel if cfg else None)
+        default = cluster_channel or self.settings.lbhealth_alarm_channel or (cfg.alarm_channel if cfg else None)
         channel = route_channel(routes, default, alarm_name=alarm.name, cluster=cluster, namespace=namespace)
         return self._admit(alarm, cfg, cluster, channel)
 
@@ -164,8 +164,6 @@ class WebhookApp:
 
     # -- receiving ---------------------------------------------------------------------------------
     def _record(self, source: str, alarm: parse.Alarm) -> Any:
-        import redis as redis_lib
-
         try:
             delivery = self.desk.receive(alarm)
         except (redis_lib.exceptions.RedisError, OSError) as exc:
@@ -194,7 +192,7 @@ class WebhookApp:
             return self._refuse("eventbridge", r.status, r.reason)
 
     def _eventbridge(self, data: Any) -> Response:
-        secret = getattr(self.settings, "lbhealth_eventbridge_secret", None)
+        secret = self.settings.lbhealth_eventbridge_secret
         given = request.headers.get(EVENTBRIDGE_HEADER, "")
         if not secret:
             raise Refused(403, "EventBridge events refused: LBHEALTH_EVENTBRIDGE_SECRET is not set")
@@ -216,7 +214,7 @@ class WebhookApp:
         try:
             topics = set(self.settings.sns_topic_allowlist)
         except Exception:
-            topics = {t.strip() for t in (getattr(self.settings, "lbhealth_sns_topics", "") or "").split(",") if t.strip()}
+            topics = {t.strip() for t in self.settings.lbhealth_sns_topics.split(",") if t.strip()}
         self._topics_cache = (now, topics)
         return topics
 
@@ -266,9 +264,10 @@ class WebhookApp:
     def tencent(self, secret: str) -> Response:
         session = None
         try:
-            expected = getattr(self.settings, "tencent_secret", None)
-            if callable(expected):
-                expected = expected()
+            try:
+                expected = self.settings.tencent_secret
+            except ValueError:  # the config file broke since start: refuse rather than guess
+                expected = None
             if not expected:
                 raise Refused(403, "Tencent callbacks refused: LBHEALTH_TENCENT_WEBHOOK_SECRET is not set")
             if not hmac.compare_digest(secret.encode(), expected.encode()):

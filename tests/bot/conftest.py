@@ -52,6 +52,7 @@ def make_settings(redis_url: str, slack_url: str, config: Path, **overrides) -> 
         lbhealth_job_retry_intervals="0,0,0",  # immediate retries: burst workers pick them up
         lbhealth_job_timeout=60,
         lbhealth_max_body_bytes=64 * 1024,
+        lbhealth_command_retry_backoff="0.2,0.5,1",  # the intake's retries, compressed from 5,10,30,60 s
     )
     values.update(overrides)
     return Settings(**values)
@@ -73,9 +74,9 @@ def redis(settings):
 def worker_deps(settings, redis):
     """Jobs run in this process use these (the fake Slack API, the suite's Redis)."""
     from bot import worker
-    from bot.slack.client import web_client
+    from bot.app import worker_deps as build_worker_deps
 
-    deps = worker.Deps(settings=settings, redis=redis, client=web_client(settings.slack_bot_token, settings.slack_api_url))
+    deps = build_worker_deps(settings, redis=redis)
     worker.configure(deps)
     yield deps
     worker.configure(None)
@@ -83,7 +84,8 @@ def worker_deps(settings, redis):
 
 def run_jobs(redis) -> bool:
     """Drain the queue with an in-process rq SimpleWorker (burst), as `lbhealth worker --burst` does."""
-    from bot.worker import Reaper, make_worker
+    from bot.worker import Reaper
+    from bot.worker_process import make_worker
 
     Reaper(redis, "test").tick()  # due retries
     return make_worker(redis).work(burst=True, logging_level="WARNING")
@@ -106,22 +108,24 @@ class Server:
 def intake(settings, redis, worker_deps):
     """The intake consumer (a child process of `lbhealth serve`), here as threads in the test process."""
     from bot.slack.intake import IntakeConsumer
+    from bot.slack.starter import CommandStarter
 
-    consumer = IntakeConsumer(settings, redis, worker_deps.client, threads=4, poll=0.1).start()
+    starter = CommandStarter(settings, redis, worker_deps.client)
+    consumer = IntakeConsumer(settings, redis, starter, threads=4, poll=0.1, recover_every=0.1).start()
     yield consumer
     consumer.stop()
 
 
 @pytest.fixture
 def web(settings, redis, worker_deps, intake):
-    """The real web app (bot.http.create_app) served by waitress on a loopback port."""
-    from bot.http import create_app
-    from bot.slack.client import web_client
+    """The real web app (bot.app.build_app, as `lbhealth serve` builds it) served on a loopback port."""
+    from bot.app import build_app
 
-    app = create_app(settings, redis, web_client(settings.slack_bot_token, settings.slack_api_url))
-    server = Server(app)
+    app = build_app(settings)
+    server = Server(app.flask)
     yield server
     server.stop()
+    app.close()
 
 
 def command_body(text: str, *, response_url: str, trigger_id: str | None = "111.222.abc", channel: str = "C111",

@@ -56,23 +56,10 @@ def config_file(tmp_path, fix_config):
 
 
 def run_jobs(redis) -> None:
-    """Drain the queue in this process, as `lbhealth worker --burst` does, without rq's command pubsub
-    (its listener thread can hold a burst worker's teardown for up to a minute)."""
-    from rq import SimpleWorker
+    """Drain the queue in this process, as `lbhealth worker --burst` does."""
+    from tests.bot.conftest import run_jobs as drain
 
-    from bot.worker import Reaper, make_worker
-
-    class Burst(SimpleWorker):
-        def subscribe(self) -> None:
-            pass
-
-        def unsubscribe(self) -> None:
-            pass
-
-    Reaper(redis, "test").tick()  # due retries
-    worker = make_worker(redis)
-    worker.__class__ = Burst
-    worker.work(burst=True, logging_level="WARNING")
+    drain(redis)
 
 
 def writes(api: FakeKubeAPI) -> list:

@@ -16,7 +16,8 @@ def test_slack_manifest_has_the_command_and_scopes():
     m = yaml.safe_load((DEPLOY / "slack-app-manifest.yaml").read_text())
     (cmd,) = m["features"]["slash_commands"]
     assert cmd["command"] == "/lbhealth" and cmd["url"].endswith("/slack/events")
-    assert set(m["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "chat:write.public", "files:write"}
+    assert set(m["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "chat:write.public", "files:write",
+                                                         "channels:history", "groups:history"}
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["interactivity"]["request_url"].endswith("/slack/events")
 

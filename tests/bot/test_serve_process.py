@@ -1,5 +1,6 @@
-"""`lbhealth serve` as a real process (two pre-forked web processes + the intake consumer):
-a signed /lbhealth end to end, summed metrics, SIGTERM stops the whole tree."""
+"""`lbhealth serve` as a real process (gunicorn: an arbiter and two pre-forked web processes): a signed
+/lbhealth end to end (the intake consumer and the worker run here, as a worker process would), summed
+metrics, SIGTERM stops the whole tree."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def test_serve_process_end_to_end(settings, redis, slack_api, worker_deps, tmp_path):
+def test_serve_process_end_to_end(settings, redis, slack_api, worker_deps, intake, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LBHEALTH_", "REDIS_", "PROMETHEUS_"))}
     env.update({"PYTHONPATH": str(ROOT), "REDIS_URL": settings.redis_url, "SLACK_BOT_TOKEN": "xoxb-test",
@@ -40,7 +41,7 @@ def test_serve_process_end_to_end(settings, redis, slack_api, worker_deps, tmp_p
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), timeout=30)
-        assert len(children_of(proc.pid)) == 3  # two web processes and the intake consumer
+        assert len(children_of(proc.pid)) == 2  # two web processes
         for i in range(4):  # spread over both web processes
             body = command_body(f"shop/web-{i}", response_url=slack_api.response_url(), trigger_id=f"p.{i}")
             status, resp, _ = post(url + "/slack/events", body, signed_headers(body))

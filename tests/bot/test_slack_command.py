@@ -138,10 +138,9 @@ def test_bot_not_in_channel_gets_an_invite_hint_and_nothing_queued(web, slack_ap
 def test_channel_not_found_falls_back_to_post_ephemeral_without_response_url(settings, redis, slack_api, intake):
     from slack_bolt import BoltRequest
 
-    from bot.slack.app import create_bolt_app
-    from bot.slack.client import web_client
+    from bot.app import build_app
 
-    app = create_bolt_app(settings, redis, web_client("xoxb-test", slack_api.url))
+    app = build_app(settings, redis=redis).bolt
     slack_api.fail("chat.postMessage", error="channel_not_found")
     body = command_body("shop/web", response_url="", trigger_id="3.a")
     resp = app.dispatch(BoltRequest(body=body, headers=signed_headers(body)))
@@ -170,13 +169,12 @@ def test_health_ready_and_metrics(web, slack_api, redis):
 def test_readyz_fails_when_redis_is_unreachable(settings, slack_api):
     import redis as redis_lib
 
-    from bot.http import create_app
-    from bot.slack.client import web_client
+    from bot.app import build_app
     from tests.bot.conftest import Server
     from tests.fakes.redis_server import free_port
 
     dead = redis_lib.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
-    server = Server(create_app(settings, dead, web_client("xoxb-test", slack_api.url)))
+    server = Server(build_app(settings, redis=dead).flask)
     try:
         assert get(server.url + "/readyz")[0] == 503
         assert get(server.url + "/healthz")[0] == 200
@@ -188,13 +186,15 @@ def test_accepted_commands_survive_a_dead_intake_consumer(settings, redis, slack
     """A consumer that died mid-command left it in its processing list: a live one hands it back."""
     from bot.slack import intake as intake_mod
     from bot.slack.intake import IntakeConsumer
+    from bot.slack.starter import CommandStarter
 
     body = {"team_id": "T1", "channel_id": "C111", "user_id": "U111", "command": "/lbhealth", "text": "shop/web",
             "trigger_id": "6.a", "response_url": slack_api.response_url()}
     intake_mod.submit(redis, body)
-    dead = IntakeConsumer(settings, redis, worker_deps.client, name="intake-dead")
+    starter = CommandStarter(settings, redis, worker_deps.client)
+    dead = IntakeConsumer(settings, redis, starter, name="intake-dead")
     assert redis.blmove(intake_mod.INTAKE, dead.processing, 1, "LEFT", "RIGHT")  # took it, then "died"
-    live = IntakeConsumer(settings, redis, worker_deps.client, name="intake-live")
+    live = IntakeConsumer(settings, redis, starter, name="intake-live")
     assert live.recover() == 1
     assert live.drain() == 1
     (root,) = slack_api.wait_for("chat.postMessage")
@@ -207,7 +207,7 @@ def test_accepted_commands_survive_a_dead_intake_consumer(settings, redis, slack
 
 
 def test_slack_outage_while_starting_is_retried_not_lost(web, slack_api, redis):
-    slack_api.fail("chat.postMessage", status=500, error="internal_error", times=3)  # 1 call + 2 client retries
+    slack_api.fail("chat.postMessage", status=500, error="internal_error", times=3)  # three attempts of the intake
     assert send(web, slack_api, "shop/web", trigger_id="7.a")[0] == 200
     wait_until(lambda: queued(redis) == 1, timeout=15)  # the intake tried again
     roots = [c for c in slack_api.calls_to("chat.postMessage") if c.response and c.response.get("ok")]

@@ -8,8 +8,8 @@ import logging
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot.app import build_app
 from bot.queue import get_queue
-from bot.slack.app import create_bolt_app
 from bot.slack.client import web_client
 from tests.bot.conftest import wait_until
 
@@ -34,7 +34,7 @@ def payload(text: str, response_url: str, trigger_id: str) -> dict:
 def test_slash_command_over_socket_mode(settings, redis, slack_api, worker_deps, intake):
     socket_settings = settings.model_copy(update={"slack_signing_secret": None, "slack_app_token": "xapp-test"})
     client = web_client("xoxb-test", slack_api.url)
-    app = create_bolt_app(socket_settings, redis, client, socket_mode=True)
+    app = build_app(socket_settings, redis=redis, slack=client, socket_mode=True).bolt
     handler = SocketModeHandler(app, "xapp-test", web_client=client)  # not connected: no WebSocket in tests
     ws = RecordingSocketClient()
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
+from bot.app import build_app
 from bot.queue import get_queue
-from bot.slack.app import create_bolt_app
 from bot.slack.client import web_client
 from tests.bot.conftest import wait_until
 
@@ -74,7 +74,7 @@ def test_socket_mode_connects_and_acks_a_command(settings, redis, slack_api, wor
     slack_api.socket_mode_url = f"ws://127.0.0.1:{server.port}/link"
     socket_settings = settings.model_copy(update={"slack_signing_secret": None, "slack_app_token": "xapp-test"})
     client = web_client("xoxb-test", slack_api.url)
-    handler = SocketModeHandler(create_bolt_app(socket_settings, redis, client, socket_mode=True), "xapp-test",
+    handler = SocketModeHandler(build_app(socket_settings, redis=redis, slack=client, socket_mode=True).bolt, "xapp-test",
                                 web_client=client, auto_reconnect_enabled=False)
     try:
         handler.connect()

@@ -138,7 +138,7 @@ def test_too_large_report_goes_into_the_thread_as_a_file(redis, slack_api, worke
 
 def test_root_updaters_are_pluggable_by_origin(redis, slack_api, worker_deps):
     seen = []
-    worker.register_root_updater("alarm")(lambda outcome: seen.append((outcome.job.origin, outcome.ok)))
+    worker_deps.root_updaters["alarm"] = lambda outcome: seen.append((outcome.job.origin, outcome.ok))
     try:
         job = DiagnosisJob(namespace="shop", service="web", cluster="prod", channel="C1", origin="alarm",
                            incident_key="cw:alarm-1")
@@ -148,7 +148,7 @@ def test_root_updaters_are_pluggable_by_origin(redis, slack_api, worker_deps):
         assert seen == [("alarm", True)]
         assert slack_api.calls_to("chat.update") == []
     finally:
-        worker.ROOT_UPDATERS.pop("alarm", None)
+        worker_deps.root_updaters.pop("alarm", None)
 
 
 def test_enqueue_is_json_not_pickle(redis, worker_deps):

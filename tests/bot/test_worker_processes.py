@@ -30,7 +30,7 @@ def spawn(settings, log: Path, *, name: str, delay: float | None = None, extra=(
     if delay:
         env[TEST_DELAY_ENV] = str(delay)
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "bot.worker", "--name", name, *extra], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "bot.worker_process", "--name", name, *extra], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
 
 

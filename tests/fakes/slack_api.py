@@ -8,12 +8,17 @@ Point ``WebClient(base_url=fake.url)`` (or ``SLACK_API_URL``) at it.
     fake.fail("chat.postMessage", error="not_in_channel")             # next call fails once
     fake.fail("chat.update", status=429, retry_after=1, times=2)      # rate-limited twice
     ...
+    fake.stall(20, methods={"chat.postMessage"})  # for 20 s: take these calls, answer only when it ends
+    fake.fail("chat.postMessage", status=503, accept=True)  # the post is taken, the answer is a 503
+    fake.outage(300)                     # every call answered 503 (nothing done) for 5 minutes
     fake.calls_to("chat.postMessage")   # [Call(method, args, headers), ...]
     fake.wait_for("chat.update", count=1, timeout=10)
     fake.stop()
 
 Answered methods: auth.test, chat.postMessage (``ts`` increases), chat.update, chat.postEphemeral,
-chat.getPermalink, conversations.join, usergroups.users.list (``fake.usergroups``), files.getUploadURLExternal, the upload URL itself
+chat.getPermalink, conversations.history and conversations.replies (with messages' ``metadata``
+when ``include_all_metadata`` is set), conversations.join, usergroups.users.list (``fake.usergroups``),
+files.getUploadURLExternal, the upload URL itself
 (``/upload/<file_id>``), files.completeUploadExternal, and ``response_url`` posts
 (``fake.response_url()`` hands out URLs under ``/response/<n>``). Any other ``/api/<method>``
 answers ``{"ok": true}`` and is recorded too.
@@ -57,6 +62,7 @@ class _Failure:
     retry_after: int | None
     remaining: int  # -1 = forever
     channel: str | None
+    accept: bool = False  # process the call (e.g. post the message) and still answer the failure
 
 
 class FakeSlackAPI:
@@ -74,6 +80,9 @@ class FakeSlackAPI:
         self.base_ts = int(time.time())
         self.socket_mode_url: str | None = None  # what apps.connections.open hands out (ws://...)
         self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list: group id -> member user ids
+        self._stall_until = 0.0
+        self._stall_methods: set[str] | None = None
+        self._outage_until = 0.0
         fake = self
 
         class Handler(_Handler):
@@ -108,12 +117,14 @@ class FakeSlackAPI:
         retry_after: int | None = None,
         times: int = 1,
         channel: str | None = None,
+        accept: bool = False,
     ) -> None:
         """Make the next ``times`` calls to ``method`` fail (``times=-1``: every call).
 
         ``error`` gives ``{"ok": false, "error": error}`` (HTTP 200, as Slack does); ``status=429``
         answers ``{"ok": false, "error": "ratelimited"}`` with ``Retry-After: retry_after`` (default 1).
-        ``channel`` restricts the failure to calls for that channel.
+        ``channel`` restricts the failure to calls for that channel. ``accept=True``: the call is
+        carried out (a message is posted) and the failure answered anyway, as a Slack 5xx can be.
         """
         if status is None:
             status = 429 if retry_after is not None else 200
@@ -122,11 +133,36 @@ class FakeSlackAPI:
         if status == 429 and error is None:
             error = "ratelimited"
         with self._lock:
-            self._failures.append(_Failure(method, error or "fatal_error", status, retry_after, times, channel))
+            self._failures.append(_Failure(method, error or "fatal_error", status, retry_after, times, channel, accept))
+
+    def stall(self, seconds: float, methods: set[str] | None = None) -> None:
+        """For ``seconds`` from now, Slack is stalled: calls (to ``methods``, default all) are carried out
+        when they arrive, as Slack may accept a post it is slow to confirm, but answered only when the
+        stall ends. A client whose timeout is shorter sees a timeout for a call that did happen."""
+        with self._lock:
+            self._stall_until = time.monotonic() + seconds
+            self._stall_methods = set(methods) if methods else None
+
+    def outage(self, seconds: float) -> None:
+        """For ``seconds`` from now, every Web API call is answered 503 and nothing is carried out."""
+        with self._lock:
+            self._outage_until = time.monotonic() + seconds
+
+    def _in_outage(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._outage_until
+
+    def _stalled(self, method: str) -> float:
+        with self._lock:
+            left = self._stall_until - time.monotonic()
+            if left <= 0 or (self._stall_methods is not None and method not in self._stall_methods):
+                return 0.0
+            return left
 
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
+            self._stall_until = 0.0
 
     # -- inspecting ----------------------------------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -157,8 +193,17 @@ class FakeSlackAPI:
             msgs = [m for (ch, _), m in self.messages.items() if ch == channel and m.get("thread_ts") == thread_ts]
         return sorted(msgs, key=lambda m: float(m["ts"]))
 
+    def roots(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Top-level messages posted (not thread replies), in order."""
+        with self._lock:
+            msgs = [m for (ch, _), m in self.messages.items() if (channel is None or ch == channel)
+                    and not m.get("thread_ts")]
+        return sorted(msgs, key=lambda m: float(m["ts"]))
+
     def reset(self) -> None:
         with self._lock:
+            self._stall_until = 0.0
+            self._outage_until = 0.0
             self.calls.clear()
             self._failures.clear()
             self.messages.clear()
@@ -215,9 +260,11 @@ class FakeSlackAPI:
                 return {"ok": False, "error": "channel_not_found"}
             ts = self._next_ts()
             msg = {"type": "message", "ts": ts, "text": a.get("text", ""), "blocks": a.get("blocks") or [],
-                   "bot_id": BOT_ID, "user": BOT_USER_ID}
+                   "bot_id": BOT_ID, "user": BOT_USER_ID, "channel": channel}
             if a.get("thread_ts"):
                 msg["thread_ts"] = a["thread_ts"]
+            if isinstance(a.get("metadata"), dict):
+                msg["metadata"] = a["metadata"]
             with self._lock:
                 self.messages[(channel, ts)] = msg
             return {"ok": True, "channel": channel, "ts": ts, "message": msg}
@@ -239,6 +286,8 @@ class FakeSlackAPI:
                 return {"ok": False, "error": "invalid_arguments"}
             return {"ok": True, "channel": ch,
                     "permalink": f"https://lbhealth-test.slack.com/archives/{ch}/p{str(ts).replace('.', '')}"}
+        if m in ("conversations.history", "conversations.replies"):
+            return self._conversation(m, a)
         if m == "apps.connections.open":
             if not self.socket_mode_url:
                 return {"ok": False, "error": "not_allowed_token_type"}
@@ -269,6 +318,32 @@ class FakeSlackAPI:
                 out.append({"id": fid, "title": f.get("title"), "name": f.get("title")})
             return {"ok": True, "files": out}
         return {"ok": True}
+
+
+    def _conversation(self, method: str, a: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history (top-level messages, newest first, from ``oldest``) or
+        conversations.replies (the parent ``ts`` and its replies, oldest first)."""
+        channel = a.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            msgs = [dict(m) for (ch, _), m in self.messages.items() if ch == channel]
+        if method == "conversations.history":
+            oldest = float(a.get("oldest") or 0)
+            msgs = [m for m in msgs if not m.get("thread_ts") and float(m["ts"]) >= oldest]
+            msgs.sort(key=lambda m: float(m["ts"]), reverse=True)
+        else:
+            parent = a.get("ts")
+            msgs = [m for m in msgs if m["ts"] == parent or m.get("thread_ts") == parent]
+            if not any(m["ts"] == parent for m in msgs):
+                return {"ok": False, "error": "thread_not_found"}
+            msgs.sort(key=lambda m: float(m["ts"]))
+        if str(a.get("include_all_metadata")).lower() not in ("true", "1"):
+            for m in msgs:
+                m.pop("metadata", None)
+        for m in msgs:
+            m.pop("channel", None)
+        return {"ok": True, "messages": msgs, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
 
 class _Server(ThreadingHTTPServer):
@@ -339,6 +414,16 @@ class _Handler(BaseHTTPRequestHandler):
         args = _decode(raw, headers.get("content-type", ""), parsed.query)
         call = Call(method, args, headers, path, raw)
         failure = self.owner._record(call)
+        if self.owner._in_outage():
+            self._send(503, b"<html>503 Service Unavailable</html>", "text/html")
+            return
+        stall = self.owner._stalled(method)
+        auth = headers.get("authorization", "")
+        authed = method == "api.test" or auth.startswith("Bearer ") or "token" in args
+        if authed and (failure is None or failure.accept):
+            call.response = self.owner._answer(call)  # carried out now, even if answered late or with an error
+        if stall:
+            time.sleep(stall)
         if failure is not None:
             extra = {}
             if failure.status == 429:
@@ -346,11 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps({"ok": False, "error": failure.error}).encode()
             self._send(failure.status, body, headers=extra)
             return
-        auth = headers.get("authorization", "")
-        if method != "api.test" and not auth.startswith("Bearer ") and "token" not in args:
+        if not authed:
             self._send(200, b'{"ok": false, "error": "not_authed"}')
             return
-        call.response = self.owner._answer(call)
         self._send(200, json.dumps(call.response).encode())
 
 
@@ -366,7 +449,7 @@ def _decode(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
             args["_multipart"] = True
         else:
             args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    for key in ("blocks", "files", "attachments"):
+    for key in ("blocks", "files", "attachments", "metadata"):
         value = args.get(key)
         if isinstance(value, str):
             try:

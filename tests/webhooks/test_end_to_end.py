@@ -44,6 +44,7 @@ def world(tmp_path, redis_url, signer, slack_api):
     )
     settings = make_settings(lbhealth_config=cfg, lbhealth_sns_topics=TOPIC, redis_url=redis_url, slack_api_url=slack_api.url)
     from bot import worker
+    from bot.app import worker_deps
     from bot.queue import enqueue_diagnosis
     from bot.slack.client import web_client
     from bot.webhooks.routes import register
@@ -51,7 +52,7 @@ def world(tmp_path, redis_url, signer, slack_api):
     slack_api.reset()
     r = redis_lib.Redis.from_url(redis_url)
     client = web_client("xoxb-test", slack_api.url)
-    worker.configure(worker.Deps(settings=settings, redis=r, client=client))
+    worker.configure(worker_deps(settings, redis=r, client=client))
     app = Flask("e2e")
     hooks = register(app, {"settings": settings, "redis": r, "slack": client, "enqueue": enqueue_diagnosis,
                            "cert_source": signer.source, "policy": Policy(update_every=0.2)})
@@ -62,7 +63,7 @@ def world(tmp_path, redis_url, signer, slack_api):
 
 
 def run_jobs(r) -> None:
-    from bot.worker import make_worker
+    from bot.worker_process import make_worker
 
     make_worker(r).work(burst=True, logging_level="WARNING")
 

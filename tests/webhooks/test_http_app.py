@@ -1,13 +1,12 @@
-"""The receivers are mounted in the one web app of `lbhealth serve` (bot.http.create_app)."""
+"""The receivers are mounted in the one web app of `lbhealth serve` (bot.app.build_app)."""
 
 from __future__ import annotations
 
 import json
 
 import redis as redis_lib
-from slack_bolt import App
 
-from bot.http import create_app
+from bot.app import build_app
 from bot.slack.client import web_client
 from tests.webhooks import payloads as p
 from tests.webhooks.conftest import TENCENT_SECRET, make_settings
@@ -19,10 +18,9 @@ def test_create_app_mounts_the_webhooks_and_exports_their_metrics(redis_url, sig
     settings = make_settings(redis_url=redis_url, slack_api_url=slack_api.url, lbhealth_sns_topics=TOPIC)
     r = redis_lib.Redis.from_url(redis_url)
     client = web_client("xoxb-test", slack_api.url)
-    bolt = App(signing_secret="s", client=client, token_verification_enabled=False)
-    app = create_app(settings, r, client, bolt_app=bolt,
-                     webhook_deps={"cert_source": signer.source, "mapper": lambda alarm: None})
-    hooks = app.extensions["lbhealth_webhooks"]
+    built = build_app(settings.model_copy(update={"slack_signing_secret": "s"}), redis=r, slack=client,
+                      webhook_options={"cert_source": signer.source, "mapper": lambda alarm: None})
+    app, hooks = built.flask, built.webhooks
     try:
         c = app.test_client()
         msg = signer.notification(p.cloudwatch_alb())
