@@ -143,7 +143,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             _say("not applied")
             return EXIT_FAILING
-    return _apply_and_verify(p, ctx)
+    return _apply_and_verify(p, ctx, "--yes" if args.yes else "confirmed on a terminal")
 
 
 def _show(finding: Any, p: Any) -> None:
@@ -156,8 +156,8 @@ def _show(finding: Any, p: Any) -> None:
     print(f"digest: {p.digest}")
 
 
-def _apply_and_verify(p: Any, ctx: Any) -> int:
-    from bot.fixes import engine
+def _apply_and_verify(p: Any, ctx: Any, how: str) -> int:
+    from bot.fixes import audit, engine
 
     redis_client, why = _audit_redis()
     ctx.redis = redis_client
@@ -165,6 +165,11 @@ def _apply_and_verify(p: Any, ctx: Any) -> int:
         _say(f"note: the audit stream is not reachable ({why}); the change is recorded in the log line and the API server's audit log only")
     who = f"{getpass.getuser()}@terminal"
     job_id = f"cli-{uuid.uuid4().hex[:12]}"
+    try:
+        audit.record(ctx.redis, "approval", who=who, fix_id=p.fix_id, target=p.target_ref, digest=p.digest, result=how, job_id=job_id)
+    except Exception as exc:  # redis.RedisError: nothing is written that cannot be recorded
+        _say(f"lbhealth: could not record the approval in the audit stream ({type(exc).__name__}: {exc}); nothing was written")
+        return EXIT_CANNOT_RUN
     out = engine.apply(p, who, job_id, ctx)
     print(out.message)
     if out.status in ("refused", "conflict", "command"):

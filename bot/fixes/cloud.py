@@ -148,11 +148,15 @@ def _has_policies(client: Any, params: dict[str, Any]) -> bool:
     A retried job after a successful write finds the group's Version moved by its own rule:
     that is success, not a conflict.
     """
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
     from tencentcloud.vpc.v20170312 import models
 
     req = models.DescribeSecurityGroupPoliciesRequest()
     req.SecurityGroupId = params["SecurityGroupId"]
-    current = json.loads(client.DescribeSecurityGroupPolicies(req).to_json_string())
+    try:
+        current = json.loads(client.DescribeSecurityGroupPolicies(req).to_json_string())
+    except TencentCloudSDKException:
+        return False  # cannot tell: the VersionMismatch stands as a conflict
     have = {_policy_key(p) for p in ((current.get("SecurityGroupPolicySet") or {}).get("Ingress") or [])}
     return all(_policy_key(p) in have for p in params["SecurityGroupPolicySet"]["Ingress"])
 

@@ -39,9 +39,10 @@ def test_fix_with_yes_applies_once_verifies_and_exits_0(terminal, capsys):
 
     assert main(["audit", "--format", "json"]) == 0
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [e["event"] for e in entries] == ["apply", "verification"]
-    assert {e["target"] for e in entries} == {"shop/web"} and entries[0]["digest"] == entries[1]["digest"]
-    assert entries[1]["result"] == "rediagnosed"
+    assert [e["event"] for e in entries] == ["approval", "apply", "verification"]
+    assert {e["target"] for e in entries} == {"shop/web"} and len({e["digest"] for e in entries}) == 1
+    assert entries[0]["result"] == "--yes" and entries[0]["who"].endswith("@terminal")
+    assert entries[2]["result"] == "rediagnosed"
 
     assert main(["audit", "--since", "1h"]) == 0
     text = capsys.readouterr().out
