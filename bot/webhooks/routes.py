@@ -40,7 +40,14 @@ from bot.settings import Settings
 from bot.webhooks import alarms as parse
 from bot.webhooks import metrics
 from bot.webhooks.jobs import Mapper
-from bot.webhooks.sns import ApiConfirmer, HttpsCertificateSource, SnsRejected, SnsVerifier
+from bot.webhooks.sns import (
+    ApiConfirmer,
+    CertificateFetcher,
+    HttpsCertificateSource,
+    SnsRejected,
+    SnsVerifier,
+    check_envelope,
+)
 
 log = logging.getLogger("lbhealth.webhooks")
 
@@ -71,7 +78,8 @@ class WebhookApp:
         self.redis = _get(deps, "redis")
         self.clock = _get(deps, "clock") or time.time
         self.metrics = metrics
-        self.verifier = SnsVerifier(_get(deps, "cert_source") or HttpsCertificateSource(), clock=self.clock)
+        self.certificates = CertificateFetcher(_get(deps, "cert_source") or HttpsCertificateSource())
+        self.verifier = SnsVerifier(self.certificates, clock=self.clock)
         self.confirmer = _get(deps, "confirmer") or ApiConfirmer()
         self.mapper = _get(deps, "mapper")
         self.max_body = self.settings.lbhealth_max_body_bytes
@@ -99,7 +107,10 @@ class WebhookApp:
         kind = {400: "malformed", 401: "forged", 403: "forged", 413: "too_large", 503: "unavailable"}.get(status, "refused")
         self.metrics.ALARMS_REFUSED.labels(source, kind).inc()
         log.warning("webhook %s refused (%s): %s [from %s]", source, status, reason, request.remote_addr)
-        return _json(status, {"error": reason, **(extra or {})})
+        response = _json(status, {"error": reason, **(extra or {})})
+        if status == 503:
+            response.headers["Retry-After"] = "20"
+        return response
 
     # -- body ------------------------------------------------------------------------------------
     def _body(self) -> bytes:
@@ -116,6 +127,8 @@ class WebhookApp:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise Refused(400, f"body is not JSON: {exc}") from exc
+        except RecursionError as exc:  # nested deeper than the interpreter's recursion limit
+            raise Refused(400, "body is nested too deeply") from exc
 
     # -- routing and the job ---------------------------------------------------------------------
     def _file_config(self):
@@ -221,12 +234,16 @@ class WebhookApp:
     def _sns(self, data: Any) -> Response:
         header_type = request.headers.get("x-amz-sns-message-type")
         allowed = self._topics()
-        claimed = data.get("TopicArn") if isinstance(data, dict) else None
-        if isinstance(data, dict) and claimed not in allowed:
+        try:
+            data = check_envelope(data)  # types and sizes first: a list as TopicArn is a 400, not a 500
+        except SnsRejected as exc:
+            raise Refused(exc.status, exc.reason) from exc
+        claimed = data.get("TopicArn")
+        if claimed not in allowed:
             # before any certificate is fetched: an unknown topic costs us nothing (TopicArn is signed,
             # so a message that passes this and verification below really comes from an allowed topic)
             why = "LBHEALTH_SNS_TOPICS is empty" if not allowed else "not in LBHEALTH_SNS_TOPICS / sns_topics"
-            raise Refused(403, f"topic {claimed} is not allowed ({why})")
+            raise Refused(403, f"topic {claimed!r} is not allowed ({why})")
         try:
             msg = self.verifier.verify(data, header_type=header_type)
         except SnsRejected as exc:

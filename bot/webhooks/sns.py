@@ -8,9 +8,13 @@ the SNS developer guide:
   (Un)SubscriptionConfirmation signs Message, MessageId, SubscribeURL, Timestamp, Token, TopicArn, Type;
 - SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA; anything else is refused;
 - the certificate URL must be https, on ``sns.<region>.amazonaws.com(.cn)`` (not any amazonaws host:
-  S3 buckets live there too), with the path SNS uses (``/SimpleNotificationService-<hex>.pem``);
+  S3 buckets live there too) of the topic's own region, with the path SNS uses
+  (``/SimpleNotificationService-<hex>.pem``);
+- every envelope field is type- and size-checked before anything else (a 400, never a 500);
 - the certificate is fetched through a `CertificateSource` (production: HTTPS GET with a timeout,
-  a size cap and no redirects, cached by URL; tests: a local source), never from the message;
+  a size cap and no redirects; tests and benches: a local source), never from the message, and
+  off the request thread by `CertificateFetcher` (see there: what a request whose certificate is
+  not cached yet is answered, and why);
 - a message older than `max_age` (SNS gives up on a message after one hour) is refused;
 - a subscription is confirmed only for an allowed topic and only after verification, either by
   ``ConfirmSubscription(TopicArn, Token)`` or by GETting the SubscribeURL after checking it points
@@ -25,7 +29,10 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -37,13 +44,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 log = logging.getLogger(__name__)
 
-CERT_HOST = re.compile(r"^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$")
-CERT_PATH = re.compile(r"^/SimpleNotificationService(-[A-Za-z0-9]+)?\.pem$")
-TOPIC_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[A-Za-z0-9_.-]{1,256})$")
+# All matched with fullmatch (`$` would accept a trailing newline).
+CERT_HOST = re.compile(r"sns\.(?P<region>[a-z0-9-]{3,32})\.amazonaws\.com(\.cn)?")
+CERT_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{8,64}\.pem")
+TOPIC_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[A-Za-z0-9_.-]{1,256})")
 
 NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
+STRING_FIELDS = ("Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp", "SignatureVersion", "Signature",
+                 "SigningCertURL", "SubscribeURL", "UnsubscribeURL", "Token")
+MAX_FIELD = 2048  # every field but Message (bounded by the body limit): ARNs, URLs, ids, a base64 signature
 MAX_CERT_BYTES = 16 * 1024
 
 
@@ -70,6 +81,22 @@ def _normalise(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_envelope(message: Any) -> dict[str, Any]:
+    """The normalised envelope if every field has the type and size SNS sends; raises 400 otherwise."""
+    if not isinstance(message, dict):
+        raise SnsRejected("body is not a JSON object", 400)
+    message = _normalise(message)
+    for key in STRING_FIELDS:
+        value = message.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SnsRejected(f"{key} is a {type(value).__name__}, not a string", 400)
+        if key != "Message" and len(value) > MAX_FIELD:
+            raise SnsRejected(f"{key} is longer than {MAX_FIELD} characters", 400)
+    return message
+
+
 def string_to_sign(message: dict[str, Any]) -> bytes:
     mtype = message.get("Type")
     keys = NOTIFICATION_KEYS if mtype == "Notification" else CONFIRMATION_KEYS
@@ -89,6 +116,8 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
 def validate_cert_url(url: Any) -> str:
     if not isinstance(url, str) or not url:
         raise SnsRejected("SigningCertURL is missing")
+    if re.search(r"[\s\x00-\x1f\x7f]", url):  # urlsplit would silently drop tabs and newlines
+        raise SnsRejected("SigningCertURL contains whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -97,17 +126,17 @@ def validate_cert_url(url: Any) -> str:
     if parts.scheme != "https":
         raise SnsRejected(f"SigningCertURL scheme is {parts.scheme or 'missing'}, not https")
     host = parts.hostname or ""
-    if parts.username or parts.password or port not in (None, 443) or not CERT_HOST.match(host) or parts.netloc.lower() not in (host, f"{host}:443"):
+    if parts.username or parts.password or port not in (None, 443) or not CERT_HOST.fullmatch(host) or parts.netloc.lower() not in (host, f"{host}:443"):
         raise SnsRejected(f"SigningCertURL host {parts.netloc!r} is not sns.<region>.amazonaws.com")
     if not parts.path.endswith(".pem"):
         raise SnsRejected("SigningCertURL does not end in .pem")
-    if not CERT_PATH.match(parts.path) or parts.query or parts.fragment:
+    if not CERT_PATH.fullmatch(parts.path) or parts.query or parts.fragment:
         raise SnsRejected(f"SigningCertURL path {parts.path!r} is not an SNS signing certificate")
     return url
 
 
 def topic_region(topic_arn: str) -> str | None:
-    m = TOPIC_ARN.match(topic_arn or "")
+    m = TOPIC_ARN.fullmatch(topic_arn) if isinstance(topic_arn, str) else None
     return m.group("region") if m else None
 
 
@@ -137,43 +166,136 @@ def parse_timestamp(value: Any) -> float:
         raise SnsRejected(f"Timestamp {value!r} is not ISO 8601", 400) from exc
 
 
+class CertificateNotFound(Exception):
+    """The certificate host answered that there is no such certificate (a definitive 4xx)."""
+
+
 class HttpsCertificateSource:
-    """Production source: HTTPS GET (TLS verified, no redirects, timeout, size cap), cached by URL.
+    """Production source: HTTPS GET (TLS verified, no redirects, timeouts, size cap); no cache
+    (`CertificateFetcher` caches). Only called with URLs `validate_cert_url` accepted, and it checks
+    again before fetching."""
 
-    Only called with URLs `validate_cert_url` accepted, and it checks again before fetching.
-    """
-
-    def __init__(self, ttl: float = 24 * 3600, timeout: float = 3.0, session: Any = None) -> None:
-        self.ttl = ttl
-        self.timeout = timeout
+    def __init__(self, timeout: tuple[float, float] = (2.0, 3.0), session: Any = None) -> None:
+        self.timeout = timeout  # (connect, read) seconds
         self._session = session
-        self._cache: dict[str, tuple[float, bytes]] = {}
-        self._lock = threading.Lock()
 
     def get(self, url: str) -> bytes:
         validate_cert_url(url)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(url)
-            if hit and hit[0] > now:
-                return hit[1]
         import requests
 
         session = self._session or requests
         resp = session.get(url, timeout=self.timeout, allow_redirects=False, stream=True)
         try:
-            if resp.status_code != 200:
-                raise SnsRejected(f"certificate fetch answered HTTP {resp.status_code}")
+            if resp.status_code >= 500:
+                raise OSError(f"certificate fetch answered HTTP {resp.status_code}")
+            if resp.status_code != 200:  # 3xx (never followed) and 4xx: there is no certificate there
+                raise CertificateNotFound(f"certificate fetch answered HTTP {resp.status_code}")
             body = b""
             for chunk in resp.iter_content(4096):
                 body += chunk
                 if len(body) > MAX_CERT_BYTES:
-                    raise SnsRejected("certificate larger than 16 KB")
+                    raise CertificateNotFound("certificate larger than 16 KB")
         finally:
             resp.close()
-        with self._lock:
-            self._cache[url] = (now + self.ttl, body)
         return body
+
+
+class CertificateFetcher:
+    """Signing certificates by URL, fetched off the request thread, at most `workers` at a time.
+
+    Why: the certificate URL comes from the (not yet verified) message, so a stranger can name a new
+    one in every request; fetched on the request thread, 48 such requests stalled every web thread
+    (slash-command acks at 7-9 s). Here:
+
+    - a cached certificate is returned at once (kept `ttl`, 24 h: SNS rotates them rarely);
+    - a URL is fetched once at a time (single flight), by a pool of `workers` threads, with at most
+      `max_inflight` different URLs queued or fetching; beyond that a request is refused at once;
+    - a request waits for its fetch at most `wait` seconds, and only while fewer than `max_waiting`
+      requests wait (so forged requests hold at most that many web threads, for that long);
+    - a failure is remembered (negative cache): a definitive one (the host says 4xx: no such
+      certificate, which is what a forged name gets) for `bad_ttl`, answered 403, and SNS, which
+      treats 4xx as final, does not retry; a transient one (timeout, 5xx, network) for `retry_ttl`,
+      answered 503.
+
+    What SNS does with a 503 (protocols.md 2.1): a status outside 2xx-4xx is a failed attempt,
+    retried after 20 s, 3 times. So a genuine notification whose certificate is not cached yet is
+    not lost: it is answered within `wait` (1 s: a certificate from sns.<region>.amazonaws.com
+    normally arrives well within it), else 503 and its retry 20 s later finds the certificate cached.
+    `retry_ttl` (15 s) is shorter than those 20 s, so a transient failure cannot refuse the retry.
+    """
+
+    def __init__(self, source: CertificateSource, *, workers: int = 2, max_inflight: int = 16, wait: float = 1.0,
+                 max_waiting: int = 2, ttl: float = 24 * 3600, bad_ttl: float = 3600, retry_ttl: float = 15,
+                 max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source = source
+        self.wait, self.max_inflight, self.max_waiting = wait, max_inflight, max_waiting
+        self.ttl, self.bad_ttl, self.retry_ttl, self.max_entries = ttl, bad_ttl, retry_ttl, max_entries
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sns-cert")
+        self._good: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._bad: OrderedDict[str, tuple[float, SnsRejected]] = OrderedDict()
+        self._inflight: dict[str, Future] = {}
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> bytes:
+        with self._lock:
+            cached = self._cached(url)
+            if isinstance(cached, bytes):
+                return cached
+            future = self._inflight.get(url)
+            if future is None:
+                if len(self._inflight) >= self.max_inflight:
+                    raise SnsRejected("too many signing certificates are being fetched; retry later", 503)
+                future = self._inflight[url] = self._pool.submit(self._fetch, url)
+            if self._waiting >= self.max_waiting:
+                raise SnsRejected("the signing certificate is being fetched; retry later", 503)
+            self._waiting += 1
+        try:
+            return future.result(timeout=self.wait)
+        except FutureTimeout:
+            raise SnsRejected("the signing certificate is being fetched; retry later", 503) from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _cached(self, url: str) -> bytes | None:
+        now = self.clock()
+        hit = self._good.get(url)
+        if hit and hit[0] > now:
+            return hit[1]
+        bad = self._bad.get(url)
+        if bad and bad[0] > now:
+            raise SnsRejected(*bad[1])
+        return None
+
+    def _fetch(self, url: str) -> bytes:
+        try:
+            body = self.source.get(url)
+        except (CertificateNotFound, SnsRejected) as exc:
+            refusal, ttl = (f"no SNS signing certificate at that URL ({exc})", 403), self.bad_ttl
+        except Exception as exc:  # network, TLS, 5xx: refuse for now; SNS retries in 20 s
+            refusal, ttl = (f"could not fetch the signing certificate ({type(exc).__name__}); retry later", 503), self.retry_ttl
+        else:
+            self._remember(self._good, url, (self.clock() + self.ttl, body))
+            return body
+        finally:
+            with self._lock:
+                self._inflight.pop(url, None)
+        self._remember(self._bad, url, (self.clock() + ttl, refusal))
+        raise SnsRejected(*refusal)
+
+    def _remember(self, cache: OrderedDict, url: str, entry: tuple[float, Any]) -> None:
+        with self._lock:
+            cache[url] = entry
+            cache.move_to_end(url)
+            while len(cache) > self.max_entries:
+                cache.popitem(last=False)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class SnsVerifier:
@@ -203,8 +325,8 @@ class SnsVerifier:
             raw = self.cert_source.get(url)
         except SnsRejected:
             raise
-        except Exception as exc:  # network, TLS, ...: refuse, SNS will retry later
-            raise SnsRejected(f"could not fetch the signing certificate: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # network, TLS, ...: refuse for now (503), SNS retries later
+            raise SnsRejected(f"could not fetch the signing certificate: {type(exc).__name__}", 503) from exc
         try:
             cert = x509.load_pem_x509_certificate(raw) if b"-----BEGIN" in raw else x509.load_der_x509_certificate(raw)
         except ValueError as exc:
@@ -223,9 +345,7 @@ class SnsVerifier:
 
     def verify(self, message: dict[str, Any], header_type: str | None = None) -> dict[str, Any]:
         """The normalised message if it is authentic; raises SnsRejected otherwise."""
-        if not isinstance(message, dict):
-            raise SnsRejected("body is not a JSON object", 400)
-        message = _normalise(message)
+        message = check_envelope(message)
         mtype = message.get("Type")
         if mtype not in TYPES:
             raise SnsRejected(f"unknown message Type {mtype!r}", 400)
@@ -237,6 +357,9 @@ class SnsVerifier:
         if self.require_version and version != self.require_version:
             raise SnsRejected(f"SignatureVersion {version} refused (only {self.require_version} accepted)")
         url = validate_cert_url(message.get("SigningCertURL"))
+        cert_region = CERT_HOST.fullmatch(urlsplit(url).hostname or "").group("region")
+        if cert_region != topic_region(message.get("TopicArn")):
+            raise SnsRejected(f"SigningCertURL is in {cert_region}, not in the topic's region")
         try:
             signature = base64.b64decode(message.get("Signature") or "", validate=True)
         except (binascii.Error, ValueError) as exc:

@@ -61,8 +61,15 @@ class Signer:
         self.cert = make_cert(self.key)
         self.source = LocalCertSource({CERT_URL: self.cert})
 
-    def sign(self, message: dict[str, Any], version: str = "1", cert_url: str = CERT_URL, key=None) -> dict[str, Any]:
+    def cert_url(self, topic: str) -> str:
+        """The certificate URL SNS names for a topic: on the SNS endpoint of the topic's own region."""
+        url = CERT_URL.replace(f"sns.{REGION}.", f"sns.{topic.split(':')[3]}.")
+        self.source.certs.setdefault(url, self.cert)
+        return url
+
+    def sign(self, message: dict[str, Any], version: str = "1", cert_url: str | None = None, key=None) -> dict[str, Any]:
         msg = dict(message)
+        cert_url = cert_url or self.cert_url(str(msg.get("TopicArn") or TOPIC))
         msg["SignatureVersion"] = version
         msg["SigningCertURL"] = cert_url
         digest = hashes.SHA1() if version == "1" else hashes.SHA256()
