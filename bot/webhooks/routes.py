@@ -34,6 +34,7 @@ import redis as redis_lib
 from flask import Blueprint, Flask, Response, request
 
 from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
+from bot.logs import register_secret
 from bot.policy import Access, RateLimiter
 from bot.queue import enqueue_diagnosis
 from bot.settings import Settings
@@ -200,17 +201,22 @@ class WebhookApp:
 
     def eventbridge(self) -> Response:
         try:
+            self._eventbridge_secret()  # before the body is read
             return self._eventbridge(self._load(self._body()))
         except Refused as r:
             return self._refuse("eventbridge", r.status, r.reason)
 
-    def _eventbridge(self, data: Any) -> Response:
+    def _eventbridge_secret(self) -> None:
         secret = self.settings.lbhealth_eventbridge_secret
+        register_secret(secret)
         given = request.headers.get(EVENTBRIDGE_HEADER, "")
         if not secret:
             raise Refused(403, "EventBridge events refused: LBHEALTH_EVENTBRIDGE_SECRET is not set")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             raise Refused(403, f"EventBridge event without the right {EVENTBRIDGE_HEADER} header")
+
+    def _eventbridge(self, data: Any) -> Response:
+        self._eventbridge_secret()
         try:
             alarm = parse.parse_eventbridge(data)
         except parse.AlarmRejected as exc:
@@ -287,6 +293,7 @@ class WebhookApp:
                 expected = None
             if not expected:
                 raise Refused(403, "Tencent callbacks refused: LBHEALTH_TENCENT_WEBHOOK_SECRET is not set")
+            register_secret(expected)  # the path holds it: never log it (bot.logs also redacts the path)
             if not hmac.compare_digest(secret.encode(), expected.encode()):
                 raise Refused(403, "wrong secret in the callback URL")
             self._basic_auth()
