@@ -59,6 +59,7 @@ class KubeClient:
 
     def _call(self, method: str, path: str, query: list[tuple[str, str]] | None = None, body: Any = None, content_type: str | None = None) -> dict[str, Any]:
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
         if content_type:
@@ -72,10 +73,8 @@ class KubeClient:
             data = resp.read()
         except urllib3.exceptions.HTTPError as exc:
             raise KubeApiError(0, "Unreachable", f"the Kubernetes API at {self.api.configuration.host} cannot be reached: {exc}") from exc
-        except Exception as exc:  # the client's ApiException(status=0) for TLS errors
-            if type(exc).__name__ != "ApiException":
-                raise
-            raise KubeApiError(int(getattr(exc, "status", 0) or 0), "Error", str(getattr(exc, "reason", exc))) from exc
+        except ApiException as exc:  # the client raises it (status 0) for TLS errors
+            raise KubeApiError(int(exc.status or 0), "Error", str(exc.reason or exc)) from exc
         try:
             doc = json.loads(data or b"null")
         except ValueError:
