@@ -88,9 +88,12 @@ def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = 
             wanted = ctx.verify_timeout_s if ctx.verify_timeout_s is not None else _timeout(state, report.cloud)
             deadline = started + min(wanted, MAX_TIMEOUT_S)
             capped = wanted > MAX_TIMEOUT_S
-        if health is None:
-            v = _without_cloud(p, failing, state, report.cloud, elapsed)
-            break
+        if health is None:  # no target health to read: the originating check decides, polled as long
+            if not failing or ctx.clock() >= deadline:
+                v = _without_cloud(p, failing, state, report.cloud, elapsed)
+                break
+            ctx.sleep(min(ctx.poll_interval_s, max(0.0, deadline - ctx.clock())))
+            continue
         healthy, total = health
         if not failing and total and healthy == total:
             v = Verification("verified", f"applied, verified: {healthy}/{total} targets healthy after {elapsed:.0f} s", healthy, total, elapsed)
@@ -111,7 +114,7 @@ def _without_cloud(p: Preview, failing: list[Any], state: Any, cloud: str | None
     why = _why_not_read(state, cloud)
     if failing:
         parts = "; ".join(f"{f.check_id}: {f.summary}" for f in failing)
-        return Verification("still-failing", f"applied, still failing: {parts} (target health not read: {why})", elapsed_s=elapsed,
+        return Verification("still-failing", f"applied, still failing after {elapsed:.0f} s: {parts} (target health not read: {why})", elapsed_s=elapsed,
                             failing_checks=[f.check_id for f in failing])
     return Verification(
         "rediagnosed",
