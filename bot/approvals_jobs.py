@@ -44,7 +44,9 @@ _groups: dict[int, UserGroups] = {}
 
 
 def enqueue(redis: Redis, func: str, payload: dict[str, Any], job_id: str) -> None:
-    get_queue(redis).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=300, result_ttl=600,
+    from bot.settings import get_settings
+
+    get_queue(redis, get_settings().lbhealth_fix_queue).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=300, result_ttl=600,
                              failure_ttl=7 * 24 * 3600, retry=Retry(max=len(RETRY), interval=RETRY),
                              description=f"{func.rsplit('.', 1)[1]} {payload.get('id', '')}")
 

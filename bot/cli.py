@@ -167,6 +167,8 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="run diagnosis workers")
     w.add_argument("--concurrency", type=int, default=1, help="diagnoses run at once")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--queue", default="lbhealth",
+                   help="the queue to run (default lbhealth; lbhealth-fixes: fix jobs, for the writer's ServiceAccount)")
 
 
 def _service_after_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -87,8 +87,8 @@ class EnqueueResult:
     permalink: str | None = None
 
 
-def get_queue(redis: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+def get_queue(redis: Redis, name: str = QUEUE_NAME) -> Queue:
+    return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
 def _s(value: bytes | str | None) -> str | None:

@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     lbhealth_redis_sentinels: str = ""  # "host:port,host:port": the primary is found through these
     lbhealth_redis_sentinel_master: str = "mymaster"
     lbhealth_redis_sentinel_password: str | None = None
+    # rq queue of fix jobs (previews, approved writes). The Helm chart sets "lbhealth-fixes", which only
+    # the fix writer (`lbhealth worker --queue lbhealth-fixes`, its own ServiceAccount) runs.
+    lbhealth_fix_queue: str = "lbhealth"
     lbhealth_config: Path | None = None
     lbhealth_alarm_channel: str | None = None
     lbhealth_tencent_webhook_secret: str | None = None

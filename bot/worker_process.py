@@ -82,7 +82,8 @@ class LbhealthWorker(SimpleWorker):
             reaper.tick()
         else:
             reaper.start()
-            intake.start()
+            if QUEUE_NAME in self.queue_names():  # the fix writer (`--queue lbhealth-fixes`) runs fix jobs only
+                intake.start()
         log.info("worker started", extra={"worker": self.name, "pid": os.getpid(), "burst": burst})
         try:
             return super().work(*args, **kwargs)
@@ -104,31 +105,31 @@ class LbhealthWorker(SimpleWorker):
             sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler)
 
 
-def make_worker(redis: Redis, name: str | None = None) -> LbhealthWorker:
+def make_worker(redis: Redis, name: str | None = None, queue: str = QUEUE_NAME) -> LbhealthWorker:
     return LbhealthWorker(
-        [get_queue(redis)], connection=redis, serializer=JSONSerializer, name=name,
+        [get_queue(redis, queue)], connection=redis, serializer=JSONSerializer, name=name,
         worker_ttl=30,  # dequeue blocks for worker_ttl - 15 s between heartbeats/maintenance
         maintenance_interval=60,
     )
 
 
-def run_one(settings: Settings, *, burst: bool, name: str | None) -> int:
+def run_one(settings: Settings, *, burst: bool, name: str | None, queue: str = QUEUE_NAME) -> int:
     """One worker in this process; starts over (after Redis is back) if Redis goes away under it."""
     redis = redis_client(settings, role="worker")
     configure(worker_deps(settings, redis=redis))
     while True:
-        worker = make_worker(redis, name)
+        worker = make_worker(redis, name, queue)
         worker.work(burst=burst, logging_level=settings.lbhealth_log_level.upper())
         if burst or worker._stop_requested:
             return 0
         name = None  # a fresh name: the old one may still be registered until its key expires
 
 
-def run_pool(settings: Settings, n: int, *, burst: bool) -> int:
+def run_pool(settings: Settings, n: int, *, burst: bool, queue: str = QUEUE_NAME) -> int:
     LbhealthWorker.settings = settings
     redis = redis_client(settings, role="worker")
     wait_for_redis(RedisHealth(redis, "worker pool"))
-    pool = WorkerPool([QUEUE_NAME], connection=redis, num_workers=n, worker_class=LbhealthWorker,
+    pool = WorkerPool([queue], connection=redis, num_workers=n, worker_class=LbhealthWorker,
                       serializer=JSONSerializer)
     pool.start(burst=burst, logging_level=settings.lbhealth_log_level.upper())
     return 0
@@ -139,9 +140,10 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(settings.lbhealth_log_level)
     n = max(1, int(getattr(args, "concurrency", 1) or 1))
     burst = bool(getattr(args, "burst", False))
+    queue = getattr(args, "queue", None) or QUEUE_NAME
     if n > 1:
-        return run_pool(settings, n, burst=burst)
-    return run_one(settings, burst=burst, name=getattr(args, "name", None))
+        return run_pool(settings, n, burst=burst, queue=queue)
+    return run_one(settings, burst=burst, name=getattr(args, "name", None), queue=queue)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--name", default=None)
+    p.add_argument("--queue", default=QUEUE_NAME, help="the rq queue to run (lbhealth-fixes: the fix writer)")
     return p
 
 

@@ -81,7 +81,12 @@ def test_each_process_has_its_own_service_account():
     assert pods["lbhealth-worker"]["serviceAccountName"] == "lbhealth-worker"
     bound = {(b["roleRef"]["name"], s["name"]) for b in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding") for s in b["subjects"]}
     assert {sa for role, sa in bound if "writer" in role} == {"lbhealth-writer"}
-    assert {sa for role, sa in bound if role.endswith(("-read", "-read-system"))} == {"lbhealth-worker"}
+    assert {sa for role, sa in bound if role.endswith(("-read", "-read-system"))} == {"lbhealth-worker", "lbhealth-writer"}
+    writer = pods["lbhealth-writer"]
+    assert writer["serviceAccountName"] == "lbhealth-writer" and writer["containers"][0]["args"] == ["worker", "--queue", "lbhealth-fixes"]
+    for name in ("lbhealth-serve", "lbhealth-worker", "lbhealth-writer"):  # every enqueuer and the writer agree on the queue
+        assert env_of(pods[name]["containers"][0])["LBHEALTH_FIX_QUEUE"] == "lbhealth-fixes", name
+    assert "LBHEALTH_FIX_QUEUE" not in env_of(pod_specs(render())["lbhealth-worker"]["containers"][0])
     assert {sa for role, sa in bound if role.endswith("-map")} == {"lbhealth-serve"}
     # without alarm mapping, serve has no Kubernetes permission and no token at all
     docs = render({"webhooks": {"mapAlarms": False}})

@@ -228,11 +228,13 @@ def test_writer_rbac_is_exactly_what_the_fixes_declare():
     for p in declared("rbac"):
         for ns in [p.namespace] if p.namespace else namespaces:
             expected.add((ns, p.api_group, p.resource, p.verb, p.resource_name))
-    assert grants(docs, "lbhealth-writer") == expected
+    reads = grants(docs, "lbhealth-worker")  # previews and verification re-diagnose
+    assert grants(docs, "lbhealth-writer") == expected | reads
     # a namespaced fix's permission is never cluster-wide, and kube-proxy's only by name
     assert all(g[0] != "*" for g in expected) and all(g[4] == "kube-proxy" for g in expected if g[2] == "daemonsets")
     without_kube_proxy = grants(render({"fixes": {"enabled": True, "namespaces": namespaces}}), "lbhealth-writer")
-    assert without_kube_proxy == {g for g in expected if g[0] != "kube-system"}
+    assert without_kube_proxy == {g for g in expected if g[0] != "kube-system"} | reads
+    assert not {g for g in grants(docs, "lbhealth-worker") if g[3] not in ("get", "list")}  # workers never write
 
 
 def test_write_policies_are_exactly_the_declared_cloud_actions():

@@ -90,6 +90,11 @@ capabilities:
   value: /etc/lbhealth/lbhealth.yaml
 - name: LBHEALTH_JOB_TIMEOUT
   value: {{ .Values.worker.jobTimeout | quote }}
+{{- if .Values.fixes.enabled }}
+# fix jobs (previews, approved writes) go to the writer's queue: only the writer runs them
+- name: LBHEALTH_FIX_QUEUE
+  value: lbhealth-fixes
+{{- end }}
 {{- end -}}
 
 {{/* Cloud credentials: Tencent keys from a Secret; AWS through IRSA / Pod Identity (nothing here). */}}
