@@ -193,3 +193,20 @@ def test_snapshot_of_a_service_that_does_not_exist_exits_2_and_writes_nothing(tm
     assert proc.returncode == 2, proc.stderr
     assert "nothing written" in proc.stderr and "cart" in proc.stderr
     assert not out.exists()
+
+
+def test_a_live_run_imports_neither_typed_api_classes_nor_an_unused_cloud_sdk(tmp_path):
+    """The typed kubernetes API classes build the client's models (~0.8 s); a cloud SDK not in play is waste."""
+    objects = [f.service(type="NodePort"), f.pod("web-1"), f.node(provider_id="kind://docker/kind/kind-control-plane")]
+    with FakeKubeAPI(objects) as kube:
+        kubeconfig = kube.write_kubeconfig(str(tmp_path / "kubeconfig"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LBHEALTH_", "AWS_", "TENCENTCLOUD_"))}
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "bot.cli", "diagnose", "shop/web", "--no-probe"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT, env={**env, "KUBECONFIG": kubeconfig}, check=False,
+        )
+        assert kube.total > 0  # it did read the cluster
+    assert proc.returncode in (0, 1, 3), proc.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "kubernetes.client.rest" in modules  # the ApiClient did the reads
+    assert not {m for m in modules if m.startswith(("kubernetes.client.api.", "boto3", "botocore", "tencentcloud"))}
