@@ -13,10 +13,18 @@ class LoopbackServer:
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
-    def _listen(self, handler: type[BaseHTTPRequestHandler], name: str, host: str = "127.0.0.1", queue_size: int = 5) -> None:
-        self._server = ThreadingHTTPServer((host, 0), handler)
+    def _listen(self, handler: type[BaseHTTPRequestHandler], name: str, host: str = "127.0.0.1", queue_size: int = 128) -> None:
+        # The backlog must be set before listen(): set after the constructor it was ignored (5), so
+        # a client opening ~10 connections at once on a busy machine lost SYNs and waited 1 s.
+        self._server = ThreadingHTTPServer((host, 0), handler, bind_and_activate=False)
         self._server.daemon_threads = True
         self._server.request_queue_size = queue_size
+        try:
+            self._server.server_bind()
+            self._server.server_activate()
+        except OSError:
+            self._server.server_close()
+            raise
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
         self._thread.start()
 
