@@ -114,10 +114,9 @@ def lbhealth_env(kubeconfig: str, aws_url: str) -> dict[str, str]:
     return env
 
 
-def run_lbhealth(env: dict[str, str]) -> tuple[float, str]:
+def run_lbhealth(env: dict[str, str], command: list[str]) -> tuple[float, str]:
     """Wall time (ms) of one `lbhealth diagnose` process, and the first line of its report."""
-    script = Path(sys.executable).parent / "lbhealth"
-    cmd = [str(script), "diagnose", f"{NS}/{SVC}", "--no-probe"]
+    cmd = [*command, "diagnose", f"{NS}/{SVC}", "--no-probe"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     elapsed = (time.perf_counter() - t0) * 1000
@@ -139,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each side, median reported (default 5)")
     parser.add_argument("--latency", type=float, default=50.0, help="ms added to every API call (default 50)")
+    parser.add_argument(
+        "--command",
+        default=str(Path(sys.executable).parent / "lbhealth"),
+        help="the lbhealth command to time, split on spaces (default: this environment's console script)",
+    )
     args = parser.parse_args(argv)
+    command = args.command.split()
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise SystemExit("kubectl is not on PATH: install it (Debian: kubernetes-client or google-cloud-cli's kubectl)")
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         kube_env = {**env, "HOME": tmp}
         cache_dir = os.path.join(tmp, "kube-cache")
         run_kubectl_sequence(kubectl, kube_env, cache_dir)  # fills the discovery cache, untimed
-        run_lbhealth(env)  # warms the OS file cache for the Python side too, untimed
+        run_lbhealth(env, command)  # warms the OS file cache for the Python side too, untimed
         kube.latency_ms = proxy.latency_ms = args.latency
         lb_times, kc_times = [], []
         headline = ""
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             kube.reset_log()
             proxy.reset()
-            ms, headline = run_lbhealth(env)
+            ms, headline = run_lbhealth(env, command)
             lb_times.append(ms)
             k8s_calls, aws_calls = kube.total, proxy.total
             kube.reset_log()
