@@ -9,6 +9,7 @@ say which load balancer is alarming is refused as malformed (a 4xx: the sender m
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,11 +19,18 @@ from typing import Any
 from checks.values import as_int, as_port
 
 ELB_NAMESPACES = ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/GatewayELB")
-ALARM_ARN = re.compile(r"^arn:(?P<partition>aws(?:-cn|-us-gov)?):cloudwatch:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):alarm:(?P<name>.+)$")
-TG_DIM = re.compile(r"^targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
-LB_DIM = re.compile(r"^(app|net|gwy)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$")
-IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-CLB_ID = re.compile(r"^lb-[a-z0-9]{6,}$")
+# Every pattern is used with fullmatch (`$` would accept a trailing newline).
+ALARM_ARN = re.compile(r"arn:(?P<partition>aws(?:-cn|-us-gov)?):cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):(?P<account>\d{12}):alarm:(?P<name>[^\x00-\x1f]{1,255})")
+AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+AWS_ACCOUNT = re.compile(r"\d{12}")
+TG_DIM = re.compile(r"targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}")
+LB_DIM = re.compile(r"(app|net|gwy)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}")
+CLB_ID = re.compile(r"lb-[a-z0-9]{6,16}")
+TENCENT_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+){0,3}")
+TENCENT_VPC = re.compile(r"[A-Za-z0-9-]{1,64}")
+TENCENT_PROTOCOLS = ("tcp", "udp", "http", "https", "tcp_ssl", "quic")
+DELIVERY_ID = re.compile(r"[!-~]{1,128}")  # SNS MessageId, EventBridge id, Tencent sessionId: printable ASCII
+MAX_NAME = 255  # CloudWatch's limit on alarm names; Tencent policy names are shorter
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 # Tencent short region codes in callbacks -> API region names (the common ones; others pass through)
 TENCENT_REGIONS = {
@@ -124,6 +132,28 @@ def _str(value: Any) -> str | None:
     return text or None
 
 
+def _ip(value: Any) -> str | None:
+    """An IPv4/IPv6 address as text, or None (a Tencent `vip` may be anything the sender wrote)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip())) if value else None
+    except ValueError:
+        return None
+
+
+def _name(text: str) -> str:
+    """An alarm's name for people: one line, at most MAX_NAME characters (escaped when rendered)."""
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+
+
+def _delivery_id(value: Any, what: str) -> str:
+    """The sender's delivery id, which becomes part of a Redis key: refused unless short and plain."""
+    text = _str(value) or ""
+    if not DELIVERY_ID.fullmatch(text):
+        raise AlarmRejected(f"{what} is missing or not a plain id of at most 128 characters")
+    return text
+
+
 def _time(value: Any) -> float | None:
     text = _str(value)
     if not text:
@@ -162,12 +192,12 @@ def _elb_dimensions(metrics: list[tuple[str | None, str | None, dict[str, str]]]
         if ns and ns not in ELB_NAMESPACES:
             continue
         tg = dims.get("TargetGroup")
-        if tg and TG_DIM.match(tg):
+        if tg and TG_DIM.fullmatch(tg):
             arn = f"arn:{_partition(region)}:elasticloadbalancing:{region}:{account}:{tg}"
             if arn not in tgs:
                 tgs.append(arn)
         lb = dims.get("LoadBalancer")
-        if lb and LB_DIM.match(lb) and not lb_dim:
+        if lb and LB_DIM.fullmatch(lb) and not lb_dim:
             lb_dim = lb
         if (tg or lb) and not metric_name:
             metric_name, namespace = name, ns
@@ -195,14 +225,16 @@ def parse_cloudwatch(message: str | dict[str, Any], *, message_id: str, topic_ar
         data = message
     if not isinstance(data, dict) or "AlarmName" not in data or "NewStateValue" not in data:
         raise AlarmRejected("SNS Message has no AlarmName/NewStateValue: not a CloudWatch alarm")
-    name = _str(data.get("AlarmName")) or "?"
+    name = _name(_str(data.get("AlarmName")) or "?")
     arn = _str(data.get("AlarmArn")) or ""
-    m = ALARM_ARN.match(arn)
+    m = ALARM_ARN.fullmatch(arn)
     region = m.group("region") if m else None
     account = (m.group("account") if m else None) or _str(data.get("AWSAccountId"))
     if not region and topic_arn:
         parts = topic_arn.split(":")
         region = parts[3] if len(parts) > 5 else None
+    region = region if region and AWS_REGION.fullmatch(region) else None
+    account = account if account and AWS_ACCOUNT.fullmatch(account) else None
     trigger = data.get("Trigger") if isinstance(data.get("Trigger"), dict) else {}
     metrics: list[tuple[str | None, str | None, dict[str, str]]] = []
     if trigger.get("Dimensions") is not None or trigger.get("MetricName"):
@@ -222,7 +254,7 @@ def parse_cloudwatch(message: str | dict[str, Any], *, message_id: str, topic_ar
         source="cloudwatch",
         state=_state(data.get("NewStateValue")),
         name=name,
-        dedup_id=message_id,
+        dedup_id=_delivery_id(message_id, "MessageId"),
         region=region,
         account=account,
         alarm_arn=arn or None,
@@ -250,12 +282,12 @@ def parse_eventbridge(data: dict[str, Any]) -> Alarm:
     region = _str(data.get("region"))
     account = _str(data.get("account"))
     resources = [r for r in data.get("resources") or [] if isinstance(r, str)]
-    arn = next((r for r in resources if ALARM_ARN.match(r)), None)
+    arn = next((r for r in resources if ALARM_ARN.fullmatch(r)), None)
     if arn and (not region or not account):
-        m = ALARM_ARN.match(arn)
+        m = ALARM_ARN.fullmatch(arn)
         region, account = region or m.group("region"), account or m.group("account")
-    if not region or not account:
-        raise AlarmRejected("event has no region/account")
+    if not region or not account or not AWS_REGION.fullmatch(region) or not AWS_ACCOUNT.fullmatch(account):
+        raise AlarmRejected("event has no valid region/account")
     config = detail.get("configuration") if isinstance(detail.get("configuration"), dict) else {}
     metrics = []
     for item in config.get("metrics") or []:
@@ -263,7 +295,7 @@ def parse_eventbridge(data: dict[str, Any]) -> Alarm:
         metric = (stat or {}).get("metric") if isinstance(stat, dict) else None
         if isinstance(metric, dict):
             metrics.append((_str(metric.get("namespace")), _str(metric.get("name")), _dims_from_list(metric.get("dimensions"))))
-    name = _str(detail.get("alarmName")) or "?"
+    name = _name(_str(detail.get("alarmName")) or "?")
     tgs, lb_dim, metric_name, namespace = _elb_dimensions(metrics, region, account)
     if not tgs and not lb_dim:
         raise AlarmRejected(f"alarm {name!r} has no TargetGroup or LoadBalancer dimension in AWS/ApplicationELB or AWS/NetworkELB")
@@ -275,7 +307,7 @@ def parse_eventbridge(data: dict[str, Any]) -> Alarm:
         source="eventbridge",
         state=_state(state.get("value")),
         name=name,
-        dedup_id=event_id,
+        dedup_id=_delivery_id(event_id, "id"),
         region=region,
         account=account,
         alarm_arn=arn,
@@ -311,21 +343,21 @@ def parse_tencent(data: Any) -> Alarm:
     vip = _str(dims.get("vip")) or _str(detail.get("vip"))
     obj_id = _str(dims.get("objId")) or ""
     id_parts = obj_id.split("#")
-    if not vip and len(id_parts) == 3 and IPV4.match(id_parts[0]):
+    if not vip and len(id_parts) == 3 and _ip(id_parts[0]):
         vip = id_parts[0]
-    if vip and not IPV4.match(vip) and ":" not in vip:
-        vip = None
+    vip = _ip(vip)
     # listener port: vport (public/private listener), loadBalancerPort (server-port alarms), port (L7 listener shape)
     port = as_port(dims.get("vport")) or as_port(dims.get("loadBalancerPort"))
     if port is None and not _str(dims.get("lanIp")):
         port = as_port(dims.get("port"))
     if port is None and len(id_parts) == 3:
         port = as_port(id_parts[1])
-    protocol = (_str(dims.get("protocol")) or (id_parts[2] if len(id_parts) == 3 else "") or "").lower() or None
+    protocol = (_str(dims.get("protocol")) or (id_parts[2] if len(id_parts) == 3 else "") or "").lower()
+    protocol = protocol if protocol in TENCENT_PROTOCOLS else None
     lb_id = None
     for key in ("loadBalancerId", "unLoadBalancerId", "unInstanceId", "uniqLoadBalancerId", "instanceId"):
         value = _str(dims.get(key))
-        if value and CLB_ID.match(value):
+        if value and CLB_ID.fullmatch(value):
             lb_id = value
             break
     if not vip and not lb_id:
@@ -333,10 +365,12 @@ def parse_tencent(data: Any) -> Alarm:
     if port is not None and not (0 < port < 65536):
         port = None
     vpc = _str(dims.get("vpcId"))
+    vpc = vpc if vpc and TENCENT_VPC.fullmatch(vpc) else None
     policy = data.get("alarmPolicyInfo") if isinstance(data.get("alarmPolicyInfo"), dict) else {}
     conditions = policy.get("conditions") if isinstance(policy.get("conditions"), dict) else {}
     region_code = _str(obj.get("region"))
     region = TENCENT_REGIONS.get(region_code or "", region_code)
+    region = region if region and TENCENT_REGION.fullmatch(region) else None
     metric = _str(conditions.get("metricName")) or _str(conditions.get("eventName"))
     reason_bits = [
         _str(conditions.get("metricShowName")) or metric or "",
@@ -347,8 +381,8 @@ def parse_tencent(data: Any) -> Alarm:
     return Alarm(
         source="tencent",
         state="ALARM" if status == 1 else "OK",
-        name=_str(policy.get("policyName")) or _str(policy.get("policyId")) or metric or "Cloud Monitor alarm",
-        dedup_id=session,
+        name=_name(_str(policy.get("policyName")) or _str(policy.get("policyId")) or metric or "Cloud Monitor alarm"),
+        dedup_id=_delivery_id(session, "sessionId"),
         region=region,
         account=_str(obj.get("appId")) or _str(obj.get("uin")),
         metric=metric,

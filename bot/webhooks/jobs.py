@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from bot.queue import DiagnosisJob
 from bot.webhooks.alarms import Alarm
 from checks.collect import alarm_map
-from checks.model import Target
+from checks.model import InvalidTarget, Target
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,16 @@ def alarm_job(alarm: Alarm, outcome: Any, *, channel: str, root_ts: str | None, 
         "incident_id": outcome.incident_id,
         "incident_seq": outcome.job_seq,
     }
-    if services:
-        namespace, _, service = services[0].partition("/")
-        if len(services) > 1:
-            extra["other_services"] = services[1:]
+    targets = valid_targets(services)
+    if targets:
+        namespace, service = targets[0].namespace, targets[0].service
+        if len(targets) > 1:
+            extra["other_services"] = [t.ref for t in targets[1:]]
         dedup = ""  # one job per Service at a time (the queue's target claim)
     else:
-        namespace, service = UNMAPPED_NAMESPACE, alarm.subject
+        if services:  # named by cloud data (tags, a TargetGroupBinding): not a Service Kubernetes would accept
+            extra["mapping"] = {**mapping, "why": f"the load balancer names no valid Service ({str(services[0])[:200]!r})"}
+        namespace, service = UNMAPPED_NAMESPACE, placeholder(alarm.subject)
         extra["unmapped"] = True
         dedup = f"incident:{outcome.incident_id}:{outcome.job_seq}"
     return DiagnosisJob(
@@ -66,6 +70,24 @@ def alarm_job(alarm: Alarm, outcome: Any, *, channel: str, root_ts: str | None, 
         dedup_key=dedup,
         extra=extra,
     )
+
+
+def valid_targets(services: list[Any]) -> list[Target]:
+    """The `namespace/service` names a mapping found, validated as a command's are (Target.parse)."""
+    out = []
+    for ref in services:
+        if not isinstance(ref, str) or "/" not in ref:
+            continue
+        try:
+            out.append(Target.parse(ref))
+        except InvalidTarget:
+            continue
+    return out
+
+
+def placeholder(subject: str) -> str:
+    """The job's service label when no Service was found: the load balancer, in plain characters."""
+    return re.sub(r"[^A-Za-z0-9.:/ _-]", "", subject)[:253] or "load-balancer"
 
 
 def job_options(job: Any) -> dict[str, Any]:
