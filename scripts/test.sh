@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (redis-server, the package with its test extras in .venv),
-# then runs ruff and the whole test suite. Extra arguments go to pytest.
+# then runs ruff, the import-linter layer contracts of pyproject.toml and the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +16,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layer rules of DESIGN.md, as contracts in pyproject.toml
 # pytest exits 5 when it collected no test: with `set -e` that fails this script too.
 .venv/bin/python -m pytest -q "$@"
