@@ -15,13 +15,16 @@ import yaml
 
 from bot import render
 from bot.cli import main
+from bot.incidents import root_message
 from bot.render import render_message
+from bot.webhooks.alarms import parse_cloudwatch
 from checks.collect.live import Clients
 from checks.model import Finding, Status, Target
 from checks.rank import rank
 from checks.runner import diagnose
 from tests import factories as f
 from tests.fakes.kube_api import FakeKubeAPI
+from tests.webhooks import payloads
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -343,3 +346,17 @@ def test_slack_never_cuts_a_command_and_gives_one_command_per_fix():
     root = messages[0]["blocks"]
     assert not any(b["type"] == "section" and b["text"]["text"].startswith("*Next step*") for b in root)  # next step == fix command
     assert sum("kubectl patch svc web -n shop" in b["text"]["text"] for b in root if b["type"] == "section") == 1
+
+
+def test_alarm_incident_and_too_large_messages_say_could_not_decide(tmp_path):
+    svc = [i for i in kube_items(EXAMPLES / "targetport-mismatch" / "kubectl-get.yaml") if i["kind"] == "Service"]
+    write_items(tmp_path / "svc.yaml", svc)
+    report, _ = diagnose(Target.parse("shop/web"), sources=[str(tmp_path)])
+    job = SimpleNamespace(namespace="shop", service="web", cluster=None, requested_by="U1")
+    big = render_message("too_large", job=job, verdict=report.verdict, n_findings=80, filename="report.md")
+    assert big["blocks"][0]["text"]["text"].startswith(":large_yellow_circle: *Verdict:* Could not decide")
+    alarm = parse_cloudwatch(json.dumps(payloads.cloudwatch_alb()), message_id="m1")
+    incident = {"id": "abc", "state": "open", "count": 1, "opened_at": 1.0, "flaps": 0, "alarm": alarm.to_dict(),
+                "verdict": report.verdict.to_dict()}
+    root = root_message(incident, now=50.0)
+    assert any("*could not decide*: Could not decide" in (b.get("text") or {}).get("text", "") for b in root["blocks"])
