@@ -360,3 +360,17 @@ def test_alarm_incident_and_too_large_messages_say_could_not_decide(tmp_path):
                 "verdict": report.verdict.to_dict()}
     root = root_message(incident, now=50.0)
     assert any("*could not decide*: Could not decide" in (b.get("text") or {}).get("text", "") for b in root["blocks"])
+
+
+def test_missing_service_a_target_group_binding_points_at_is_the_root_cause():
+    from checks.runner import build_report, select
+    from checks.registry import default_registry
+    from tests.aws_factories import target_group_binding
+
+    state = f.make_state(f.service("web-v2", "shop"), target_group_binding(service="web"))
+    specs = select(default_registry())
+    report = build_report(state, specs, started=0.0)
+    root = report.root_cause
+    assert root.check_id == "K8S-SVC-EXISTS" and root.status == Status.FAIL and root.cause == "missing-service"
+    assert "TargetGroupBinding shop/k8s-shop-web-tg0123456 registers Service web port 80 in target group" in root.evidence[1]
+    assert report.exit_code == 1
