@@ -363,8 +363,8 @@ def test_alarm_incident_and_too_large_messages_say_could_not_decide(tmp_path):
 
 
 def test_missing_service_a_target_group_binding_points_at_is_the_root_cause():
-    from checks.runner import build_report, select
     from checks.registry import default_registry
+    from checks.runner import build_report, select
     from tests.aws_factories import target_group_binding
 
     state = f.make_state(f.service("web-v2", "shop"), target_group_binding(service="web"))
