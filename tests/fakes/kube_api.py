@@ -984,3 +984,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_PATCH = do_POST = do_DELETE = do_PUT = _serve
+
+
+def main() -> None:
+    """`python -m tests.fakes.kube_api EXAMPLE_DIR KUBECONFIG`: serve an example's `kubectl-get.yaml` as a
+    live cluster on a free loopback port until interrupted; KUBECONFIG gets a context named `fake`."""
+    import sys
+
+    import yaml
+
+    objects: list[dict[str, Any]] = []
+    with open(f"{sys.argv[1]}/kubectl-get.yaml", encoding="utf-8") as fh:
+        for doc in yaml.safe_load_all(fh):
+            if doc:
+                objects.extend(doc.get("items") or [] if doc.get("kind") == "List" else [doc])
+    api = FakeKubeAPI(objects).start()
+    api.write_kubeconfig(sys.argv[2])
+    print(f"serving {len(objects)} objects of {sys.argv[1]} at {api.url}; kubeconfig {sys.argv[2]} (context fake)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()
