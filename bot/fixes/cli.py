@@ -162,7 +162,8 @@ def _apply_and_verify(p: Any, ctx: Any, how: str) -> int:
     redis_client, why = _audit_redis()
     ctx.redis = redis_client
     if redis_client is None:
-        _say(f"note: the audit stream is not reachable ({why}); the change is recorded in the log line and the API server's audit log only")
+        _say(f"note: the audit stream (REDIS_URL) is not reachable ({why}); this change is recorded only by the API server's "
+             "audit log, under the User-Agent lbhealth-fix/... (and `--log-level INFO` prints lbhealth's audit lines)")
     who = f"{getpass.getuser()}@terminal"
     job_id = f"cli-{uuid.uuid4().hex[:12]}"
     try:
