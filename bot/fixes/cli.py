@@ -163,7 +163,7 @@ def _apply_and_verify(p: Any, ctx: Any, how: str) -> int:
     ctx.redis = redis_client
     if redis_client is None:
         _say(f"note: the audit stream (REDIS_URL) is not reachable ({why}); this change is recorded only by the API server's "
-             "audit log, under the User-Agent lbhealth-fix/... (and `--log-level INFO` prints lbhealth's audit lines)")
+             "audit log, under the User-Agent lbhealth-fix/...")
     who = f"{getpass.getuser()}@terminal"
     job_id = f"cli-{uuid.uuid4().hex[:12]}"
     try:
