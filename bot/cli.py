@@ -174,15 +174,23 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 def _service_after_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """`diagnose --from DIR NS/SVC`: --from took the Service as one more path; give it back.
 
-    The last --from value is the Service when it names no file or directory; a Service name that
-    is also a path here is ambiguous, so the person is asked to put the Service first.
+    The last --from value is the Service when it reads as [NAMESPACE/]SERVICE and names no file
+    or directory; a Service name that is also a path here is ambiguous, so the person is asked
+    to put the Service first.
     """
+    from checks.model import InvalidTarget, Target
+
     if args.service is not None:
         return
     sources = args.sources or []
-    if len(sources) > 1 and sources[-1] != "-" and not Path(sources[-1]).exists():
-        args.service = sources.pop()
-        return
+    if len(sources) > 1 and not Path(sources[-1]).exists():
+        try:
+            Target.parse(sources[-1], args.namespace)
+        except InvalidTarget:
+            pass
+        else:
+            args.service = sources.pop()
+            return
     parser.error("which Service? give [NAMESPACE/]SERVICE before --from, e.g. lbhealth diagnose shop/web --from dump/")
 
 

@@ -136,8 +136,9 @@ def test_from_and_the_service_in_either_order(order):
     assert json.loads(proc.stdout)["target"] == {"namespace": "shop", "service": "web", "cluster": None}
 
 
-def test_from_without_a_service_asks_for_one():
-    proc = run("diagnose", "--from", str(EXAMPLE))
+@pytest.mark.parametrize("last", [None, "missing.yaml", "examples/"])
+def test_from_without_a_service_asks_for_one(last):
+    proc = run("diagnose", "--from", str(EXAMPLE), *([last] if last else []))
     assert proc.returncode == 2 and "which Service?" in proc.stderr
 
 
