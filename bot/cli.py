@@ -43,6 +43,7 @@ examples:
   lbhealth diagnose shop/web                       live, current kube context and cloud credentials
   lbhealth diagnose web -n shop --context prod --no-probe
   lbhealth diagnose shop/web --from dump/          offline, from kubectl/aws/tccli output
+  kubectl get svc,pods -n shop -o yaml | lbhealth diagnose shop/web --from -
   lbhealth diagnose shop/web --format json         one JSON object (see README)
   lbhealth checks                                  the catalogue of checks and fixes
   lbhealth snapshot shop/web -o dump/              save what a live diagnosis reads
@@ -59,7 +60,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        unstated = default is None or default is False or default == argparse.SUPPRESS  # 0 is a default
+        if "default" in text or unstated or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 
