@@ -5,37 +5,23 @@ the APIs really return (a `PolicyDescription` where Tencent's `NetworkAclEntry` 
 `Description`). Each validator walks the data beside the SDK's model and returns the problems
 as readable strings (`path: what is wrong`); an empty list means the data has the real shape.
 
-- AWS: botocore's service models (`output_shape` of an operation): keys, types, enums.
-- Tencent: the tencentcloud SDK model classes: attribute names, and the type each property's
-  docstring declares (`:rtype: int`, `list of NetworkAclEntry`, ...). Null is accepted for any
-  field: the APIs print null for absent values (`"Rules": null` on an L4 listener) and the SDK's
-  own `_deserialize` accepts it everywhere, while its docstrings flag only some such fields.
+- AWS and Tencent: checks/collect/apishapes.py in strict mode (botocore's output shapes: keys,
+  types, enums, no nulls; the tencentcloud SDK model classes: attribute names and types).
 - Kubernetes: the official client's models (`openapi_types`/`attribute_map`, recursively), and
   required fields through the client's own deserializer.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import re
 from typing import Any
 
-import botocore.session
 from kubernetes import client as k8s_client
 
+from checks.collect import apishapes
+from checks.collect.apishapes import aws_output_shape, tencent_model
 from checks.state import State
 
-# ---- AWS (botocore) ------------------------------------------------------------------------------
-
-
-@functools.cache
-def _aws_service(name: str):
-    return botocore.session.get_session().get_service_model(name)
-
-
-def aws_output_shape(service: str, operation: str):
-    return _aws_service(service).operation_model(operation).output_shape
+# AWS and Tencent: the same walk the dump loader uses (checks/collect/apishapes.py), strict here.
 
 
 def aws_member_shape(service: str, operation: str, *path: str):
@@ -46,126 +32,12 @@ def aws_member_shape(service: str, operation: str, *path: str):
     return shape
 
 
-_AWS_SCALARS = {
-    "string": (str,),
-    "integer": (int,),
-    "long": (int,),
-    "boolean": (bool,),
-    "double": (int, float),
-    "float": (int, float),
-    "timestamp": (str, int, float),  # the AWS CLI prints ISO 8601; boto3 gives datetimes
-    "blob": (str, bytes),
-}
+def aws_problems(shape, data: Any, path: str = "") -> list[str]:
+    return apishapes.aws_problems(shape, data, path, strict=True)
 
 
-def aws_problems(shape, data: Any, path: str = "$") -> list[str]:
-    """Problems of `data` against a botocore shape (unknown keys, wrong types, values outside enums)."""
-    kind = shape.type_name
-    if data is None:
-        return [f"{path}: null ({shape.name} is never null in an AWS response: omit the key)"]
-    if kind == "structure":
-        if not isinstance(data, dict):
-            return [f"{path}: {type(data).__name__}, expected an object ({shape.name})"]
-        out = []
-        for key, value in data.items():
-            member = shape.members.get(key)
-            if member is None:
-                out.append(f"{path}.{key}: no such key in {shape.name} (has {', '.join(sorted(shape.members))})")
-            else:
-                out += aws_problems(member, value, f"{path}.{key}")
-        return out
-    if kind == "list":
-        if not isinstance(data, list):
-            return [f"{path}: {type(data).__name__}, expected a list ({shape.name})"]
-        return [p for i, item in enumerate(data) for p in aws_problems(shape.member, item, f"{path}[{i}]")]
-    if kind == "map":
-        if not isinstance(data, dict):
-            return [f"{path}: {type(data).__name__}, expected a map ({shape.name})"]
-        return [p for k, v in data.items() for p in aws_problems(shape.value, v, f"{path}[{k!r}]")]
-    expected = _AWS_SCALARS.get(kind, (object,))
-    if isinstance(data, bool) and bool not in expected or not isinstance(data, expected):
-        return [f"{path}: {type(data).__name__} {data!r}, expected {kind} ({shape.name})"]
-    enum = getattr(shape, "enum", None)
-    if enum and data not in enum:
-        return [f"{path}: {data!r} is not one of {shape.name}'s values {sorted(enum)}"]
-    return []
-
-
-# ---- Tencent Cloud (tencentcloud SDK model classes) -----------------------------------------------
-
-_TC_MODULES = {
-    "clb": "tencentcloud.clb.v20180317.models",
-    "vpc": "tencentcloud.vpc.v20170312.models",
-    "cvm": "tencentcloud.cvm.v20170312.models",
-}
-_RTYPE = re.compile(r":rtype:\s*(.+)")
-_CLASS = re.compile(r":class:`([\w.]+)`")
-_TC_SCALARS = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float)}
-
-
-def tencent_model(product: str, name: str):
-    return getattr(importlib.import_module(_TC_MODULES[product]), name)
-
-
-def _resolve(class_path: str):
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-@functools.cache
-def _tc_fields(model) -> dict[str, tuple[str, Any]]:
-    """attribute -> (kind, element type) for a Tencent model class, from its properties' docstrings."""
-    fields = {}
-    for attr in vars(model()):
-        name = attr[1:]
-        doc = getattr(model, name).__doc__ or ""
-        rtype = (_RTYPE.search(doc) or [None, "object"])[1].strip()
-        if rtype.startswith("list of "):
-            inner = rtype[len("list of "):].strip()
-            cls = _CLASS.search(inner)
-            module = model.__module__
-            element = _resolve(cls[1]) if cls else (getattr(importlib.import_module(module), inner, None) or inner)
-            fields[name] = ("list", element)
-        elif cls := _CLASS.search(rtype):
-            fields[name] = ("model", _resolve(cls[1]))
-        else:
-            fields[name] = ("scalar", rtype)
-    return fields
-
-
-def _tc_value(kind: str, element: Any, value: Any, path: str) -> list[str]:
-    if kind == "model" or (kind == "element" and not isinstance(element, str)):
-        return tencent_problems(element, value, path)
-    expected = _TC_SCALARS.get(element)
-    if expected is None:
-        return []
-    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-        return [f"{path}: {type(value).__name__} {value!r}, expected {element}"]
-    return []
-
-
-def tencent_problems(model, data: Any, path: str = "$") -> list[str]:
-    """Problems of `data` against a Tencent SDK model class (unknown attributes, wrong types)."""
-    if not isinstance(data, dict):
-        return [f"{path}: {type(data).__name__}, expected an object ({model.__name__})"]
-    fields = _tc_fields(model)
-    out = []
-    for key, value in data.items():
-        if key not in fields:
-            out.append(f"{path}.{key}: no such attribute in {model.__name__} (has {', '.join(sorted(fields))})")
-            continue
-        kind, element = fields[key]
-        where = f"{path}.{key}"
-        if value is None:
-            continue
-        if kind == "list":
-            if not isinstance(value, list):
-                out.append(f"{where}: {type(value).__name__}, expected a list")
-            else:
-                out += [p for i, v in enumerate(value) for p in _tc_value("element", element, v, f"{where}[{i}]")]
-        else:
-            out += _tc_value(kind, element, value, where)
-    return out
+def tencent_problems(model, data: Any, path: str = "") -> list[str]:
+    return apishapes.tencent_problems(model, data, path, strict=True)
 
 
 # ---- Kubernetes (the official client's models) ------------------------------------------------------
@@ -314,53 +186,7 @@ def state_problems(state: State) -> list[str]:
     return out
 
 
-# ---- dump files: which response a document is -----------------------------------------------------
-
-AWS_RESPONSES = {  # a top-level key -> the operation whose output it is
-    "TargetHealthDescriptions": ("elbv2", "DescribeTargetHealth"),
-    "TargetGroups": ("elbv2", "DescribeTargetGroups"),
-    "TagDescriptions": ("elbv2", "DescribeTags"),
-    "SecurityGroups": ("ec2", "DescribeSecurityGroups"),
-    "NetworkAcls": ("ec2", "DescribeNetworkAcls"),
-    "RouteTables": ("ec2", "DescribeRouteTables"),
-    "Subnets": ("ec2", "DescribeSubnets"),
-    "Reservations": ("ec2", "DescribeInstances"),
-    "DhcpOptions": ("ec2", "DescribeDhcpOptions"),
-    "Vpcs": ("ec2", "DescribeVpcs"),
-}
-TENCENT_RESPONSES = {  # a top-level key -> the response model
-    "LoadBalancerSet": ("clb", "DescribeLoadBalancersResponse"),
-    "SecurityGroupPolicySet": ("vpc", "DescribeSecurityGroupPoliciesResponse"),
-    "NetworkAclSet": ("vpc", "DescribeNetworkAclsResponse"),
-    "NetworkInterfaceSet": ("vpc", "DescribeNetworkInterfacesResponse"),
-    "SubnetSet": ("vpc", "DescribeSubnetsResponse"),
-    "InstanceSet": ("cvm", "DescribeInstancesResponse"),
-}
-# Keys DESIGN.md asks a person to add to a dump file, because the response does not say which
-# resource it answers for (the request's parameter).
-DUMP_ADDED_KEYS = {"TargetGroupArn", "SecurityGroupId", "LoadBalancerId"}
-
-
-def _cloud_doc_response(doc: dict[str, Any]) -> tuple[str, Any] | None:
-    """('aws', shape) or ('tencent', model) for a cloud document, None if it is not one."""
-    for key, (service, op) in AWS_RESPONSES.items():
-        if key in doc:
-            return "aws", aws_output_shape(service, op)
-    for key, (product, name) in TENCENT_RESPONSES.items():
-        if key in doc:
-            return "tencent", tencent_model(product, name)
-    first = next(iter(doc.get("LoadBalancers") or doc.get("Listeners") or [{}]), {})
-    first = first if isinstance(first, dict) else {}
-    if "LoadBalancers" in doc:
-        if "LoadBalancerArn" in first:
-            return "aws", aws_output_shape("elbv2", "DescribeLoadBalancers")
-        return "tencent", tencent_model("clb", "DescribeTargetHealthResponse")
-    if "Listeners" in doc:
-        if "ListenerArn" in first:
-            return "aws", aws_output_shape("elbv2", "DescribeListeners")
-        has_targets = "Targets" in first or any("Targets" in (r or {}) for r in first.get("Rules") or [])
-        return "tencent", tencent_model("clb", "DescribeTargetsResponse" if has_targets else "DescribeListenersResponse")
-    return None
+# ---- dump files --------------------------------------------------------------------------------------
 
 
 def document_problems(doc: Any, where: str) -> list[str]:
@@ -371,12 +197,6 @@ def document_problems(doc: Any, where: str) -> list[str]:
         if doc["kind"] == "List" or doc["kind"].endswith("List"):
             return [p for i, item in enumerate(doc.get("items") or []) for p in k8s_object_problems(item, f"{where}.items[{i}]")]
         return k8s_object_problems(doc, where)
-    found = _cloud_doc_response(doc)
-    if found is None:
+    if apishapes.response_model(doc) is None:
         return [f"{where}: neither a Kubernetes object nor a known AWS CLI / tccli response"]
-    cloud, model = found
-    doc = {k: v for k, v in doc.items() if k not in DUMP_ADDED_KEYS}
-    doc.pop("RequestId", None) if cloud == "aws" else None
-    if cloud == "aws":
-        return [p.replace("$", where, 1) for p in aws_problems(model, doc)]
-    return [p.replace("$", where, 1) for p in tencent_problems(model, doc)]
+    return [f"{where}: {p}" for p in apishapes.document_problems(doc, strict=True)]

@@ -52,14 +52,15 @@ def test_validators_catch_the_wrong_shapes_that_once_hid_bugs():
     assert tencent_problems(entry, {"Action": "DROP", "Description": "x"}) == []
     [problem] = tencent_problems(entry, {"Action": "DROP", "PolicyDescription": "x"})
     assert "PolicyDescription: no such attribute in NetworkAclEntry" in problem
-    assert tencent_problems(tencent_model("clb", "TargetHealth"), {"Port": "80"}) == ["$.Port: str '80', expected int"]
+    assert tencent_problems(tencent_model("clb", "TargetHealth"), {"Port": "80"}) == [
+        "Port is the string '80'; tccli prints an integer there"]
 
     thd = aws_member_shape("elbv2", "DescribeTargetHealth", "TargetHealthDescriptions", "member")
     ok = {"Target": {"Id": "i-0abc", "Port": 30080}, "TargetHealth": {"State": "unhealthy", "Reason": "Target.Timeout"}}
     assert aws_problems(thd, ok) == []
     bad = {"Target": {"Id": "i-0abc", "Port": "30080"}, "TargetHealth": {"State": "unhealthy", "Reason": "Target.TimedOut"}}
     problems = aws_problems(thd, bad)
-    assert any("Target.Port: str '30080', expected integer" in p for p in problems)
+    assert any("Target.Port is the string '30080'; the AWS CLI prints an integer there" in p for p in problems)
     assert any("'Target.TimedOut' is not one of" in p and "Target.Timeout" in p for p in problems)
 
     svc = f.service()

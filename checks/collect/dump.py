@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from checks.collect.apishapes import document_problems
 from checks.collect.errors import DumpError
 from checks.collect.fieldtypes import field_type_problems
 from checks.collect.node import facts_from_text
@@ -281,6 +282,9 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> 
             return
         _add_k8s(state, path, doc, seen_kinds)
         return
+    if wrong := document_problems(doc):  # a cloud CLI answer with a type the CLI never prints
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise DumpError(f"{path}: {wrong[0]}{more}")
     if _load_aws(state, path, doc, aws_seen, pending["health"]):
         return
     if _load_tencent(state, path, doc, tc_seen, pending["listeners"]):

@@ -1,16 +1,23 @@
-"""A dump whose fields have types kubectl never prints gets a message naming the file, object and field."""
+"""A dump whose fields have types kubectl, the AWS CLI or tccli never print gets a message naming the
+file, object and field (bad input, exit 2), not a crashed or misled check."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.cli import main
+from checks.collect.apishapes import document_problems
+from checks.collect.dump import DumpError, load_state
 from checks.collect.fieldtypes import field_type_problems
+from checks.model import Target
+from tests import aws_factories as a
 from tests import factories as f
+from tests import tencent_factories as tf
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -62,3 +69,24 @@ def test_diagnose_from_such_a_dump_exits_2_with_the_message(tmp_path, capsys):
     assert code == 2
     assert str(dump / "svc.yaml") in err and "Service shop/web: spec.selector is a list" in err
     assert "Traceback" not in err and "crashed" not in err
+
+
+def test_cloud_cli_answers_with_wrong_types_name_the_file_and_field(tmp_path):
+    health = {"TargetHealthDescriptions": [{"Target": {"Id": "10.0.1.5", "Port": "80"}, "TargetHealth": {"State": "unhealthy"}}],
+              "TargetGroupArn": a.arn("targetgroup", "web/0123")}
+    listeners = {"Listeners": [tf.listener(hc=tf.health_check(TimeOut="2s"))], "TotalCount": 1, "RequestId": "r-1"}
+    for name, doc, message in [
+        ("th.json", health, "TargetHealthDescriptions[0].Target.Port is the string '80'; aws elbv2 describe-target-health prints an integer there"),
+        ("lst.json", listeners, "Listeners[0].HealthCheck.TimeOut is the string '2s'; tccli clb DescribeListeners prints an integer there"),
+    ]:
+        path = tmp_path / name
+        path.write_text(json.dumps(doc))
+        with pytest.raises(DumpError) as err:
+            load_state(Target.parse("shop/web"), [str(path)])
+        assert str(err.value) == f"{path}: {message}"
+
+
+def test_keys_a_newer_cli_may_print_are_accepted_in_dumps():
+    doc = {"TargetGroups": [a.target_group() | {"NewFeatureFlag": True}]}
+    assert document_problems(doc) == []
+    assert document_problems(doc, strict=True) and "NewFeatureFlag: no such key in TargetGroup" in document_problems(doc, strict=True)[0]
