@@ -9,6 +9,7 @@ Rollback revokes / deletes exactly the rule that was added.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -45,6 +46,43 @@ def revoke_command(pre_image: dict[str, Any]) -> str:
     delete = _delete_params(params)
     body = json.dumps(delete["SecurityGroupPolicySet"], separators=(",", ":"))
     return f"tccli vpc DeleteSecurityGroupPolicies --SecurityGroupId {delete['SecurityGroupId']} --SecurityGroupPolicySet '{body}'{flag}"
+
+
+def group_before_after(write: CloudWrite, clients: Clients) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The group's ingress rules now and with the new rule (for the approver's diff); `why` when not read."""
+    try:
+        if write.provider == "aws":
+            group = write.params["GroupId"]
+            sgs = _ec2(write.region, clients).describe_security_groups(GroupIds=[group])["SecurityGroups"]
+            now = [_aws_rule(p) for p in (sgs[0].get("IpPermissions") or [])] if sgs else []
+            return {group: now}, {group: now + [_aws_rule(p) for p in write.params["IpPermissions"]]}, ""
+        client = _vpc(write.region, clients)
+        if client is None:
+            raise LookupError("no Tencent Cloud credentials")
+        from tencentcloud.vpc.v20170312 import models
+
+        req = models.DescribeSecurityGroupPoliciesRequest()
+        req.SecurityGroupId = group = write.params["SecurityGroupId"]
+        current = json.loads(client.DescribeSecurityGroupPolicies(req).to_json_string())
+        now = [_tc_rule(p) for p in ((current.get("SecurityGroupPolicySet") or {}).get("Ingress") or [])]
+        after = list(now)
+        for pol in write.params["SecurityGroupPolicySet"]["Ingress"]:
+            at = pol.get("PolicyIndex")
+            after.insert(len(after) if at is None else int(at), _tc_rule(pol))
+        return {group: now}, {group: after}, ""
+    except Exception as exc:  # no credentials, no permission, unreachable: the diff shows the new rule alone
+        return {}, copy.deepcopy(write.params), f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _aws_rule(perm: dict[str, Any]) -> str:
+    sources = [g.get("GroupId") for g in perm.get("UserIdGroupPairs") or []] + [r.get("CidrIp") for r in perm.get("IpRanges") or []]
+    ports = perm.get("FromPort") if perm.get("FromPort") == perm.get("ToPort") else f"{perm.get('FromPort')}-{perm.get('ToPort')}"
+    return f"{perm.get('IpProtocol')} {ports} from {', '.join(str(x) for x in sources) or '-'}"
+
+
+def _tc_rule(pol: dict[str, Any]) -> str:
+    desc = f" ({pol['PolicyDescription']})" if pol.get("PolicyDescription") else ""
+    return f"{pol.get('Action')} {pol.get('Protocol')} {pol.get('Port')} from {pol.get('CidrBlock') or pol.get('SecurityGroupId') or '-'}{desc}"
 
 
 def revoke(pre_image: dict[str, Any], clients: Clients) -> CloudResult:

@@ -60,10 +60,10 @@ def preview(plan: FixPlan, target: Target, ctx: FixContext, *, check_id: str | N
         "patch_type": plan.patch_type, "command": plan.command, "tradeoff": plan.tradeoff, "cloud": module.CLOUD,
     }
     if isinstance(write, CloudWrite):
-        before: dict[str, Any] = {}
-        after = copy.deepcopy(write.params)
-        p = Preview(**base, resource_version=plan.target.resource_version, patch=write.params, diff=objdiff.unified_diff(
-            before, after, f"{write.provider} {write.action}"), before=before, after=after)
+        before, after, why = cloud.group_before_after(write, ctx.clients)
+        name = f"{write.provider} security group {plan.target.name}" + (f" (its rules not read: {why})" if why else " ingress rules, in order")
+        p = Preview(**base, resource_version=plan.target.resource_version, patch=write.params,
+                    diff=objdiff.unified_diff(before, after, name), before=before, after=after)
     else:
         kube = ctx.kube(user_agent(plan.id, who, job_id))
         current = _get(kube, write)

@@ -222,3 +222,24 @@ def test_kube_proxy_hostname_fix_previews_applies_once_and_rolls_back(dhcp_world
     back = engine.rollback(out, "U2", "j2", ctx)
     assert back.status == "rolled-back", back.message
     assert kube.get_object("DaemonSet", "kube-system", "kube-proxy")["spec"] == original["spec"]
+
+
+def test_preview_shows_the_groups_rules_with_the_new_one(moto, redis_url):
+    from bot.fixes.model import FixContext
+
+    ec2 = _session().client("ec2")
+    nodes, lb = _groups(ec2)
+    ec2.authorize_security_group_ingress(GroupId=nodes, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "127.0.0.0/24"}]}])
+    p = engine.preview(_sg_plan(nodes, lb), Target.parse("shop/web"), FixContext(clients=Clients(aws_session=_session())), check_id="AWS-SG")
+    assert f" - tcp 22 from 127.0.0.0/24\n+- tcp 30080 from {lb}\n" in p.diff
+    assert p.before == {nodes: ["tcp 22 from 127.0.0.0/24"]} and _ingress(ec2, nodes)[0]["FromPort"] == 22  # nothing written
+    assert len(_ingress(ec2, nodes)) == 1
+
+
+def test_preview_without_credentials_shows_the_rule_and_says_the_group_was_not_read(no_cloud):
+    from bot.fixes.model import FixContext
+
+    plan = _sg_plan("sg-0123456789abcdef0", "sg-0fedcba9876543210")
+    p = engine.preview(plan, Target.parse("shop/web"), FixContext(clients=Clients(aws_session=_session())), check_id="AWS-SG")
+    assert "(its rules not read: NoCredentialsError" in p.diff
+    assert "+    GroupId: sg-0fedcba9876543210\n" in p.diff

@@ -80,7 +80,9 @@ def test_cloud_writes_off_shows_the_tccli_command_and_writes_nothing(world, make
     _, tc, _, clients = world
     ctx = make_ctx(clients, cloud_writes=False)
     p = _preview(clients, ctx)
-    assert p.cloud and "+    CidrBlock: 127.0.0.50" in p.diff
+    assert p.cloud
+    # the group's rules in order, with the new one on top of the DROP that shadows the old ACCEPT
+    assert "\n+- 'ACCEPT TCP 30080 from 127.0.0.50 (lbhealth: CLB lb-web health checks)'\n - ACCEPT TCP 22 from 127.0.0.0/24\n - DROP ALL ALL from 0.0.0.0/0\n" in p.diff
     out = engine.apply(p.to_dict(), "U1", "j1", ctx)
     assert out.status == "command"
     assert "tccli vpc CreateSecurityGroupPolicies --SecurityGroupId sg-node" in out.message
