@@ -258,7 +258,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     renderer = _renderer_in_background(args.format)
     try:
         target, context, sources, probe, severity = _resolve(args)
-        only = [x.strip() for x in args.only.split(",")] if args.only else None
+        only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only is not None else None
+        if only == []:
+            return _fail("--only needs check IDs, comma-separated (see `lbhealth checks`)", EXIT_BAD_INPUT)
         if only:
             from checks.registry import default_registry
 

@@ -225,6 +225,13 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
             continue
         for doc in docs:
             _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending)
+    if not (seen_kinds or aws_seen or tc_seen or state.node_facts or state.k8s.logs):
+        # Empty files (a redirect that failed, `kubectl get` of nothing): a report would only skip.
+        names = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise DumpError(
+            f"{names}: no Kubernetes objects, AWS CLI or tccli output in the dump (empty?); "
+            f"start with `kubectl get svc,pods,endpointslices -n {target.namespace} -o yaml`"
+        )
     _resolve_target_health(state, pending["health"])
     _resolve_listeners(state, pending["listeners"])
     _mark_reads(state, seen_kinds, aws_seen, tc_seen)

@@ -211,3 +211,18 @@ def test_a_live_run_imports_neither_typed_api_classes_nor_an_unused_cloud_sdk(tm
     modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "kubernetes.client.rest" in modules  # the ApiClient did the reads
     assert not {m for m in modules if m.startswith(("kubernetes.client.api.", "boto3", "botocore", "tencentcloud"))}
+
+
+@pytest.mark.parametrize("content", ["", "null\n", "---\n---\n"])
+def test_an_empty_dump_is_bad_input_not_a_healthy_report(tmp_path, content):
+    empty = tmp_path / "kubectl-get.yaml"
+    empty.write_text(content)
+    proc = run("diagnose", "shop/web", "--from", str(empty))
+    assert proc.returncode == 2 and "no Kubernetes objects" in proc.stderr and "kubectl get" in proc.stderr
+    piped = run("diagnose", "shop/web", "--from", "-", stdin=content)
+    assert piped.returncode == 2 and "<stdin>" in piped.stderr
+
+
+def test_only_with_no_check_id():
+    proc = run("diagnose", "shop/web", "--from", str(EXAMPLE), "--only", " , ")
+    assert proc.returncode == 2 and "--only" in proc.stderr
