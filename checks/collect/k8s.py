@@ -273,7 +273,7 @@ class KubeCollector:
             data = resp.read()
         finally:
             resp.response.release_conn()
-        if not 200 <= resp.status <= 299:
+        if not 200 <= resp.status <= 299:  # the client's own exception for the status (NotFoundException, ...)
             raise ApiException.from_response(http_resp=resp, body=None, data=None)
         return data
 
