@@ -226,3 +226,27 @@ def test_an_empty_dump_is_bad_input_not_a_healthy_report(tmp_path, content):
 def test_only_with_no_check_id():
     proc = run("diagnose", "shop/web", "--from", str(EXAMPLE), "--only", " , ")
     assert proc.returncode == 2 and "--only" in proc.stderr
+
+
+def test_ctrl_c_ends_with_one_line_and_130():
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [*lbhealth(), "diagnose", "shop/web", "--from", "-"],  # waits for a dump on stdin
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    time.sleep(1.5)  # let it start and block on the read
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "lbhealth: interrupted"
+
+
+def test_a_reader_that_goes_away_is_no_error():
+    producer = subprocess.Popen([*lbhealth(), "checks"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert producer.stdout is not None
+    producer.stdout.close()  # like `lbhealth checks | true`: nobody reads, the first write fails with EPIPE
+    _, err = producer.communicate(timeout=60)
+    assert producer.returncode == 0, err
+    assert err == b""
