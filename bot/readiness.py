@@ -44,5 +44,5 @@ class RedisHealth:
         with self._lock:
             changed, self._up = self._up is not False, False
         if changed:
-            log.error("Redis unavailable; retrying with backoff (readyz answers 503 meanwhile)",
+            log.error("Redis unavailable; waiting for it (web: /readyz answers 503; worker: retries with backoff)",
                       extra={"role": self.where, "error": reason[:300]})

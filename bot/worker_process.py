@@ -66,6 +66,10 @@ class LbhealthWorker(SimpleWorker):
 
     settings: Settings | None = None
 
+    def __init__(self, queues: Any, *args: Any, connection: Redis, **kwargs: Any) -> None:
+        wait_for_redis(RedisHealth(connection, "worker"))  # rq's constructor already talks to Redis
+        super().__init__(queues, *args, connection=connection, **kwargs)
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         kwargs["with_scheduler"] = False  # due retries are moved by the reaper (bot.worker)
         burst = bool(kwargs.get("burst", args[0] if args else False))
