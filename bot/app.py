@@ -28,7 +28,7 @@ from flask import Flask
 from redis import Redis
 from slack_sdk import WebClient
 
-from bot import worker
+from bot import job_runtime, worker
 from bot.http import create_flask
 from bot.incidents import update_alarm_root
 from bot.queue import enqueue_diagnosis
@@ -104,9 +104,9 @@ def create_wsgi_app(settings: Settings) -> Flask:
     return build_app(settings, verify_token=True).flask
 
 
-def worker_deps(settings: Settings, *, redis: Redis | None = None, client: WebClient | None = None) -> worker.Deps:
+def worker_deps(settings: Settings, *, redis: Redis | None = None, client: WebClient | None = None) -> job_runtime.Deps:
     """What jobs use in a worker process, with each origin's root-message updater and job preparer."""
-    return worker.Deps(
+    return job_runtime.Deps(
         settings=settings,
         redis=redis if redis is not None else redis_client(settings, role="worker"),
         client=client if client is not None else client_from_settings(settings),

@@ -11,7 +11,7 @@ click is not stuck behind queued diagnoses.
                  record -> verify -> thread reply, request and root messages updated
 
 The outcome is stored before anything is posted: a job retried because Slack was down posts the
-stored result (each post claimed once, bot.worker.once) and never writes again.
+stored result (each post claimed once, bot.job_runtime.once) and never writes again.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals import Offer, Records
 from bot.fixes import audit, objdiff
+from bot.job_runtime import deps, once
 from bot.policy import Access, Approvals, Decision, UserGroups, kill_switch
 from bot.queue import get_queue
 from bot.render import format_duration
@@ -165,8 +166,6 @@ def _ref(target: dict[str, Any]) -> str:
 
 def run_offer(payload: dict[str, Any]) -> dict[str, Any]:
     """rq job: a Preview / Apply fix / Roll back click, after the web process checked what it could."""
-    from bot.worker import deps
-
     d = deps()
     records = Records(d.redis)
     mode = payload["mode"]
@@ -247,8 +246,6 @@ def _request_rollback(d: Any, payload: dict[str, Any], offer: Offer, parent: dic
 
 def run_execute(payload: dict[str, Any]) -> dict[str, Any]:
     """rq job: apply (or roll back) an approved request, once; then verify and tell the thread."""
-    from bot.worker import deps
-
     d = deps()
     records = Records(d.redis)
     rid = payload["id"]
@@ -310,8 +307,6 @@ def _write(d: Any, records: Records, req: dict[str, Any]) -> dict[str, Any]:
 
 def _publish(d: Any, records: Records, req: dict[str, Any]) -> None:
     """Thread reply, request message and root message for a stored outcome (each post once)."""
-    from bot.worker import once
-
     rid = req["id"]
     once(d.redis, f"fix-{rid}", "result", lambda search_first: post_once(
         d.client, channel=req["channel"], thread_ts=_thread(records, req), marker=f"fix-{rid}:result",
@@ -348,8 +343,6 @@ def _refresh(d: Any, rid: str, *, best_effort: bool = False) -> None:
 
 def refresh_message(payload: dict[str, Any]) -> dict[str, Any]:
     """rq job: re-render one request message (after a rejection or an expired click)."""
-    from bot.worker import deps
-
     _refresh(deps(), payload["id"])
     return {"status": "updated"}
 

@@ -44,8 +44,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -62,13 +61,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot import metrics, render
 from bot.approvals_jobs import attach_fix_buttons
+from bot.job_runtime import Deps, RootUpdater, deps, once
 from bot.liveness import alive_key
 from bot.logs import job_context
 from bot.queue import PREFIX, DiagnosisJob, get_queue, release_target, update_record
 from bot.render import format_duration, render_message
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError
 from bot.slack import client as slack
-from bot.slack.posting import PostUnknown, post_once
+from bot.slack.posting import post_once
 from checks.collect.errors import DumpError
 from checks.model import InvalidTarget, Target
 from checks.runner import diagnose
@@ -76,89 +76,11 @@ from checks.runner import diagnose
 log = logging.getLogger("lbhealth.worker")
 
 REAP_INTERVAL = 3
-POSTED_TTL = 7 * 24 * 3600
-POST_CLAIM_TTL = 30  # a claim left by a worker killed mid-post expires after this
 TEST_DELAY_ENV = "LBHEALTH_TEST_SLOW_JOB_SECONDS"  # tests only: sleep inside each job (off when unset)
 
 
 class PermanentError(Exception):
     """The job cannot succeed by retrying (the message is shown in the thread)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Dependencies: built from the environment in a worker process, injected by in-process tests.
-
-
-@dataclass
-class Deps:
-    """What jobs use in this process, built by the composition root (bot.app.worker_deps)."""
-
-    settings: Settings
-    redis: Redis
-    client: WebClient
-    root_updaters: dict[str, RootUpdater] = field(default_factory=dict)  # by job origin; default: commands'
-    job_preparers: dict[str, JobPreparer] = field(default_factory=dict)  # by job origin; default: a Service
-
-
-_deps: Deps | None = None
-
-
-def configure(deps: Deps | None) -> Deps | None:
-    """Set (or clear) the dependencies jobs use in this process (the worker process; tests)."""
-    global _deps
-    _deps = deps
-    return deps
-
-
-def configured() -> Deps | None:
-    return _deps
-
-
-def deps() -> Deps:
-    if _deps is None:
-        raise RuntimeError("bot.worker.configure() was not called in this process (see bot.app.worker_deps)")
-    return _deps
-
-
-# --------------------------------------------------------------------------------------------
-# Idempotent posting
-
-
-def once(redis: Redis, job_id: str, part: str, action: Callable[[bool], str]) -> str | None:
-    """Run `action(search_first)` (which posts something and returns its ts/id) at most once per job and part.
-
-    Returns the recorded value (from this call or an earlier run of the same job). An earlier run
-    that ended in PostUnknown (Slack may have the message) leaves a flag, and the next run passes
-    search_first=True so that the post is looked for before it is made again.
-    """
-    key = f"{PREFIX}posted:{job_id}:{part}"
-    unknown = key + ":unknown"
-    deadline = time.monotonic() + POST_CLAIM_TTL + 5
-    while True:
-        value = redis.get(key)
-        if value is not None and value != b"pending":
-            return value.decode()
-        if redis.set(key, "pending", nx=True, ex=POST_CLAIM_TTL):
-            break
-        # Another run of this job is posting this part right now, or died doing so: wait for
-        # its result, or for its claim to expire (then this run posts it).
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"part {part} of job {job_id} stayed claimed")
-        time.sleep(0.2)
-    try:
-        result = action(bool(redis.exists(unknown)))
-    except BaseException as exc:
-        if isinstance(exc, PostUnknown):
-            redis.set(unknown, "1", ex=POSTED_TTL)
-        redis.delete(key)
-        raise
-    redis.set(key, result or "posted", ex=POSTED_TTL)
-    return result
-
-
-def posted(redis: Redis, job_id: str, part: str) -> str | None:
-    value = redis.get(f"{PREFIX}posted:{job_id}:{part}")
-    return value.decode() if value is not None and value != b"pending" else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,11 +103,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-RootUpdater = Callable[[Outcome], None]
-# (job, cluster config) -> (Target, extra State.options)
-JobPreparer = Callable[[DiagnosisJob, Any], tuple[Any, dict[str, Any]]]
 
 
 def update_command_root(outcome: Outcome) -> None:

@@ -31,6 +31,7 @@ from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
 from bot.app import worker_deps
+from bot.job_runtime import configure, configured
 from bot.liveness import Liveness
 from bot.logs import setup_logging
 from bot.queue import QUEUE_NAME, get_queue
@@ -39,7 +40,7 @@ from bot.redis_conn import redis_client
 from bot.settings import Settings, get_settings
 from bot.slack.intake import IntakeConsumer
 from bot.slack.starter import CommandStarter
-from bot.worker import Reaper, configure, configured
+from bot.worker import Reaper
 
 log = logging.getLogger("lbhealth.worker")
 
@@ -60,7 +61,7 @@ def wait_for_redis(health: RedisHealth, stop: threading.Event | None = None) -> 
 class LbhealthWorker(SimpleWorker):
     """An rq SimpleWorker that waits for Redis and runs the intake consumer, liveness and reaper beside it.
 
-    Jobs use the dependencies configured in this process (bot.worker.configure: tests, run_one); a
+    Jobs use the dependencies configured in this process (bot.job_runtime.configure: tests, run_one); a
     WorkerPool child has none yet and builds them from `settings`, set on the class before the fork.
     """
 

@@ -16,6 +16,7 @@ from bot.incidents.messages import root_message
 from bot.incidents.store import MAX_FOLLOW_ATTEMPTS, PENDING, Incidents, incident_hash
 from bot.incidents.transitions import RELEASE
 from bot.incidents.updates import RootUpdates
+from bot.slack.posting import PostUnknown, post_once
 from bot.webhooks.alarms import Alarm
 from bot.webhooks.jobs import alarm_job
 
@@ -217,16 +218,20 @@ class AlarmDesk:
         return (self.incidents.get(key) or {}).get("root_ts")
 
     def _post_root(self, key: str, channel: str) -> str | None:
+        """Post the root message once (bot.slack.posting: a post Slack may have taken is looked for first)."""
         inc = self.incidents.get(key) or {}
         msg = root_message(inc)
         try:
-            resp = self.slack.chat_postMessage(channel=channel, text=msg["text"], blocks=msg["blocks"], unfurl_links=False)
+            ts = post_once(self.slack, channel=channel, marker=f"incident:{inc.get('id')}:root",
+                           search_first=bool(inc.get("root_unknown")), text=msg["text"], blocks=msg["blocks"],
+                           unfurl_links=False)
         except Exception as exc:  # nothing is queued; the incident stays pending and is retried
             log.warning("incident %s: root message not posted to %s: %s", inc.get("id"), channel, exc)
+            if isinstance(exc, PostUnknown):
+                self.incidents.set_fields(key, root_unknown="1")
             self.incidents.redis.hdel(incident_hash(key), "root_claim")
             raise
-        ts = resp.get("ts")
-        self.incidents.set_root(key, resp.get("channel") or channel, ts)
+        self.incidents.set_root(key, channel, ts)
         return ts
 
     def close(self) -> None:

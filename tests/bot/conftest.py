@@ -73,13 +73,13 @@ def redis(settings):
 @pytest.fixture
 def worker_deps(settings, redis):
     """Jobs run in this process use these (the fake Slack API, the suite's Redis)."""
-    from bot import worker
+    from bot import job_runtime
     from bot.app import worker_deps as build_worker_deps
 
     deps = build_worker_deps(settings, redis=redis)
-    worker.configure(deps)
+    job_runtime.configure(deps)
     yield deps
-    worker.configure(None)
+    job_runtime.configure(None)
 
 
 def run_jobs(redis) -> bool:

@@ -43,7 +43,7 @@ def world(tmp_path, redis_url, signer, slack_api):
         "alarm_channel: C0ALARMS\n"
     )
     settings = make_settings(lbhealth_config=cfg, lbhealth_sns_topics=TOPIC, redis_url=redis_url, slack_api_url=slack_api.url)
-    from bot import worker
+    from bot import job_runtime
     from bot.app import worker_deps
     from bot.queue import enqueue_diagnosis
     from bot.slack.client import web_client
@@ -52,13 +52,13 @@ def world(tmp_path, redis_url, signer, slack_api):
     slack_api.reset()
     r = redis_lib.Redis.from_url(redis_url)
     client = web_client("xoxb-test", slack_api.url)
-    worker.configure(worker_deps(settings, redis=r, client=client))
+    job_runtime.configure(worker_deps(settings, redis=r, client=client))
     app = Flask("e2e")
     hooks = register(app, {"settings": settings, "redis": r, "slack": client, "enqueue": enqueue_diagnosis,
                            "cert_source": signer.source, "policy": Policy(update_every=0.2)})
     yield app.test_client(), r, slack_api, hooks
     hooks.desk.close()
-    worker.configure(None)
+    job_runtime.configure(None)
     r.close()
 
 
