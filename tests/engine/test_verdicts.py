@@ -374,3 +374,25 @@ def test_missing_service_a_target_group_binding_points_at_is_the_root_cause():
     assert root.check_id == "K8S-SVC-EXISTS" and root.status == Status.FAIL and root.cause == "missing-service"
     assert "TargetGroupBinding shop/k8s-shop-web-tg0123456 registers Service web port 80 in target group" in root.evidence[1]
     assert report.exit_code == 1
+
+
+def test_a_deciding_check_that_crashes_makes_the_verdict_incomplete():
+    from checks.registry import CheckSpec
+    from checks.runner import build_report
+
+    def boom(state):
+        raise KeyError("Description")
+
+    def fine(state):
+        return Finding("K8S-SVC-EXISTS", Status.PASS, "exists")
+
+    specs = [
+        CheckSpec("K8S-SVC-EXISTS", "t", "s", ("k8s.service",), "k8s", fine),
+        CheckSpec("K8S-POD-READY", "Pods are ready", "s", ("k8s.service", "k8s.pods"), "k8s", boom, decides=("k8s.pods",)),
+    ]
+    state = f.make_state(f.service(type="ClusterIP"), f.pod("web-1", labels={"app": "web"}))
+    report = build_report(state, specs, started=0.0)
+    assert report.verdict.status == Status.INCOMPLETE and report.exit_code == 3
+    (gap,) = report.missing
+    assert gap.read == "K8S-POD-READY" and "The check crashed (KeyError" in gap.reason
+    assert "the verdict of K8S-POD-READY (Pods are ready)" in report.verdict.summary
