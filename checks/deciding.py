@@ -82,6 +82,25 @@ def _applies(spec: CheckSpec, state: State, cloud: str | None) -> bool:
     return state.service is not None
 
 
+def _unknown_cloud(state: State, specs: Iterable[CheckSpec]) -> Missing | None:
+    """A load balancer sends to the Service but neither cloud was recognised: its view of the targets
+    (the thing that alarmed) was never read, so "healthy" would be a guess."""
+    deciders = tuple(s.id for s in specs if s.decides and s.layer in ("aws", "tencent"))
+    if not deciders:
+        return None
+    return Missing(
+        "cloud",
+        "the load balancer's own view of its targets",
+        "neither AWS nor Tencent Cloud was recognised for this Service (no load-balancer annotation, "
+        "AWS/CLB hostname or node providerID aws:// or qcloud://)",
+        (
+            "AWS: aws elbv2 describe-target-health --target-group-arn <target-group-arn>",
+            "Tencent: tccli clb DescribeTargetHealth --LoadBalancerIds '[\"<lb-id>\"]'",
+        ),
+        deciders,
+    )
+
+
 def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Finding]) -> list[Missing]:
     """The deciding reads of the selected checks that were absent, denied or failed, in catalogue order."""
     cloud = detect_cloud(state)
@@ -102,7 +121,8 @@ def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Findi
             crashed.append(
                 Missing(spec.id, f"the verdict of {spec.id} ({spec.title})", own[0].summary, (own[0].next_step,) if own[0].next_step else (), (spec.id,))
             )
-    out = []
+    out = [_unknown_cloud(state, specs)] if cloud is None and fronted_by_load_balancer(state) else []
+    out = [m for m in out if m is not None]
     for read, check_ids in by_read.items():
         source = SOURCES.get(read, Source(read, (), ""))
         if read in state.read_errors:

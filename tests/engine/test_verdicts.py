@@ -396,3 +396,20 @@ def test_a_deciding_check_that_crashes_makes_the_verdict_incomplete():
     (gap,) = report.missing
     assert gap.read == "K8S-POD-READY" and "The check crashed (KeyError" in gap.reason
     assert "the verdict of K8S-POD-READY (Pods are ready)" in report.verdict.summary
+
+
+def test_a_load_balancer_of_no_recognised_cloud_is_not_called_healthy():
+    from checks.registry import default_registry
+    from checks.runner import build_report, select
+
+    objs = [
+        f.service(),
+        f.pod("web-1", labels={"app": "web"}, ip="127.0.0.2", node="node-1"),
+        f.endpoint_slice(),
+        f.node("node-1", provider_id="kind://docker/kind/node-1"),
+    ]
+    report = build_report(f.make_state(*objs), select(default_registry()), started=0.0)
+    assert report.cloud is None and report.verdict.status == Status.INCOMPLETE
+    (gap,) = report.missing
+    assert gap.what == "the load balancer's own view of its targets" and "neither AWS nor Tencent Cloud was recognised" in gap.reason
+    assert set(gap.checks) == {"AWS-TARGET-HEALTH", "TC-TARGET-HEALTH"}
