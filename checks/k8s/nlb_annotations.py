@@ -146,10 +146,14 @@ def nlb_annotations(state: State) -> list[Finding]:
         elif protocol == "TCP":
             warn_ev.append(f"{HC}success-codes = {codes!r} but the health check is TCP: the codes are ignored")
 
+    renames: dict[str, str | None] = {}  # a misspelt key -> the annotation meant (moved), or removed
     for key in sorted(ann):
         if key.startswith(HC) and key[len(HC):] not in KNOWN:
             close = [k for k in KNOWN if k[:4] == key[len(HC):][:4]]
             warn_ev.append(f"{key} is not an annotation any controller reads" + (f" (did you mean {HC}{close[0]}?)" if close else "") + ": it is ignored")
+            if close and HC + close[0] not in ann:
+                renames[HC + close[0]] = ann[key]
+            renames[key] = None
 
     tt_raw = ann.get(TARGET_TYPE)
     tt_text = "instance (annotation absent: instance is the default)"
@@ -206,8 +210,7 @@ def nlb_annotations(state: State) -> list[Finding]:
                 Status.WARN,
                 f"{len(warn_ev)} NLB health-check annotation(s) on {state.target.ref} are inconsistent and silently ignored: the health check is not what they say",
                 evidence=warn_ev + base,
-                next_step=f"kubectl -n {state.target.namespace} get svc {state.target.service} -o jsonpath='{{.metadata.annotations}}'  "
-                f"then set {HC}protocol=HTTP if the path is meant, or remove the ignored annotations",
+                next_step=_warn_step(state, renames, ignored_by_tcp=any("the health check is TCP" in w or "with externalTrafficPolicy Local" in w for w in warn_ev)),
                 supports=("healthcheck-settings",),
             )
         )
@@ -222,3 +225,14 @@ def nlb_annotations(state: State) -> list[Finding]:
             evidence=base + [f"{k} = {ann[k]!r}" for k in sorted(ann) if k.startswith(HC)],
         )
     ]
+
+
+def _warn_step(state: State, renames: dict[str, str | None], *, ignored_by_tcp: bool) -> str:
+    """The step for what was actually found: move a misspelt annotation to its real name, and/or
+    switch the check to HTTP when a path or codes are set on a TCP check (never an unrelated step)."""
+    steps = []
+    if renames:
+        steps.append(annotate_command("svc", state.service or {}, renames) + "  (moves the misspelt annotation to the name the controller reads)")
+    if ignored_by_tcp:
+        steps.append(annotate_command("svc", state.service or {}, {HC + "protocol": "HTTP"}) + "  (if the path or codes are meant; or remove them)")
+    return "; ".join(steps)

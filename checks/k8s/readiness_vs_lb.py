@@ -158,8 +158,9 @@ def _path_findings(state: State, hc: HealthCheck, app_path: str, rp: list, traff
         next_step = annotate_command("svc", state.service or {}, {SVC_ANN + k: v for k, v in values.items()})
     elif cloud == "tencent":
         next_step = (
-            f"Set the CLB health-check path to {app_path}: in a TkeServiceConfig (spec.loadBalancer.l7Listeners[].domains[].rules[].healthCheck.httpCheckPath "
-            f"or l4Listeners[].healthCheck) referenced by service.cloud.tencent.com/tke-service-config, or in the CLB console for this listener"
+            f"Set the CLB health-check path to {app_path} in the TkeServiceConfig referenced by service.cloud.tencent.com/tke-service-config "
+            f"(spec.loadBalancer.l7Listeners[].domains[].rules[].healthCheck.httpCheckPath or l4Listeners[].healthCheck); "
+            "TC-HEALTHCHECK gives the exact listener change"
         )
     else:
         next_step = f"Set the load balancer's health-check path to {app_path}"

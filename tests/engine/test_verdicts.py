@@ -119,6 +119,9 @@ def test_rbac_denied_pods_is_incomplete_and_a_warning_is_not_the_root_cause(no_c
     warnings = text[text.index("WARNINGS") :]
     assert "K8S-NLB-ANNOTATIONS" in warnings
     assert "MISSING" in text and text.index("MISSING") < text.index("WARNINGS")
+    typo = next(x for x in report.findings if x.check_id == "K8S-NLB-ANNOTATIONS")
+    assert "healthcheck-interval=10 service.beta.kubernetes.io/aws-load-balancer-healthcheck-intervall-" in typo.next_step
+    assert "protocol=HTTP" not in typo.next_step  # no step for a cause that is not there
     networkpolicy = next(x for x in report.findings if x.check_id == "K8S-NETWORKPOLICY")
     assert "No pod matches" not in networkpolicy.summary and "pods were not read" in networkpolicy.summary
 
