@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,7 @@ class _KindIndex:
         self.by_key: dict[tuple[Any, Any], int] = {}
         self.by_ns: dict[Any, list[int]] = {}
         self.by_name: dict[Any, list[int]] = {}
-        self.derived: dict[str, Any] = {}  # label and address maps, built on first use
+        self.derived: dict[Any, Any] = {}  # label maps per namespace and the address map, built on first use
         for obj in bucket:
             self.append(obj)
 
@@ -163,8 +164,9 @@ class KubeState:
     def select(self, kind: str, namespace: str, selector: dict[str, str] | None) -> list[dict[str, Any]]:
         """Objects of `kind` in `namespace` whose labels carry every key=value of `selector`.
 
-        An empty or absent selector selects nothing (Service semantics). Uses a (namespace,
-        label, value) index, so a Service's pods are found without reading the namespace.
+        An empty or absent selector selects nothing (Service semantics). Uses a (label, value)
+        index of the namespace, built when the namespace is first asked about: a dump of a whole
+        cluster pays for the namespaces a diagnosis looks at, not for all of them.
         """
         if not selector or not isinstance(selector, dict):
             return []
@@ -173,14 +175,14 @@ class KubeState:
             return []
         items = self.objects[kind]
         with self._lock:
-            labels = ix.derived.get("labels")
+            labels = ix.derived.get(("labels", namespace))
             if labels is None:
-                labels = ix.derived["labels"] = _label_index(items)
+                labels = ix.derived[("labels", namespace)] = _label_index(items, ix.by_ns.get(namespace, ()))
         found: set[int] | None = None
         for key, value in selector.items():
             if not isinstance(value, str):
                 return [o for o in self.of_kind(kind, namespace) if labels_match(selector, meta(o).get("labels"))]
-            hits = labels.get((namespace, key, value), set())
+            hits = labels.get((key, value), set())
             found = set(hits) if found is None else found & hits
             if not found:
                 return []
@@ -202,17 +204,16 @@ class KubeState:
         return [o for items in self.objects.values() for o in items]
 
 
-def _label_index(items: list[dict[str, Any]]) -> dict[tuple[Any, str, str], set[int]]:
-    index: dict[tuple[Any, str, str], set[int]] = {}
-    for pos, obj in enumerate(items):
-        m = meta(obj)
-        labels = m.get("labels")
+def _label_index(items: list[dict[str, Any]], positions: Iterable[int]) -> dict[tuple[str, str], set[int]]:
+    """(label, value) -> positions, over the objects at `positions` (one namespace's)."""
+    index: dict[tuple[str, str], set[int]] = {}
+    for pos in positions:
+        labels = meta(items[pos]).get("labels")
         if not isinstance(labels, dict):
             continue
-        ns = m.get("namespace")
         for key, value in labels.items():
             if isinstance(value, str):
-                index.setdefault((ns, key, value), set()).add(pos)
+                index.setdefault((key, value), set()).add(pos)
     return index
 
 
