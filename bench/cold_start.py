@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -114,15 +115,21 @@ def lbhealth_env(kubeconfig: str, aws_url: str) -> dict[str, str]:
     return env
 
 
-def run_lbhealth(env: dict[str, str], command: list[str]) -> tuple[float, str]:
-    """Wall time (ms) of one `lbhealth diagnose` process, and the first line of its report."""
+def child_cpu_ms() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def run_lbhealth(env: dict[str, str], command: list[str]) -> tuple[float, float, str]:
+    """Wall and CPU time (ms) of one `lbhealth diagnose` process, and the first line of its report."""
     cmd = [*command, "diagnose", f"{NS}/{SVC}", "--no-probe"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), child_cpu_ms()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     elapsed = (time.perf_counter() - t0) * 1000
+    cpu = child_cpu_ms() - c0
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return elapsed, proc.stdout.split("\n", 1)[0]
+    return elapsed, cpu, proc.stdout.split("\n", 1)[0]
 
 
 def run_kubectl_sequence(kubectl: str, env: dict[str, str], cache_dir: str) -> tuple[float, list[int]]:
@@ -170,14 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         run_kubectl_sequence(kubectl, kube_env, cache_dir)  # fills the discovery cache, untimed
         run_lbhealth(env, command)  # warms the OS file cache for the Python side too, untimed
         kube.latency_ms = proxy.latency_ms = args.latency
-        lb_times, kc_times = [], []
+        lb_times, lb_cpu, kc_times = [], [], []
         headline = ""
         codes: list[int] = []
         for _ in range(args.runs):
             kube.reset_log()
             proxy.reset()
-            ms, headline = run_lbhealth(env, command)
+            ms, cpu, headline = run_lbhealth(env, command)
             lb_times.append(ms)
+            lb_cpu.append(cpu)
             k8s_calls, aws_calls = kube.total, proxy.total
             kube.reset_log()
             ms, codes = run_kubectl_sequence(kubectl, kube_env, cache_dir)
@@ -190,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     lb, kc = statistics.median(lb_times), statistics.median(kc_times)
     version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
-    print(f"shop/web, {PODS:,} pods in the cluster, {args.latency:.0f} ms added to every API call; median of {args.runs} runs.")
+    print(
+        f"shop/web, {PODS:,} pods in the cluster, {args.latency:.0f} ms added to every API call; median of {args.runs} runs "
+        f"(load {os.getloadavg()[0]:.1f}); lbhealth used {statistics.median(lb_cpu):,.0f} ms of CPU (median)."
+    )
     print()
     print("| what | processes | API calls | wall time (median) |")
     print("|---|---:|---:|---:|")
