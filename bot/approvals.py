@@ -110,10 +110,17 @@ class Records:
         return Offer(**json.loads(raw)) if raw else None
 
     # -- requests ------------------------------------------------------------------------------
-    def create_request(self, *, kind: str, offer: Offer, requester: str, preview: dict[str, Any], digest: str,
-                       expiry: int, parent: str = "") -> str:
-        """A pending approval request; the offer's previous pending request is superseded."""
+    def request_id_for(self, job_key: str) -> str:
+        """The id of the request one job opens: the same id when the job runs again (after a failure)."""
+        slot = f"{PREFIX}req-of:{job_key}"
         rid = new_id()
+        if not self.redis.set(slot, rid, nx=True, ex=OFFER_TTL):
+            rid = _s(self.redis.get(slot)) or rid
+        return rid
+
+    def create_request(self, rid: str, *, kind: str, offer: Offer, requester: str, preview: dict[str, Any],
+                       digest: str, expiry: int, parent: str = "") -> str:
+        """A pending approval request; the offer's previous pending request is superseded."""
         now = self.clock()
         key = f"{PREFIX}req:{rid}"
         with self.redis.pipeline() as p:

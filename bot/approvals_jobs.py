@@ -44,12 +44,21 @@ RETRY = [1, 5, 15, 30, 60, 120]  # a Slack outage of ~4 min: the stored result i
 _groups: dict[int, UserGroups] = {}
 
 
-def enqueue(redis: Redis, func: str, payload: dict[str, Any], job_id: str) -> None:
-    from bot.settings import get_settings
+def enqueue(redis: Redis, queue: str, func: str, payload: dict[str, Any], job_id: str) -> None:
+    """A fix job at the front of `queue` (LBHEALTH_FIX_QUEUE: the writer's queue where one is deployed)."""
+    get_queue(redis, queue).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=300, result_ttl=600,
+                                    failure_ttl=7 * 24 * 3600, retry=Retry(max=len(RETRY), interval=RETRY),
+                                    description=f"{func.rsplit('.', 1)[1]} {payload.get('id', '')}")
 
-    get_queue(redis, get_settings().lbhealth_fix_queue).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=300, result_ttl=600,
-                             failure_ttl=7 * 24 * 3600, retry=Retry(max=len(RETRY), interval=RETRY),
-                             description=f"{func.rsplit('.', 1)[1]} {payload.get('id', '')}")
+
+def _job_key() -> str:
+    """The running rq job's id (stable across its retries); a fresh id outside a job."""
+    from rq import get_current_job
+
+    from bot.approvals import new_id
+
+    job = get_current_job()
+    return job.id if job is not None else new_id()
 
 
 def groups(client: Any) -> UserGroups:
@@ -174,7 +183,10 @@ def run_offer(payload: dict[str, Any]) -> dict[str, Any]:
     if offer is None:
         return _refuse(d, payload, None, "This fix offer has expired; run the diagnosis again.", "unknown")
     cfg = d.settings.file_config()
-    cluster = d.settings.cluster(offer.target.get("cluster")) if offer.target.get("cluster") else d.settings.cluster(None)
+    try:
+        cluster = d.settings.cluster(offer.target.get("cluster")) if offer.target.get("cluster") else d.settings.cluster(None)
+    except ValueError:  # removed from the config since the diagnosis
+        return _refuse(d, payload, offer, "The cluster of this fix is no longer configured. Nothing was done.", "config")
     access = Access(cfg)
     allowed = access.channel(cluster, payload.get("channel"), offer.target.get("cluster")) and access.member(
         cluster, payload.get("user"), groups(d.client))
@@ -202,25 +214,34 @@ def run_offer(payload: dict[str, Any]) -> dict[str, Any]:
     if mode == "preview":
         audit.record(d.redis, "preview", who=payload["user"], fix_id=offer.fix_id, target=_ref(offer.target),
                      digest=preview.digest, result="shown")
-        slack.call(d.client, "chat_postMessage", channel=offer.channel, thread_ts=offer.thread_ts, unfurl_links=False,
-                   **ui.preview_message(preview.to_dict(), payload["user"]))
+        from bot.worker import once
+
+        key = f"fix-{_job_key()}"
+        once(d.redis, key, "preview", lambda search_first: post_once(
+            d.client, channel=offer.channel, thread_ts=offer.thread_ts, marker=f"{key}:preview", search_first=search_first,
+            unfurl_links=False, **ui.preview_message(preview.to_dict(), payload["user"])))
         return {"status": "previewed", "digest": preview.digest}
     return _open_request(d, payload, offer, "apply", preview.to_dict(), preview.digest, rules)
 
 
 def _open_request(d: Any, payload: dict[str, Any], offer: Offer, kind: str, preview: dict[str, Any], digest: str,
                   rules: Approvals, parent: str = "") -> dict[str, Any]:
+    from bot.worker import once
+
     records = Records(d.redis)
+    rid = records.request_id_for(_job_key())  # a re-run of this job (Slack was down) opens no second request
     previous = records.current(offer.id, kind)
-    rid = records.create_request(kind=kind, offer=offer, requester=payload["user"], preview=preview, digest=digest,
-                                 expiry=rules.expiry_seconds, parent=parent)
-    audit.record(d.redis, "request", who=payload["user"], fix_id=offer.fix_id, target=_ref(offer.target), digest=digest,
-                 result=kind, job_id=rid)
+    if records.request(rid) is None:
+        records.create_request(rid, kind=kind, offer=offer, requester=payload["user"], preview=preview, digest=digest,
+                               expiry=rules.expiry_seconds, parent=parent)
+        audit.record(d.redis, "request", who=payload["user"], fix_id=offer.fix_id, target=_ref(offer.target),
+                     digest=digest, result=kind, job_id=rid)
     req = records.request(rid)
     approvers = rules.scope(offer.target.get("cluster"), offer.target.get("namespace")).approvers
-    resp = slack.call(d.client, "chat_postMessage", channel=offer.channel, thread_ts=offer.thread_ts, unfurl_links=False,
-                      **ui.request_message(req, approvers))
-    records.update(rid, message_ts=resp["ts"], channel=offer.channel)
+    ts = once(d.redis, f"fix-{rid}", "request", lambda search_first: post_once(
+        d.client, channel=offer.channel, thread_ts=offer.thread_ts, marker=f"fix-{rid}:request",
+        search_first=search_first, unfurl_links=False, **ui.request_message(req, approvers)))
+    records.update(rid, message_ts=ts, channel=offer.channel)
     if previous and previous != rid:
         _refresh(d, previous)
     log.info("fix approval requested", extra={"fix": offer.fix_id, "request": rid, "kind": kind})
@@ -270,7 +291,11 @@ def _write(d: Any, records: Records, req: dict[str, Any]) -> dict[str, Any]:
     rid, approver, p = req["id"], req.get("decided_by") or "", req["preview"]
     offer = records.get_offer(req["offer"])
     target = p["target"]
-    cluster = d.settings.cluster(target.get("cluster")) if target.get("cluster") else d.settings.cluster(None)
+    try:
+        cluster = d.settings.cluster(target.get("cluster")) if target.get("cluster") else d.settings.cluster(None)
+    except ValueError:
+        cluster = None
+        offer = None  # refused below: the cluster is no longer configured
     rules = approvals_now(d.settings, d.redis)
     allowed: Decision = rules.can_approve(user=approver, requester=req["requester"], fix_id=p["fix_id"],
                                           cluster=target.get("cluster"), namespace=target.get("namespace"),
@@ -279,7 +304,7 @@ def _write(d: Any, records: Records, req: dict[str, Any]) -> dict[str, Any]:
     if allowed and ctx is None:
         allowed = Decision(False, "This cluster is served from dump files: there is nothing to write to.")
     if allowed and offer is None:
-        allowed = Decision(False, "The fix offer expired; run the diagnosis again.")
+        allowed = Decision(False, "The fix offer expired or its cluster is no longer configured; run the diagnosis again.")
     if not allowed:
         audit.record(d.redis, "refusal", who=approver, fix_id=p["fix_id"], target=_ref(target), digest=req["digest"],
                      result="policy", job_id=rid, detail=allowed.reason)

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from bot import approvals_jobs as jobs
 from bot.approvals import ID, Records, parse_approval_value
 from bot.fixes import audit
-from bot.policy import Access, Approvals, Decision, UserGroups, kill_switch
+from bot.policy import Access, Approvals, Decision, RateLimiter, UserGroups, kill_switch
 from bot.slack import actions_blocks as ui
 from bot.slack.client import web_client
 
@@ -47,6 +47,7 @@ class FixActions:
         self.settings = settings
         self.redis = redis
         self.records = Records(redis)
+        self.limiter = RateLimiter(redis)
         # Approver groups are resolved in the request thread: a short timeout, and a brief cache.
         self.groups = UserGroups(web_client(settings.slack_bot_token, settings.slack_api_url, timeout=2))
         self._replies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fix-replies")
@@ -86,9 +87,11 @@ class FixActions:
         if allowed and kind == "apply":
             allowed = self._rules().can_apply(offer.fix_id, offer.target.get("cluster"), offer.target.get("namespace"),
                                               cloud=jobs._is_cloud(offer.fix_id))
+        if allowed:  # a preview or a request is new work: the same per-person bound as /lbhealth
+            allowed = self.limiter.command(self.settings.file_config(), click["user"])
         if not allowed:
             return self._refuse(respond, click, allowed.reason, "policy", offer.fix_id, offer.target)
-        jobs.enqueue(self.redis, jobs.OFFER_JOB, {"id": offer.id, "mode": kind, **click}, f"fix-{kind}-{offer.id}-{_nonce()}")
+        self._enqueue(jobs.OFFER_JOB, {"id": offer.id, "mode": kind, **click}, f"fix-{kind}-{offer.id}-{_nonce()}")
 
     def _rollback(self, respond: Any, click: dict[str, Any], value: str) -> None:
         req = self.records.request(value) if ID.fullmatch(value) else None
@@ -97,7 +100,7 @@ class FixActions:
         allowed = self._channel(req["preview"]["target"], click["channel"])
         if not allowed:
             return self._refuse(respond, click, allowed.reason, "policy", req["preview"]["fix_id"], req["preview"]["target"])
-        jobs.enqueue(self.redis, jobs.OFFER_JOB, {"id": req["id"], "mode": "rollback", **click},
+        self._enqueue(jobs.OFFER_JOB, {"id": req["id"], "mode": "rollback", **click},
                      f"fix-rollback-{req['id']}-{_nonce()}")
 
     def _decide(self, respond: Any, click: dict[str, Any], kind: str, value: str) -> None:
@@ -121,18 +124,21 @@ class FixActions:
             by = f" by <@{latest['decided_by']}>" if latest.get("decided_by") else ""
             line = WHY_NOT.get(won, "This request is already finished ({state}).").format(by=by, state=ui.text(won))
             if won == "expired":
-                jobs.enqueue(self.redis, "bot.approvals_jobs.refresh_message", {"id": req["id"]}, f"fix-refresh-{req['id']}")
+                self._enqueue("bot.approvals_jobs.refresh_message", {"id": req["id"]}, f"fix-refresh-{req['id']}")
             return self._refuse(respond, click, line, won, p["fix_id"], target, req)
         event = "approval" if kind == "approve" else "rejection"
         audit.record(self.redis, event, who=user, fix_id=p["fix_id"], target=jobs._ref(target), digest=req["digest"],
                      result=req.get("kind", "apply"), job_id=req["id"])
         log.info("fix request decided", extra={"request": req["id"], "decision": event})
         if kind == "approve":
-            jobs.enqueue(self.redis, jobs.EXECUTE_JOB, {"id": req["id"]}, f"fix-execute-{req['id']}")
+            self._enqueue(jobs.EXECUTE_JOB, {"id": req["id"]}, f"fix-execute-{req['id']}")
         else:
-            jobs.enqueue(self.redis, "bot.approvals_jobs.refresh_message", {"id": req["id"]}, f"fix-refresh-{req['id']}")
+            self._enqueue("bot.approvals_jobs.refresh_message", {"id": req["id"]}, f"fix-refresh-{req['id']}")
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _enqueue(self, func: str, payload: dict[str, Any], job_id: str) -> None:
+        jobs.enqueue(self.redis, self.settings.lbhealth_fix_queue, func, payload, job_id)
+
     def _rules(self) -> Approvals:
         return Approvals(self.settings.file_config(), killed=kill_switch(self.redis))
 

@@ -312,6 +312,19 @@ def test_slack_down_while_applying_writes_once_and_posts_when_slack_is_back(kube
     assert len(results()) == 1
 
 
+def test_slack_down_while_the_request_is_posted_opens_one_request(kube, web, slack_api, redis):
+    report = diagnose(web, slack_api, redis)
+    slack_api.fail("chat.postMessage", error="internal_error", times=1)
+    before = len(slack_api.calls_to("chat.postMessage"))
+    click(web, slack_api, REQUESTER, ui.APPLY, buttons(report)[ui.APPLY])
+    run_jobs(redis)
+    time.sleep(1.2)  # the job's first retry interval
+    run_jobs(redis)
+    posted = [c for c in slack_api.calls_to("chat.postMessage")[before:] if c.response and c.response.get("ok")]
+    assert len(posted) == 1 and ui.APPROVE in buttons(posted[0].args)
+    assert [e["event"] for e in audit.read(redis)].count("request") == 1
+
+
 def test_cloud_fix_with_cloud_writes_off_shows_the_command_and_no_apply(redis, slack_api, settings):
     """FIX-SG-RULE on the AWS security-group example: the command is in the report, no Apply, a crafted click refused."""
     from types import SimpleNamespace
