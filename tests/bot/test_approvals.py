@@ -87,7 +87,7 @@ def replies_to(slack_api, url: str) -> list:
 
 
 def answer(slack_api, url: str) -> str:
-    (reply,) = wait_until(lambda: replies_to(slack_api, url))
+    (reply,) = wait_until(lambda: replies_to(slack_api, url), timeout=30)
     assert reply.args["response_type"] == "ephemeral" and reply.args["replace_original"] is False
     return reply.args["text"]
 
@@ -187,7 +187,7 @@ def test_twenty_concurrent_approvals_and_double_clicks_write_exactly_once(kube, 
     run_jobs(redis)
     assert len(writes(kube)) == 1
     refused = wait_until(lambda: [u for u in urls if replies_to(slack_api, u)] if sum(
-        1 for u in urls if replies_to(slack_api, u)) == 20 else None)
+        1 for u in urls if replies_to(slack_api, u)) == 20 else None, timeout=30)
     assert len(refused) == 20
     assert all("already approved by <@" in answer(slack_api, u) for u in refused)
     assert [e["event"] for e in audit.read(redis)].count("approval") == 1
