@@ -416,3 +416,56 @@ def test_a_load_balancer_of_no_recognised_cloud_is_not_called_healthy():
     (gap,) = report.missing
     assert gap.what == "the load balancer's own view of its targets" and "neither AWS nor Tencent Cloud was recognised" in gap.reason
     assert set(gap.checks) == {"AWS-TARGET-HEALTH", "TC-TARGET-HEALTH"}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["acl", "httpcode"],
+)
+def test_tencent_cause_with_evidence_outranks_dead_targets(kind):
+    from checks.registry import default_registry
+    from checks.runner import build_report, select
+    from tests import tencent_factories as tf
+
+    if kind == "acl":
+        acl = tf.network_acl(ingress=[tf.acl_entry("DROP", "100.64.0.0/10", desc="block NAT range"), tf.acl_entry("ACCEPT", "0.0.0.0/0")])
+        state = tf.scenario(healthy=False, acl=acl).state()
+        expected = "TC-ACL"
+    else:
+        state = tf.scenario(healthy=False, hc=tf.health_check(CheckType="HTTP", HttpCode=16, HttpCheckPath="/")).state()
+        for pod in state.k8s.of_kind("Pod"):
+            pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 80, "scheme": "HTTP"}}
+        expected = "TC-HEALTHCHECK"
+    report = build_report(state, select(default_registry()), started=0.0, severity={"TC-TARGET-HEALTH": 100, expected: 0})
+    assert report.verdict.check_id == expected, [(x.check_id, x.status) for x in report.findings if x.failing]
+    th = next(x for x in report.findings if x.check_id == "TC-TARGET-HEALTH")
+    assert th.status == Status.FAIL and th.symptom
+    assert "CONSEQUENCES OF THE ROOT CAUSE" in render.render_text(report)
+
+
+def test_words_an_on_call_engineer_reads_in_the_examples():
+    def report_of(example: str, target: str):
+        return diagnose(Target.parse(target), sources=[str(EXAMPLES / example)])[0]
+
+    fail_open = finding(report_of("selector-mismatch", "default/alb-instance"), "AWS-FAIL-OPEN")
+    assert "no pod of the Service is ready, so requests fail now" in fail_open.summary and "traffic may still flow" not in fail_open.summary
+
+    netpol = report_of("networkpolicy-deny", "web/front").root_cause
+    assert netpol.check_id == "K8S-NETWORKPOLICY" and "10.1.1.10" not in netpol.summary  # a node IP is not the ALB's source
+    assert "VPC_CIDR=$(aws ec2 describe-vpcs --vpc-ids vpc-0123abcd" in netpol.next_step and "10.1.1.10/32" not in netpol.next_step
+
+    nlb = report_of("nlb-annotation-range", "payments/gateway").root_cause
+    timeout_line = next(e for e in nlb.evidence if "is not below" in e)
+    assert "healthcheck-timeout = '6' (annotation)" in timeout_line
+    assert "healthcheck-interval = 5 s (the annotation's '3' brought into range)" in timeout_line
+
+    pending = finding(report_of("pods-pending", "orders/orders"), "K8S-ENDPOINTS")
+    assert "targetPort" not in pending.next_step and pending.next_step.startswith("kubectl describe pod orders-7c8d9-aaaaa")
+
+    events = finding(report_of("image-pull-backoff", "api/billing"), "K8S-EVENTS")
+    assert not any(e.startswith("Consistent with") for e in events.evidence)  # no internal mechanism names
+
+    alb = report_of("alb-healthcheck-path", "shop/checkout").root_cause
+    assert "/lbhealth" not in alb.next_step
+    text = render.render_text(report_of("traffic-policy-local", "shop/api"))
+    assert "seed 000" not in text and "ALSO FAILING" not in text
