@@ -9,6 +9,7 @@ controller's documented defaults).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,39 +61,38 @@ def _ingress_cloud(ing: dict[str, Any]) -> str | None:
     return None
 
 
-def service_cloud_evidence(state: State) -> list[tuple[str, str]]:
+def service_cloud_evidence(state: State) -> Iterator[tuple[str, str]]:
     """(cloud, why) from the Service itself and its cluster, strongest first: annotations,
     Ingresses routing to it, the address its load balancer published, the nodes' providerIDs.
-    Which cloud files happen to be in a dump says nothing about which cloud this Service is on."""
+    Which cloud files happen to be in a dump says nothing about which cloud this Service is on.
+    A generator: detect_cloud, called by many checks, stops at the first piece of evidence."""
     svc = state.service or {}
-    out: list[tuple[str, str]] = []
     for key in sorted(annotations(svc)):
         if key.startswith(_TENCENT_SVC_ANN):
-            out.append(("tencent", f"Service annotation {key}"))
+            yield ("tencent", f"Service annotation {key}")
         elif key.startswith(_AWS_SVC_ANN):
-            out.append(("aws", f"Service annotation {key}"))
+            yield ("aws", f"Service annotation {key}")
     for ing in state.ingresses:
         cloud = _ingress_cloud(ing)
         if cloud:
-            out.append((cloud, f"Ingress {as_dict(ing.get('metadata')).get('name')} (class/annotations)"))
+            yield (cloud, f"Ingress {as_dict(ing.get('metadata')).get('name')} (class/annotations)")
     vips = {v for lb in state.tencent.load_balancers for v in as_list(as_dict(lb).get("LoadBalancerVips")) if isinstance(v, str)}
     lb_status = as_dict(as_dict(svc.get("status")).get("loadBalancer")).get("ingress")
     for entry in lb_status if isinstance(lb_status, list) else []:
         host, ip = as_str(as_dict(entry).get("hostname")), as_str(as_dict(entry).get("ip"))
         if host.endswith(_AWS_LB_DOMAINS):
-            out.append(("aws", f"Service status.loadBalancer.ingress hostname {host}"))
+            yield ("aws", f"Service status.loadBalancer.ingress hostname {host}")
         elif host.endswith(_TENCENT_LB_DOMAINS):
-            out.append(("tencent", f"Service status.loadBalancer.ingress hostname {host}"))
+            yield ("tencent", f"Service status.loadBalancer.ingress hostname {host}")
         elif ip and ip in vips:
-            out.append(("tencent", f"Service status.loadBalancer.ingress IP {ip} is a CLB VIP in the input"))
+            yield ("tencent", f"Service status.loadBalancer.ingress IP {ip} is a CLB VIP in the input")
     for node in state.nodes:
         pid = as_str(as_dict(node.get("spec")).get("providerID"))
         name = as_dict(node.get("metadata")).get("name")
         if pid.startswith("aws://"):
-            out.append(("aws", f"node {name} providerID {pid}"))
+            yield ("aws", f"node {name} providerID {pid}")
         elif pid.startswith(("qcloud://", "tencentcloud://")):
-            out.append(("tencent", f"node {name} providerID {pid}"))
-    return out
+            yield ("tencent", f"node {name} providerID {pid}")
 
 
 def detect_cloud(state: State) -> str | None:
@@ -101,9 +101,9 @@ def detect_cloud(state: State) -> str | None:
     forced = state.options.get("cloud")
     if forced:
         return forced
-    evidence = service_cloud_evidence(state)
-    if evidence:
-        return evidence[0][0]
+    first = next(service_cloud_evidence(state), None)
+    if first:
+        return first[0]
     if not state.aws.empty:
         return "aws"
     if not state.tencent.empty:
@@ -114,10 +114,9 @@ def detect_cloud(state: State) -> str | None:
 def cloud_conflicts(state: State) -> list[str]:
     """Warnings when the input mixes clouds or clusters: evidence for two clouds, or cloud state
     of a cloud other than the Service's (a dump of another cluster in the same directory)."""
-    evidence = service_cloud_evidence(state)
     cloud = detect_cloud(state)
     seen: dict[str, str] = {}
-    for c, why in evidence:
+    for c, why in service_cloud_evidence(state):
         seen.setdefault(c, why)
     if not state.aws.empty:
         seen.setdefault("aws", "AWS load balancer output (elbv2) in the input")
