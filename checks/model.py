@@ -200,9 +200,9 @@ class Report:
         return {
             "target": self.target.to_dict(),
             "verdict": self.verdict.to_dict(),
-            "findings": [f.to_dict() for f in self.findings],
-            "missing": [m.to_dict() for m in self.missing],
+            "missing": [m.to_dict() for m in self.missing],  # what an `incomplete` verdict lacks, first
             "notes": list(self.notes),
+            "findings": [f.to_dict() for f in self.findings],
             "api_calls": dict(self.api_calls),
             "duration_ms": self.duration_ms,
         }

@@ -67,6 +67,7 @@ def test_a_dump_with_only_the_service_is_incomplete_and_names_the_commands(tmp_p
     code, out = cli(capsys, "diagnose", "shop/web", "--from", str(tmp_path), "--format", "json")
     data = json.loads(out)
     assert code == 3 and data["verdict"]["status"] == "incomplete" and data["verdict"]["check_id"] is None
+    assert list(data)[:3] == ["target", "verdict", "missing"]  # the JSON leads with what is missing too
     assert {m["read"] for m in data["missing"]} == {"k8s.pods", "k8s.endpoints", "aws.elbv2", "aws.target_health"}
     pods = next(m for m in data["missing"] if m["read"] == "k8s.pods")
     assert pods["supply"] == ["kubectl get pods -n shop -o yaml"] and pods["checks"] == ["K8S-POD-READY"]
