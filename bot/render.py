@@ -316,6 +316,8 @@ def _groups(report: Report) -> dict[str, Any]:
     """Sections of a report: the root cause, other failures that explain something, what the load
     balancer observes (the root cause's consequences), warnings, then what could not run."""
     root = report.root_cause if report.verdict.status in (Status.FAIL, Status.WARN) else None
+    if root is not None and root.status == Status.WARN and not (root.cause or root.symptom):
+        root = None  # a warning that explains no failure (an open NodePort) is listed, never called a root cause
     failing = [f for f in report.findings if f.failing and f is not root]
     skip_groups: dict[str, list[str]] = {}
     for f in report.by_status(Status.SKIP):

@@ -470,3 +470,19 @@ def test_words_an_on_call_engineer_reads_in_the_examples():
     assert "/lbhealth" not in alb.next_step
     text = render.render_text(report_of("traffic-policy-local", "shop/api"))
     assert "seed 000" not in text and "ALSO FAILING" not in text
+
+
+def test_a_symptom_nothing_explains_is_not_called_a_root_cause_nor_is_a_lone_warning(tmp_path):
+    report, _ = diagnose(Target.parse("mall/order"), sources=[str(tke_dump(tmp_path, HttpCheckPath="/", HttpCode=2 | 4 | 8))])
+    assert report.verdict.check_id == "TC-TARGET-HEALTH"
+    text = render.render_text(report)
+    assert "NO CAUSE FOUND: what the load balancer sees, and no check explains it  TC-TARGET-HEALTH" in text
+    assert "ROOT CAUSE" not in text
+    assert render.slack_report_messages(report)[0]["text"].startswith("No cause found: ")
+
+    from checks.model import Report, Verdict
+
+    warning = Finding("K8S-SOURCE-RANGES", Status.WARN, "the NodePort is open to the internet")
+    lone = Report(Target.parse("shop/web"), Verdict(Status.WARN, "K8S-SOURCE-RANGES", warning.summary), [warning])
+    text = render.render_text(lone)
+    assert "ROOT CAUSE" not in text and "WARNINGS (1)" in text
