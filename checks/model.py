@@ -169,6 +169,13 @@ class Missing:
         }
 
 
+def no_api_calls() -> dict[str, int]:
+    """API calls per source, all zero: Kubernetes, then each cloud provider."""
+    from checks.providers import names  # providers build on State, which builds on this module
+
+    return {"k8s": 0, **dict.fromkeys(names(), 0)}
+
+
 @dataclass
 class Report:
     """One diagnosis: findings ranked most probable root cause first."""
@@ -176,7 +183,7 @@ class Report:
     target: Target
     verdict: Verdict
     findings: list[Finding]
-    api_calls: dict[str, int] = field(default_factory=lambda: {"k8s": 0, "aws": 0, "tencent": 0})
+    api_calls: dict[str, int] = field(default_factory=lambda: no_api_calls())
     duration_ms: int = 0
     cloud: str | None = None
     notes: list[str] = field(default_factory=list)

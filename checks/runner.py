@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from checks.model import Finding, Report, Status, Target
+from checks.model import Finding, Report, Status, Target, no_api_calls
 from checks.rank import rank
 from checks.registry import CheckSpec, Registry, default_registry
 from checks.state import State
@@ -95,11 +95,7 @@ def build_report(
             "Not read: " + ", ".join(dict.fromkeys(m.what for m in missing))
             + " (see the skipped checks for how to get them); other causes may hide behind the one found"
         )
-    calls = {
-        "k8s": state.api_calls.get("k8s", 0),
-        "aws": state.api_calls.get("aws", 0),
-        "tencent": state.api_calls.get("tencent", 0),
-    }
+    calls = {source: state.api_calls.get(source, 0) for source in no_api_calls()}
     return Report(
         target=state.target,
         verdict=verdict,

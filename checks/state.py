@@ -299,6 +299,7 @@ class State:
     k8s: KubeState = field(default_factory=KubeState)
     aws: AwsState = field(default_factory=AwsState)
     tencent: TencentState = field(default_factory=TencentState)
+    clouds: dict[str, Any] = field(default_factory=dict)  # provider name -> its slice, for providers added later
     probes: list[ProbeResult] = field(default_factory=list)
     node_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> {"sysctl": {}, ...}
     reads_done: set[str] = field(default_factory=set)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.fixes.base import KubeWrite, Permission, annotations_patch, kube_target, require
-from checks.lbview import ALB_ANN
 from checks.model import FixPlan
+from checks.providers.aws import ALB_ANN
 
 ID = "FIX-HEALTHCHECK-PATH"
 TITLE = "Set the Ingress health-check path (or success codes) to what the app answers"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.fixes.base import KubeWrite, Permission, annotations_patch, kube_target, require
-from checks.lbview import SVC_ANN
 from checks.model import FixPlan
+from checks.providers.aws import SVC_ANN
 
 ID = "FIX-NLB-ANNOTATION"
 TITLE = "Bring an out-of-range health-check annotation into range"

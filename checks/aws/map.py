@@ -13,8 +13,8 @@ from checks.aws.mapping import (
     tgb_name,
     wanted_lb_names,
 )
-from checks.lbview import is_lbc_service
 from checks.model import Finding, Status
+from checks.providers.aws import is_lbc_service
 from checks.registry import check
 from checks.state import State, meta
 

@@ -26,8 +26,8 @@ from checks.aws._net import (
     vpc_cidrs,
 )
 from checks.aws.mapping import service_target_groups
-from checks.lbview import external_traffic_local
 from checks.model import Finding, FixPlan, ObjectRef, Status
+from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta
 

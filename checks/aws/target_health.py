@@ -22,8 +22,8 @@ from checks.aws._common import (
     unavailable,
 )
 from checks.aws.mapping import service_target_groups
-from checks.lbview import external_traffic_local
 from checks.model import Finding, Status
+from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta
 

@@ -15,8 +15,9 @@ from checks.aws._common import (
 )
 from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
 from checks.k8s._lbfacts import annotate_command
-from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, is_lbc_service
 from checks.model import Finding, Status
+from checks.providers.aws import ALB_ANN, SVC_ANN, is_lbc_service
+from checks.providers.base import code_accepted
 from checks.registry import check
 from checks.state import State, annotations, meta
 from checks.values import as_dict, as_int, as_list, as_str

@@ -39,7 +39,8 @@ from checks.aws.mapping import (
     tgb_name,
     wanted_lb_names,
 )
-from checks.lbview import detect_cloud, external_traffic_local
+from checks.lbview import detect_cloud
+from checks.providers.base import external_traffic_local
 from checks.state import State, meta
 
 log = logging.getLogger(__name__)

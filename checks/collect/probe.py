@@ -142,7 +142,7 @@ def _connection(t: ProbeTarget) -> http.client.HTTPConnection:
 
 def probe_http(t: ProbeTarget) -> ProbeResult:
     """One request as the load balancer sends it; the status line is all that is judged."""
-    from checks.lbview import code_accepted
+    from checks.providers.base import code_accepted
 
     start = time.monotonic()
     conn = _connection(t)

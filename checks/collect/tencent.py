@@ -33,7 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from checks.lbview import detect_cloud, tencent_direct_access
+from checks.lbview import detect_cloud
+from checks.providers.tencent import tencent_direct_access
 from checks.state import State, meta
 from checks.tencent.mapping import ingress_lb_ids, service_lb_ids, status_ips
 

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.lbview import ALB_ANN, SVC_ANN, code_accepted, detect_cloud
+from checks.lbview import detect_cloud
+from checks.providers.aws import ALB_ANN, SVC_ANN
+from checks.providers.base import code_accepted
 from checks.state import State, annotations, meta
 from checks.values import as_dict, as_int, as_list, name_of, ref  # noqa: F401  (re-exported)
 

@@ -30,8 +30,9 @@ from checks.k8s._lbfacts import (
     spec_of,
     traffic_container_ports,
 )
-from checks.lbview import ALB_ANN, parse_success_codes
 from checks.model import Finding, FixPlan, ObjectRef, Status
+from checks.providers.aws import ALB_ANN
+from checks.providers.base import parse_success_codes
 from checks.registry import check
 from checks.state import State, annotations, meta
 

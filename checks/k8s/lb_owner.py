@@ -11,8 +11,9 @@ debug settings the load balancer never had. Naming the owner and the ignored key
 from __future__ import annotations
 
 from checks.k8s._lbfacts import alb_ingresses, ingress_class, ref, service_owner, spec_of
-from checks.lbview import ALB_ANN, SVC_ANN, detect_cloud
+from checks.lbview import detect_cloud
 from checks.model import Finding, Status
+from checks.providers.aws import ALB_ANN, SVC_ANN
 from checks.registry import check
 from checks.state import State, annotations
 

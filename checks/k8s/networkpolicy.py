@@ -25,8 +25,9 @@ from checks.k8s._podfacts import (
     name_of,
     ref,
 )
-from checks.lbview import detect_cloud, external_traffic_local, health_checks, target_type
+from checks.lbview import detect_cloud, health_checks, target_type
 from checks.model import Finding, Status
+from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, label_selector_matches, meta
 

@@ -13,8 +13,10 @@ controller's defaults, which are valid.
 from __future__ import annotations
 
 from checks.k8s._lbfacts import annotate_command, as_int, service_owner, service_ports, spec_of
-from checks.lbview import SVC_ANN, detect_cloud, parse_success_codes
+from checks.lbview import detect_cloud
 from checks.model import Finding, FixPlan, ObjectRef, Status
+from checks.providers.aws import SVC_ANN
+from checks.providers.base import parse_success_codes
 from checks.registry import check
 from checks.state import State, meta
 from checks.values import leading_int

@@ -28,8 +28,10 @@ from checks.k8s._lbfacts import (
     spec_of,
     traffic_container_ports,
 )
-from checks.lbview import SVC_ANN, HealthCheck, detect_cloud, health_checks, target_type
+from checks.lbview import detect_cloud, health_checks, target_type
 from checks.model import Finding, FixPlan, ObjectRef, Status
+from checks.providers.aws import SVC_ANN
+from checks.providers.base import HealthCheck
 from checks.registry import check
 from checks.state import State, meta
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from checks.lbview import TENCENT_PROBE_RANGE as CLB_PROBE_RANGE
-from checks.lbview import external_traffic_local, target_type
 from checks.lbview import probe_sources as lb_probe_sources
+from checks.lbview import target_type
 from checks.model import Finding, Status
 from checks.node._common import Outcome, Probe, clean_iptables, evaluate, facts_with
 from checks.probe._targets import plan, resolve_target_port, tcp_service_ports
+from checks.providers.base import external_traffic_local
+from checks.providers.tencent import TENCENT_PROBE_RANGE as CLB_PROBE_RANGE
 from checks.registry import check
 from checks.state import State
 

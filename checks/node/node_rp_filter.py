@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 
-from checks.lbview import detect_cloud, tencent_direct_access
+from checks.lbview import detect_cloud
 from checks.lbview import target_type as lb_target_type
 from checks.model import Finding, Status
 from checks.node._common import facts_with, sysctl_of
+from checks.providers.tencent import tencent_direct_access
 from checks.registry import check
 from checks.state import State
 from checks.values import leading_int

@@ -16,7 +16,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from checks.lbview import HealthCheck, detect_cloud, health_checks
+from checks.lbview import detect_cloud, health_checks
+from checks.providers.base import HealthCheck
 from checks.state import State
 from checks.values import as_port
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 
 from checks.k8s._lbfacts import Readiness, norm_path, readiness_probes, traffic_container_ports
-from checks.lbview import clb_httpcode_to_spec
 from checks.model import Finding, Status
+from checks.providers.tencent import clb_httpcode_to_spec
 from checks.registry import check
 from checks.state import State
 from checks.tencent._common import (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from checks.lbview import external_traffic_local, fail_open_consequence
+from checks.lbview import fail_open_consequence
 from checks.model import Finding, Status
+from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta
 from checks.tencent._common import (

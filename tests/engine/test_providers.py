@@ -1,0 +1,111 @@
+"""A third cloud provider plugs in with one registration: lbview, the runner, the report's api_calls
+and the templates iterate the registry. The fake provider here lives only in this test; nothing
+outside it names "acme"."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from bot import render
+from checks import providers
+from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
+from checks.providers.base import HealthCheck, ProbeSource
+from checks.registry import default_registry
+from checks.runner import build_report
+from checks.state import State
+from tests.factories import make_state, node, service
+
+
+@dataclass
+class AcmeState:
+    region: str | None = None
+    balancers: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.balancers
+
+
+class Acme:
+    name = "acme"
+    title = "Acme Cloud"
+    collector = "tests.engine.acme_collector_is_not_imported_offline"
+    annotation_prefixes = ("acme.example/",)
+    ingress_classes = ("acme",)
+    ingress_annotation_prefixes = ("ingress.acme.example/",)
+    lb_domains = (".lb.acme.example",)
+    provider_id_prefixes = ("acme://",)
+    dump_evidence = "Acme balancer output in the input"
+
+    def state_slice(self, state: State) -> AcmeState:
+        return state.clouds.setdefault(self.name, AcmeState())
+
+    def lb_address(self, state: State, ip: str) -> str:
+        return "an Acme balancer address" if ip == "127.0.77.1" else ""
+
+    def cluster_names(self, state: State) -> dict[str, str]:
+        return {"acme-prod": "tag cluster on balancer b-1"} if self.state_slice(state).balancers else {}
+
+    def target_type(self, state: State) -> str:
+        return "ip"
+
+    def health_checks(self, state: State) -> list[HealthCheck]:
+        return [HealthCheck(source="Acme balancer b-1", protocol="HTTP", port="8080", path="/ready", target_type="ip")]
+
+    def probe_sources(self, state: State) -> tuple[list[ProbeSource], str]:
+        return [ProbeSource("127.0.78.0/24", "Acme health-check range")], "the Acme documentation"
+
+
+@pytest.fixture
+def acme():
+    p = Acme()
+    providers.register(p)
+    yield p
+    providers.unregister(p.name)
+
+
+def test_registered_provider_is_recognised_and_asked_for_every_view(acme):
+    state = make_state(service(annotations={"acme.example/balancer": "b-1"}), node(provider_id="acme://zone-a/vm-1"))
+    assert providers.names() == ("aws", "tencent", "acme")
+    assert detect_cloud(state) == "acme"
+    assert target_type(state) == "ip"
+    assert [hc.path for hc in health_checks(state)] == ["/ready"]
+    assert probe_sources(state) == ([ProbeSource("127.0.78.0/24", "Acme health-check range")], "the Acme documentation")
+
+
+def test_evidence_from_hostname_address_and_node(acme):
+    by_host = make_state(service(hostname="web-123.lb.acme.example"))
+    by_ip = make_state(service(ingress_ip="127.0.77.1"))
+    by_node = make_state(service(), node(provider_id="acme://zone-a/vm-1"))
+    assert [detect_cloud(s) for s in (by_host, by_ip, by_node)] == ["acme"] * 3
+
+
+def test_mixed_input_names_the_registered_provider(acme):
+    state = make_state(service(annotations={"service.beta.kubernetes.io/aws-load-balancer-type": "external"}))
+    acme.state_slice(state).balancers = ("b-1",)
+    notes = cloud_conflicts(state)
+    assert detect_cloud(state) == "aws"
+    assert "ignored as belonging elsewhere: acme: Acme balancer output in the input" in notes[0]
+
+
+def test_report_counts_and_renders_the_registered_providers_calls(acme):
+    state = make_state(service(annotations={"acme.example/balancer": "b-1"}))
+    state.api_calls.update({"k8s": 4, "acme": 3})
+    report = build_report(state, default_registry().all(), time.monotonic())
+    assert report.cloud == "acme"
+    assert report.api_calls == {"k8s": 4, "aws": 0, "tencent": 0, "acme": 3}
+    assert "api calls: k8s 4, aws 0, tencent 0, acme 3" in render.render_text(report)
+    assert "API calls: k8s 4, aws 0, tencent 0, acme 3;" in render.render_markdown(report)
+    slack = json.dumps(render.slack_report_messages(report))
+    assert "API calls: k8s 4, aws 0, tencent 0, acme 3" in slack
+
+
+def test_without_the_registration_nothing_knows_it():
+    state = make_state(service(annotations={"acme.example/balancer": "b-1"}), node(provider_id="acme://zone-a/vm-1"))
+    assert "acme" not in providers.names()
+    assert detect_cloud(state) is None
+    assert health_checks(state) == []
