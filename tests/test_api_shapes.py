@@ -2,7 +2,9 @@
 
 Checked against the SDKs' own models (tests/shapes.py): botocore's output shapes, the
 tencentcloud SDK model classes and the kubernetes client's models. Every check test's State is
-validated the same way by tests.factories.run_check (unless the test feeds odd input on purpose).
+validated the same way by tests.factories.run_check (unless the test feeds odd input on purpose),
+and the fake Tencent API refuses a request parameter its SDK request model lacks (UnknownParameter)
+or of the wrong type (InvalidParameter), as the real API does.
 
 Not covered, because no SDK models them: CloudWatch alarm notifications inside SNS messages and
 Tencent Cloud Monitor callbacks (tests/webhooks/payloads.py follows the providers' documented
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 from tencentcloud.common import credential
 from tencentcloud.common.common_client import CommonClient
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
@@ -175,3 +178,17 @@ def test_fake_kube_api_answers_with_the_client_models():
         answer = json.loads(body)
         problems += [p.replace("$", path, 1) for p in k8s_problems(model, answer)]  # a List's items too
     assert not problems, "\n".join(problems)
+
+
+def test_fake_tencent_api_refuses_parameters_the_real_api_refuses(monkeypatch):
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    with FakeTencentAPI() as fake:
+        tf.scenario().load_into(fake.cloud)
+        profile = ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=fake.url.split("://", 1)[1]))
+        sdk = CommonClient("clb", "2018-03-17", credential.Credential("AKIDtest", "secret"), "ap-guangzhou", profile=profile)
+        for params, code in [({"LoadBalancerId": tf.LB_ID, "ListenerID": ["lbl-80"]}, "UnknownParameter"),
+                             ({"LoadBalancerId": tf.LB_ID, "Port": "80"}, "InvalidParameter")]:
+            with pytest.raises(TencentCloudSDKException) as err:
+                sdk.call_json("DescribeListeners", params)
+            assert err.value.code == code, err.value

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from checks.collect import apishapes
 from tests.fakes._loopback import LoopbackServer
 
 Answer = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
@@ -296,6 +297,28 @@ class FakeCloud:
         return getattr(self, name)(body) if name else None
 
 
+# The product of each action the fake serves (one endpoint answers for clb, vpc and cvm).
+ACTION_PRODUCTS = {
+    "DescribeLoadBalancers": "clb", "DescribeListeners": "clb", "DescribeTargets": "clb", "DescribeTargetHealth": "clb",
+    "DescribeSecurityGroupPolicies": "vpc", "CreateSecurityGroupPolicies": "vpc", "DeleteSecurityGroupPolicies": "vpc",
+    "DescribeNetworkAcls": "vpc", "DescribeNetworkInterfaces": "vpc", "DescribeSubnets": "vpc", "DescribeInstances": "cvm",
+}
+
+
+def _check_request(action: str, body: dict[str, Any]) -> None:
+    """Refuse what the real API refuses: a parameter the action's request model does not have
+    (UnknownParameter) or of the wrong type (InvalidParameter), checked against the SDK's model."""
+    product = ACTION_PRODUCTS.get(action)
+    if product is None:
+        return
+    problems = apishapes.tencent_problems(apishapes.tencent_model(product, f"{action}Request"), body, strict=True)
+    unknown = [p for p in problems if ": no such attribute" in p]
+    if unknown:
+        raise ApiError("UnknownParameter", f"the parameter {unknown[0].split(':', 1)[0]} is not recognized")
+    if problems:
+        raise ApiError("InvalidParameter", problems[0])
+
+
 class FakeTencentAPI(LoopbackServer):
     """The HTTP server. Thread-safe; every request is logged."""
 
@@ -388,6 +411,7 @@ class FakeTencentAPI(LoopbackServer):
     # ---- serving --------------------------------------------------------------------------
 
     def _answer_for(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        _check_request(action, body)
         with self._lock:
             queue = self._answers.get(action)
             answer = None
