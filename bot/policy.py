@@ -53,6 +53,14 @@ class Decision:
 ALLOW = Decision(True)
 
 
+class NotAdmitted(Exception):
+    """A new alarm incident may not open a thread (access policy, or its sender's bound); `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def not_here(name: str | None) -> str:
     """One answer for an unknown cluster and a cluster not allowed here: no list of the others."""
     return mrkdwn("`{}` is not a cluster that can be diagnosed from this channel. "

@@ -16,6 +16,7 @@ from bot.incidents.messages import root_message
 from bot.incidents.store import MAX_FOLLOW_ATTEMPTS, PENDING, Incidents, incident_hash
 from bot.incidents.transitions import RELEASE
 from bot.incidents.updates import RootUpdates
+from bot.policy import NotAdmitted
 from bot.slack.posting import PostUnknown, post_once
 from bot.webhooks.alarms import Alarm
 from bot.webhooks.jobs import alarm_job
@@ -137,7 +138,10 @@ class AlarmDesk:
             if inc and inc.get("state") == "resolved" and not inc.get("root_ts") and self.slack is not None:
                 # it recovered before we got to it: say so (one root message, marked resolved), no diagnosis
                 alarm = Alarm.from_dict(inc.get("alarm") if isinstance(inc.get("alarm"), dict) else {})
-                channel = inc.get("channel") or self.route(alarm, inc.get("mapping") if isinstance(inc.get("mapping"), dict) else None)
+                try:
+                    channel = inc.get("channel") or self.route(alarm, inc.get("mapping") if isinstance(inc.get("mapping"), dict) else None)
+                except NotAdmitted:
+                    channel = None
                 if channel:
                     self._ensure_root(key, channel)
             if not inc or inc.get("state") != "open" or inc["queued_seq"] >= inc["job_seq"]:
@@ -158,7 +162,13 @@ class AlarmDesk:
                 if mapping:
                     self.incidents.set_fields(key, mapping=mapping)
             t_map = time.perf_counter()
-            channel = inc.get("channel") or self.route(alarm, mapping)
+            try:
+                channel = inc.get("channel") or self.route(alarm, mapping)
+            except NotAdmitted as exc:  # bot.policy: the cluster's channels, or the sender's bound on new incidents
+                log.error("alarm %s (%s): %s; no diagnosis", alarm.name, key, exc.reason)
+                self.incidents.set_fields(key, error=exc.reason)
+                redis.zrem(PENDING, key)
+                return False
             if not channel:
                 log.error("alarm %s (%s): no channel to post to (set LBHEALTH_ALARM_CHANNEL or alarm_routes); no diagnosis",
                           alarm.name, key)

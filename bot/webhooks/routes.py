@@ -35,7 +35,7 @@ from flask import Blueprint, Flask, Response, request
 
 from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
 from bot.logs import register_secret
-from bot.policy import Access, RateLimiter
+from bot.policy import Access, NotAdmitted, RateLimiter
 from bot.queue import enqueue_diagnosis
 from bot.settings import Settings
 from bot.webhooks import alarms as parse
@@ -158,7 +158,8 @@ class WebhookApp:
         return self._admit(alarm, cfg, cluster, channel)
 
     def _admit(self, alarm: parse.Alarm, cfg: Any, cluster: str | None, channel: str | None) -> str | None:
-        """The access policy on a new incident's channel, and the per-sender bound on new incidents.
+        """The access policy on a new incident's channel, and the per-sender bound on new incidents
+        (raises NotAdmitted with the reason, which the incident desk logs and records).
 
         Only new incidents come here (repeats already have their thread), so a storm of retries
         or repeats is still answered 2xx and counted on the existing root message."""
@@ -166,14 +167,11 @@ class WebhookApp:
             return channel
         where = Access(cfg).alarm_channel(cluster, channel)
         if not where:
-            log.error("alarm %s (cluster %s): not posted: %s", alarm.name, cluster, where.reason)
-            return None
+            raise NotAdmitted(f"not posted: {where.reason}")
         within = self.limiter.sender(cfg, alarm_sender(alarm))
         if not within:
             self.metrics.ALARMS_RECEIVED.labels(alarm.source, "rate_limited").inc()
-            log.error("alarm %s: no new incident thread: %s; retry in %s s", alarm.name, within.reason,
-                      within.retry_after)
-            return None
+            raise NotAdmitted(f"no new incident thread: {within.reason}")
         return channel
 
     # -- receiving ---------------------------------------------------------------------------------

@@ -256,3 +256,6 @@ def test_sender_rate_limit_bounds_new_incidents_and_still_answers_every_repeat(a
     roots = [c for c in h.slack.calls_to("chat.postMessage") if "thread_ts" not in c.args]
     assert len(roots) == 2 and {c.args["channel"] for c in roots} == {"C0INC"}
     assert len(h.rq_jobs()) == 1  # both admitted incidents map to shop/web: one job per Service
+    incidents = [k for k in h.incident_keys() if h.redis.type(k) == b"hash"]
+    errors = [h.redis.hget(k, "error").decode() for k in incidents if h.redis.hget(k, "error")]
+    assert len(errors) == 2 and all("opened more than 2 incidents" in e for e in errors)
