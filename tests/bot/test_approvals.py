@@ -318,10 +318,16 @@ def test_slack_down_while_the_request_is_posted_opens_one_request(kube, web, sla
     before = len(slack_api.calls_to("chat.postMessage"))
     click(web, slack_api, REQUESTER, ui.APPLY, buttons(report)[ui.APPLY])
     run_jobs(redis)
-    time.sleep(1.2)  # the job's first retry interval
-    run_jobs(redis)
-    posted = [c for c in slack_api.calls_to("chat.postMessage")[before:] if c.response and c.response.get("ok")]
-    assert len(posted) == 1 and ui.APPROVE in buttons(posted[0].args)
+
+    def posted() -> list:
+        return [c for c in slack_api.calls_to("chat.postMessage")[before:] if (c.response or {}).get("ok")]
+
+    deadline = time.monotonic() + 20
+    while not posted() and time.monotonic() < deadline:  # the job's retry is due after its interval
+        time.sleep(0.3)
+        run_jobs(redis)
+    found = posted()
+    assert len(found) == 1 and ui.APPROVE in buttons(found[0].args)
     assert [e["event"] for e in audit.read(redis)].count("request") == 1
 
 
