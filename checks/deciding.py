@@ -11,24 +11,16 @@ and the ranker then says `incomplete` instead of `pass`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from checks.lbview import detect_cloud, fronted_by_load_balancer
 from checks.model import Finding, Missing, Status
+from checks.providers import provider, providers
+from checks.providers.base import Source
 from checks.registry import CheckSpec
 from checks.state import State
 
-
-@dataclass(frozen=True)
-class Source:
-    """Where a read comes from: offline (the commands whose output the dump needs) and live (the grant)."""
-
-    what: str
-    dump: tuple[str, ...]
-    grant: str
-
-
-# {ns} {svc} {tg} {lb} {region} are filled from the state; unknown identifiers stay as <placeholders>.
+# The Kubernetes reads; each cloud provider names its own (checks/providers/<name>.py `sources`).
+# {ns} {svc} {region} and the providers' identifiers are filled from the state; unknown ones stay <placeholders>.
 SOURCES: dict[str, Source] = {
     "k8s.service": Source("the Service", ("kubectl get svc {svc} -n {ns} -o yaml",), "RBAC verb 'get' on 'services' in namespace {ns}"),
     "k8s.pods": Source(
@@ -39,45 +31,27 @@ SOURCES: dict[str, Source] = {
         ("kubectl get endpointslices -n {ns} -o yaml",),
         "RBAC verb 'list' on 'endpointslices' (group discovery.k8s.io) in namespace {ns}",
     ),
-    "aws.elbv2": Source(
-        "the load balancer and its target groups",
-        ("aws elbv2 describe-load-balancers{region}", "aws elbv2 describe-target-groups{region}"),
-        "IAM elasticloadbalancing:DescribeLoadBalancers and elasticloadbalancing:DescribeTargetGroups",
-    ),
-    "aws.target_health": Source(
-        "the target health the load balancer reports",
-        ("aws elbv2 describe-target-health{region} --target-group-arn {tg}  (add \"TargetGroupArn\": \"{tg}\" at the top level of the saved output)",),
-        "IAM elasticloadbalancing:DescribeTargetHealth",
-    ),
-    "tencent.clb": Source(
-        "the CLB and its listeners",
-        ("tccli clb DescribeLoadBalancers{region} --LoadBalancerIds '[\"{lb}\"]'", "tccli clb DescribeListeners{region} --LoadBalancerId {lb}"),
-        "CAM clb:DescribeLoadBalancers and clb:DescribeListeners",
-    ),
-    "tencent.target_health": Source(
-        "the target health the CLB reports",
-        ("tccli clb DescribeTargetHealth{region} --LoadBalancerIds '[\"{lb}\"]'",),
-        "CAM clb:DescribeTargetHealth",
-    ),
 }
 
 
 def _fill(text: str, state: State, cloud: str | None) -> str:
-    ns, svc = state.target.namespace, state.target.service
-    tgs = [tg.get("TargetGroupArn") for tg in state.aws.target_groups if tg.get("TargetGroupArn")]
-    ann = state.service_annotations
-    lbs = [lb.get("LoadBalancerId") for lb in state.tencent.load_balancers if lb.get("LoadBalancerId")]
-    lb = (lbs[0] if lbs else None) or ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
-        "service.kubernetes.io/tke-existed-lbid"
-    )
-    region = state.aws.region if cloud == "aws" else state.tencent.region
-    flag = (" --region " + region) if region else ""
-    return text.format(ns=ns, svc=svc, tg=tgs[0] if len(tgs) == 1 else "<target-group-arn>", lb=lb or "<lb-id>", region=flag)
+    p = provider(cloud)
+    region = p.state_slice(state).region if p else None
+    fields = {"ns": state.target.namespace, "svc": state.target.service, "region": (" --region " + region) if region else ""}
+    for each in providers():
+        fields.update(each.command_fields(state))
+    return text.format_map(fields)
+
+
+def _source(read: str) -> Source:
+    if read in SOURCES:
+        return SOURCES[read]
+    return next((p.sources[read] for p in providers() if read in p.sources), Source(read, (), ""))
 
 
 def _applies(spec: CheckSpec, state: State, cloud: str | None) -> bool:
     """A cloud layer decides only for the cloud in front of the Service; Kubernetes ones once the Service exists."""
-    if spec.layer in ("aws", "tencent"):
+    if provider(spec.layer) is not None:
         return spec.layer == cloud and fronted_by_load_balancer(state)
     return state.service is not None
 
@@ -85,18 +59,17 @@ def _applies(spec: CheckSpec, state: State, cloud: str | None) -> bool:
 def _unknown_cloud(state: State, specs: Iterable[CheckSpec]) -> Missing | None:
     """A load balancer sends to the Service but neither cloud was recognised: its view of the targets
     (the thing that alarmed) was never read, so "healthy" would be a guess."""
-    deciders = tuple(s.id for s in specs if s.decides and s.layer in ("aws", "tencent"))
+    clouds = providers()
+    deciders = tuple(s.id for s in specs if s.decides and provider(s.layer) is not None)
     if not deciders:
         return None
     return Missing(
         "cloud",
         "the load balancer's own view of its targets",
-        "neither AWS nor Tencent Cloud was recognised for this Service (no load-balancer annotation, "
-        "AWS/CLB hostname or node providerID aws:// or qcloud://)",
-        (
-            "AWS: aws elbv2 describe-target-health --target-group-arn <target-group-arn>",
-            "Tencent: tccli clb DescribeTargetHealth --LoadBalancerIds '[\"<lb-id>\"]'",
-        ),
+        "neither " + " nor ".join(p.title for p in clouds) + " was recognised for this Service (no load-balancer annotation, "
+        + "/".join(p.lb_words for p in clouds) + " hostname or node providerID "
+        + " or ".join(p.provider_id_prefixes[0] for p in clouds) + ")",
+        tuple(p.target_health_command for p in clouds),
         deciders,
     )
 
@@ -124,7 +97,7 @@ def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Findi
     out = [_unknown_cloud(state, specs)] if cloud is None and fronted_by_load_balancer(state) else []
     out = [m for m in out if m is not None]
     for read, check_ids in by_read.items():
-        source = SOURCES.get(read, Source(read, (), ""))
+        source = _source(read)
         if read in state.read_errors:
             reason = state.read_errors[read]
             supply: tuple[str, ...] = () if ("grant" in reason or "IAM" in reason or "CAM" in reason) else (_fill(source.grant, state, cloud),)

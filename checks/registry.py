@@ -18,11 +18,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from checks.model import Finding
+from checks.providers import providers
 
-LAYERS = ("k8s", "probe", "aws", "tencent", "node")
+
+def layers() -> tuple[str, ...]:
+    """Check layers in catalogue order: Kubernetes, probes, each cloud provider, nodes."""
+    return ("k8s", "probe", *(p.name for p in providers()), "node")
+
+
+def known_reads() -> frozenset[str]:
+    """What a collector can read: the Kubernetes, probe and node reads and each provider's."""
+    return CORE_READS | {r for p in providers() for r in p.reads}
+
 
 # What a collector can read. Checks name these in `reads`; the collector plans calls from them.
-READS = frozenset(
+CORE_READS = frozenset(
     {
         "k8s.service",
         "k8s.pods",
@@ -37,19 +47,11 @@ READS = frozenset(
         "k8s.kube_proxy",
         "k8s.lbc",
         "k8s.logs",
-        "aws.elbv2",
-        "aws.target_health",
-        "aws.ec2_network",
-        "aws.instances",
-        "aws.dhcp",
-        "tencent.clb",
-        "tencent.target_health",
-        "tencent.vpc_network",
-        "tencent.instances",
         "probe",
         "node",
     }
 )
+READS = known_reads()  # with the built-in providers; Registry.add asks known_reads() for ones added later
 
 # The fixes of CHECKS.md. `writes` lists what each needs permission to change.
 FIXES: dict[str, dict[str, object]] = {
@@ -114,10 +116,10 @@ class Registry:
     def add(self, spec: CheckSpec) -> None:
         if spec.id in self._specs and self._specs[spec.id].func is not spec.func:
             raise ValueError(f"check ID {spec.id} is declared twice")
-        unknown = set(spec.reads) - READS
+        unknown = set(spec.reads) - known_reads()
         if unknown:
             raise ValueError(f"{spec.id} reads unknown state {sorted(unknown)}")
-        if spec.layer not in LAYERS:
+        if spec.layer not in layers():
             raise ValueError(f"{spec.id}: unknown layer {spec.layer}")
         for fix in spec.fixes:
             if fix not in FIXES:
@@ -130,7 +132,7 @@ class Registry:
         return self._specs[check_id]
 
     def all(self) -> list[CheckSpec]:
-        order = {layer: i for i, layer in enumerate(LAYERS)}
+        order = {layer: i for i, layer in enumerate(layers())}
         return sorted(self._specs.values(), key=lambda s: (order[s.layer], s.id))
 
     def __contains__(self, check_id: str) -> bool:
@@ -160,8 +162,8 @@ def check(
     """Register a check function under its stable ID. Returns the function unchanged."""
 
     def decorate(func: Callable) -> Callable:
-        layer = check_id.split("-", 1)[0].lower()
-        layer = {"tc": "tencent"}.get(layer, layer)
+        prefix = check_id.split("-", 1)[0]
+        layer = next((p.name for p in providers() if p.check_prefix == prefix), prefix.lower())
         (registry if registry is not None else _default).add(
             CheckSpec(
                 id=check_id,
@@ -187,7 +189,7 @@ def default_registry() -> Registry:
     """The catalogue with every check module of the package imported."""
     global _loaded
     if not _loaded:
-        for pkg in ("checks.k8s", "checks.probe", "checks.aws", "checks.tencent", "checks.node"):
+        for pkg in ("checks.k8s", "checks.probe", *(p.check_package for p in providers()), "checks.node"):
             module = importlib.import_module(pkg)
             for info in pkgutil.iter_modules(module.__path__):
                 if not info.name.startswith("_"):

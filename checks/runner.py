@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from checks.model import Finding, Report, Status, Target, no_api_calls
+from checks.providers import provider
 from checks.rank import rank
 from checks.registry import CheckSpec, Registry, default_registry
 from checks.state import State
@@ -42,7 +43,7 @@ def run_one(spec: CheckSpec, state: State) -> list[Finding]:
         state.service is None
         and spec.id != SERVICE_CHECK
         and any(r.startswith("k8s.") for r in spec.reads)
-        and spec.layer in ("k8s", "probe", "node")
+        and provider(spec.layer) is None
     ):
         return [Finding(spec.id, Status.SKIP, f"Service {state.target.ref} was not found")]
     try:

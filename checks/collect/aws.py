@@ -40,12 +40,12 @@ from checks.aws.mapping import (
     wanted_lb_names,
 )
 from checks.lbview import detect_cloud
+from checks.providers.aws import AWS_READS
 from checks.providers.base import external_traffic_local
 from checks.state import State, meta
 
 log = logging.getLogger(__name__)
 
-AWS_READS = ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp")
 NO_CREDENTIALS = (
     "no AWS credentials found (set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "or give the worker an IAM role through IRSA / EKS Pod Identity); AWS checks skipped"

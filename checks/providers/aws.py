@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.providers.base import HealthCheck, ProbeSource, cidr, external_traffic_local
+from checks.providers.base import HealthCheck, ProbeSource, Source, cidr, external_traffic_local
 from checks.state import AwsState, State, annotations
 from checks.values import as_dict, as_float, as_int, as_list, as_str
 
 SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 ALB_ANN = "alb.ingress.kubernetes.io/"
+AWS_READS = ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp")
 
 
 def aws_target_type(state: State) -> str:
@@ -118,6 +119,28 @@ class Aws:
     lb_domains = (".amazonaws.com", ".amazonaws.com.cn")
     provider_id_prefixes = ("aws://",)
     dump_evidence = "AWS load balancer output (elbv2) in the input"
+
+    check_prefix = "AWS"
+    check_package = "checks.aws"
+    reads = AWS_READS
+    lb_words = "AWS"
+    target_health_command = "AWS: aws elbv2 describe-target-health --target-group-arn <target-group-arn>"
+    sources = {
+        "aws.elbv2": Source(
+            "the load balancer and its target groups",
+            ("aws elbv2 describe-load-balancers{region}", "aws elbv2 describe-target-groups{region}"),
+            "IAM elasticloadbalancing:DescribeLoadBalancers and elasticloadbalancing:DescribeTargetGroups",
+        ),
+        "aws.target_health": Source(
+            "the target health the load balancer reports",
+            ("aws elbv2 describe-target-health{region} --target-group-arn {tg}  (add \"TargetGroupArn\": \"{tg}\" at the top level of the saved output)",),
+            "IAM elasticloadbalancing:DescribeTargetHealth",
+        ),
+    }
+
+    def command_fields(self, state: State) -> dict[str, str]:
+        tgs = [tg.get("TargetGroupArn") for tg in state.aws.target_groups if tg.get("TargetGroupArn")]
+        return {"tg": tgs[0] if len(tgs) == 1 else "<target-group-arn>"}
 
     def state_slice(self, state: State) -> AwsState:
         return state.aws

@@ -38,6 +38,16 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a read comes from: offline (the commands whose output the dump needs) and live (the grant).
+    {ns} {svc} {region} and a provider's command_fields ({tg}, {lb}) are filled from the state."""
+
+    what: str
+    dump: tuple[str, ...]
+    grant: str
+
+
+@dataclass(frozen=True)
 class ProbeSource:
     """A source network of the load balancer's health checks."""
 
@@ -67,6 +77,12 @@ class Provider(Protocol):
     lb_domains: tuple[str, ...]  # suffixes of the hostnames its load balancers publish
     provider_id_prefixes: tuple[str, ...]  # node spec.providerID
     dump_evidence: str  # why its state in the input suggests this cloud
+    check_prefix: str  # the layer's check IDs start with it: "AWS" -> AWS-TARGET-HEALTH
+    check_package: str  # where its checks live, imported by the catalogue
+    reads: tuple[str, ...]  # what its collector and dump recognisers can fill, as checks name it
+    sources: dict[str, Source]  # the reads a verdict depends on, and the command or grant supplying each
+    lb_words: str  # how its load balancers show themselves, for "no cloud was recognised"
+    target_health_command: str  # the one command that shows what the load balancer thinks of its targets
 
     def state_slice(self, state: State) -> CloudSlice: ...
 
@@ -75,6 +91,10 @@ class Provider(Protocol):
         ...
 
     def cluster_names(self, state: State) -> dict[str, str]: ...
+
+    def command_fields(self, state: State) -> dict[str, str]:
+        """Identifiers its `sources` commands name, from the state ({tg}, {lb})."""
+        ...
 
     def target_type(self, state: State) -> str: ...
 

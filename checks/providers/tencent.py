@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.providers.base import HealthCheck, ProbeSource, cidr
+from checks.providers.base import HealthCheck, ProbeSource, Source, cidr
 from checks.state import State, TencentState, annotations
 from checks.values import as_dict, as_float, as_int, as_list, as_str
 
 TENCENT_PROBE_RANGE = "100.64.0.0/10"
+TENCENT_READS = ("tencent.clb", "tencent.target_health", "tencent.vpc_network", "tencent.instances")
 
 
 def tencent_direct_access(state: State) -> bool:
@@ -92,6 +93,32 @@ class Tencent:
     lb_domains = (".tencentclb.com", ".clb.tencentcs.com", ".tencentcs.com")
     provider_id_prefixes = ("qcloud://", "tencentcloud://")
     dump_evidence = "Tencent CLB output (tccli clb) in the input"
+
+    check_prefix = "TC"
+    check_package = "checks.tencent"
+    reads = TENCENT_READS
+    lb_words = "CLB"
+    target_health_command = "Tencent: tccli clb DescribeTargetHealth --LoadBalancerIds '[\"<lb-id>\"]'"
+    sources = {
+        "tencent.clb": Source(
+            "the CLB and its listeners",
+            ("tccli clb DescribeLoadBalancers{region} --LoadBalancerIds '[\"{lb}\"]'", "tccli clb DescribeListeners{region} --LoadBalancerId {lb}"),
+            "CAM clb:DescribeLoadBalancers and clb:DescribeListeners",
+        ),
+        "tencent.target_health": Source(
+            "the target health the CLB reports",
+            ("tccli clb DescribeTargetHealth{region} --LoadBalancerIds '[\"{lb}\"]'",),
+            "CAM clb:DescribeTargetHealth",
+        ),
+    }
+
+    def command_fields(self, state: State) -> dict[str, str]:
+        ann = state.service_annotations
+        lbs = [lb.get("LoadBalancerId") for lb in state.tencent.load_balancers if lb.get("LoadBalancerId")]
+        lb = (lbs[0] if lbs else None) or ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
+            "service.kubernetes.io/tke-existed-lbid"
+        )
+        return {"lb": lb or "<lb-id>"}
 
     def state_slice(self, state: State) -> TencentState:
         return state.tencent

@@ -13,8 +13,9 @@ import pytest
 from bot import render
 from checks import providers
 from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
-from checks.providers.base import HealthCheck, ProbeSource
-from checks.registry import default_registry
+from checks.model import Finding, Status
+from checks.providers.base import HealthCheck, ProbeSource, Source
+from checks.registry import READS, Registry, check, default_registry
 from checks.runner import build_report
 from checks.state import State
 from tests.factories import make_state, node, service
@@ -40,6 +41,15 @@ class Acme:
     lb_domains = (".lb.acme.example",)
     provider_id_prefixes = ("acme://",)
     dump_evidence = "Acme balancer output in the input"
+    check_prefix = "ACME"
+    check_package = "tests.engine.no_acme_checks_are_imported"  # the catalogue is loaded before Acme joins
+    reads = ("acme.balancers",)
+    sources = {"acme.balancers": Source("the Acme balancer", ("acmectl balancers show {bal}{region}",), "Acme role balancer:Read")}
+    lb_words = "Acme"
+    target_health_command = "Acme: acmectl balancers health <balancer-id>"
+
+    def command_fields(self, state: State) -> dict[str, str]:
+        return {"bal": "b-1"}
 
     def state_slice(self, state: State) -> AcmeState:
         return state.clouds.setdefault(self.name, AcmeState())
@@ -62,6 +72,7 @@ class Acme:
 
 @pytest.fixture
 def acme():
+    default_registry()  # the built-in catalogue, loaded before Acme joins
     p = Acme()
     providers.register(p)
     yield p
@@ -102,6 +113,40 @@ def test_report_counts_and_renders_the_registered_providers_calls(acme):
     assert "API calls: k8s 4, aws 0, tencent 0, acme 3;" in render.render_markdown(report)
     slack = json.dumps(render.slack_report_messages(report))
     assert "API calls: k8s 4, aws 0, tencent 0, acme 3" in slack
+
+
+def test_catalogue_and_deciding_reads_take_the_providers_layer_and_reads(acme):
+    catalogue = Registry()
+
+    @check("ACME-TARGET-HEALTH", title="Acme balancer targets healthy", seed="Check the balancer's targets",
+           reads=("k8s.service", "acme.balancers"), decides=("acme.balancers",), registry=catalogue)
+    def acme_targets(state: State) -> Finding:
+        return Finding("ACME-TARGET-HEALTH", Status.PASS, "every target healthy")
+
+    assert catalogue.get("ACME-TARGET-HEALTH").layer == "acme"
+    state = make_state(service(annotations={"acme.example/balancer": "b-1"}), reads=set(READS), offline=True)
+    acme.state_slice(state).region = "eu-1"
+    report = build_report(state, catalogue.all(), time.monotonic())
+    assert report.verdict.status == Status.INCOMPLETE
+    assert [(m.read, m.what, m.reason, m.supply) for m in report.missing] == [
+        ("acme.balancers", "the Acme balancer", "not in the dump", ("acmectl balancers show b-1 --region eu-1",))
+    ]
+
+
+def test_no_cloud_recognised_names_every_provider(acme):
+    catalogue = Registry()
+
+    @check("ACME-TARGET-HEALTH", title="Acme balancer targets healthy", seed="Check the balancer's targets",
+           reads=("acme.balancers",), decides=("acme.balancers",), registry=catalogue)
+    def acme_targets(state: State) -> None:
+        return None
+
+    state = make_state(service(), node(provider_id="gce://p/z/vm-1"))
+    gap = build_report(state, catalogue.all(), time.monotonic()).missing[0]
+    assert gap.read == "cloud"
+    assert "neither AWS nor Tencent Cloud nor Acme Cloud was recognised" in gap.reason
+    assert "AWS/CLB/Acme hostname or node providerID aws:// or qcloud:// or acme://" in gap.reason
+    assert gap.supply[-1] == "Acme: acmectl balancers health <balancer-id>"
 
 
 def test_without_the_registration_nothing_knows_it():
