@@ -195,6 +195,14 @@ def resolve_region(state: State, session: Any = None) -> str | None:
     return None
 
 
+def collect_live(state: State, reads: set[str], clients: Any) -> None:
+    """The provider hook `checks.collect.live` calls: the session or clients of `live.Clients`."""
+    if clients.aws_clients is not None:
+        collect_aws(state, reads, session=clients.aws_session, clients=clients.aws_clients)
+    else:
+        collect_aws(state, reads, session=clients.aws_session)
+
+
 def collect_aws(
     state: State, reads: set[str], session: Any = None, *, clients: dict[str, Any] | None = None
 ) -> None:
@@ -808,6 +816,7 @@ __all__ = [
     "IAM_READ_ACTIONS",
     "OPERATIONS",
     "collect_aws",
+    "collect_live",
     "describe_tg_tags",
     "iam_action",
     "jsonable",

@@ -2,13 +2,14 @@
 
     reads = union of the selected checks' `reads`
     k8s wave 1 (parallel) ──► cloud detected ──┬─► k8s wave 2 + follow-ups (parallel)
-                                               └─► AWS *or* Tencent collector (overlapping)
+                                               └─► that cloud provider's collector (overlapping)
                                                         └─► probes (when enabled)
 
 The cloud collector needs the Service, its Ingresses, TargetGroupBindings and nodes (wave 1),
 not its pods, so it runs while wave 2 reads the pods: with 50 ms per API call a diagnosis
-costs about three round trips, not the sum of its calls. AWS and Tencent are never both
-asked: only the cloud `lbview.detect_cloud` names is.
+costs about three round trips, not the sum of its calls. Only the collector of the provider
+`lbview.detect_cloud` names is asked (checks/providers: each names its collector module, whose
+`collect_live(state, reads, clients)` this calls).
 
 Clients come from `Clients` (tests and benches point them at loopback fakes) or from the
 environment: the kubeconfig context / in-cluster config, the standard AWS_* variables,
@@ -30,6 +31,7 @@ from typing import Any
 from checks.collect.errors import CollectError
 from checks.collect.k8s import K8S_READS, KubeCollector, make_api_client
 from checks.model import Target
+from checks.providers import provider, providers
 from checks.registry import CheckSpec
 from checks.state import State
 
@@ -100,39 +102,24 @@ def _optional(module: str, attr: str) -> Any:
 
 
 def _collect_cloud(state: State, cloud: str | None, reads: set[str], clients: Clients) -> None:
-    aws_reads = {r for r in reads if r.startswith("aws.")}
-    tc_reads = {r for r in reads if r.startswith("tencent.")}
-    other = {"aws": tc_reads, "tencent": aws_reads}.get(cloud or "", set())
-    for r in sorted(other):
-        state.skipped_reads.setdefault(r, f"not applicable: the load balancer is on {cloud}")
-    if cloud == "aws" and aws_reads:
-        fn = _optional("checks.collect.aws", "collect_aws")
-        if fn is None:
-            for r in aws_reads:
-                state.skipped_reads.setdefault(r, "the AWS collector is not available in this build")
-            return
-        if clients.aws_clients is not None:
-            fn(state, aws_reads, session=clients.aws_session, clients=clients.aws_clients)
+    """Ask the collector of the provider in front of the Service; the other providers' reads are skipped."""
+    mine = provider(cloud)
+    for p in providers():
+        own = sorted(r for r in reads if r in p.reads)
+        if not own:
+            continue
+        if cloud is None:
+            words = "/".join(each.title.split()[0] for each in providers())
+            why = f"no cloud load balancer detected (no {words} annotations, ingress class, hostname or node provider)"
+        elif p is not mine:
+            why = f"not applicable: the load balancer is on {cloud}"
+        elif (fn := _optional(p.collector, "collect_live")) is None:
+            why = f"the {p.title} collector is not available in this build"
         else:
-            fn(state, aws_reads, session=clients.aws_session)
-    elif cloud == "tencent" and tc_reads:
-        fn = _optional("checks.collect.tencent", "collect_tencent")
-        if fn is None:
-            for r in tc_reads:
-                state.skipped_reads.setdefault(r, "the Tencent Cloud collector is not available in this build")
-            return
-        fn(
-            state,
-            tc_reads,
-            credential=clients.tencent_credential,
-            region=clients.tencent_region_or_env(),
-            endpoint=clients.tencent_endpoint_or_env(),
-        )
-    elif cloud is None:
-        for r in sorted(aws_reads | tc_reads):
-            state.skipped_reads.setdefault(
-                r, "no cloud load balancer detected (no AWS/Tencent annotations, ingress class, hostname or node provider)"
-            )
+            fn(state, set(own), clients)
+            continue
+        for r in own:
+            state.skipped_reads.setdefault(r, why)
 
 
 def _run_probes(state: State, reads: set[str]) -> None:
@@ -202,9 +189,9 @@ def collect(target: Target, specs: Iterable[CheckSpec], options: dict[str, Any] 
                 raise
             except Exception as exc:  # a cloud collector bug must not lose the Kubernetes half
                 log.exception("cloud collection failed")
-                prefix = "aws." if cloud == "aws" else "tencent."
+                mine = provider(cloud)
                 for r in reads:
-                    if r.startswith(prefix) and r not in state.reads_done:
+                    if mine and r in mine.reads and r not in state.reads_done:
                         state.read_errors.setdefault(r, f"the {cloud} collector failed: {type(exc).__name__}: {exc}")
         for kind in [k for k, v in state.k8s.objects.items() if not v]:
             del state.k8s.objects[kind]

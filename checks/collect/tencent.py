@@ -233,6 +233,17 @@ def _parallel(jobs: list[Callable[[], Any]]) -> list[Any]:
         return [f.result() for f in futures]
 
 
+def collect_live(state: State, reads: set[str], clients: Any) -> None:
+    """The provider hook `checks.collect.live` calls: credentials, region and endpoint of `live.Clients`."""
+    collect_tencent(
+        state,
+        reads,
+        credential=clients.tencent_credential,
+        region=clients.tencent_region_or_env(),
+        endpoint=clients.tencent_endpoint_or_env(),
+    )
+
+
 def collect_tencent(
     state: State,
     reads: set[str],

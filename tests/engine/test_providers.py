@@ -12,8 +12,9 @@ import pytest
 
 from bot import render
 from checks import providers
+from checks.collect import live
 from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
-from checks.model import Finding, Status
+from checks.model import Finding, Status, Target
 from checks.providers.base import HealthCheck, ProbeSource, Source
 from checks.registry import READS, Registry, check, default_registry
 from checks.runner import build_report
@@ -34,7 +35,7 @@ class AcmeState:
 class Acme:
     name = "acme"
     title = "Acme Cloud"
-    collector = "tests.engine.acme_collector_is_not_imported_offline"
+    collector = "tests.engine.acme_collector"
     annotation_prefixes = ("acme.example/",)
     ingress_classes = ("acme",)
     ingress_annotation_prefixes = ("ingress.acme.example/",)
@@ -52,7 +53,8 @@ class Acme:
         return {"bal": "b-1"}
 
     def state_slice(self, state: State) -> AcmeState:
-        return state.clouds.setdefault(self.name, AcmeState())
+        raw = state.clouds.setdefault(self.name, {"balancers": ()})
+        return AcmeState(region=raw.get("region"), balancers=raw["balancers"])
 
     def lb_address(self, state: State, ip: str) -> str:
         return "an Acme balancer address" if ip == "127.0.77.1" else ""
@@ -97,7 +99,7 @@ def test_evidence_from_hostname_address_and_node(acme):
 
 def test_mixed_input_names_the_registered_provider(acme):
     state = make_state(service(annotations={"service.beta.kubernetes.io/aws-load-balancer-type": "external"}))
-    acme.state_slice(state).balancers = ("b-1",)
+    state.clouds["acme"] = {"balancers": ("b-1",)}
     notes = cloud_conflicts(state)
     assert detect_cloud(state) == "aws"
     assert "ignored as belonging elsewhere: acme: Acme balancer output in the input" in notes[0]
@@ -125,7 +127,7 @@ def test_catalogue_and_deciding_reads_take_the_providers_layer_and_reads(acme):
 
     assert catalogue.get("ACME-TARGET-HEALTH").layer == "acme"
     state = make_state(service(annotations={"acme.example/balancer": "b-1"}), reads=set(READS), offline=True)
-    acme.state_slice(state).region = "eu-1"
+    state.clouds["acme"] = {"balancers": (), "region": "eu-1"}
     report = build_report(state, catalogue.all(), time.monotonic())
     assert report.verdict.status == Status.INCOMPLETE
     assert [(m.read, m.what, m.reason, m.supply) for m in report.missing] == [
@@ -147,6 +149,22 @@ def test_no_cloud_recognised_names_every_provider(acme):
     assert "neither AWS nor Tencent Cloud nor Acme Cloud was recognised" in gap.reason
     assert "AWS/CLB/Acme hostname or node providerID aws:// or qcloud:// or acme://" in gap.reason
     assert gap.supply[-1] == "Acme: acmectl balancers health <balancer-id>"
+
+
+def test_live_collection_asks_only_the_provider_in_front(acme):
+    catalogue = Registry()
+
+    @check("ACME-TARGET-HEALTH", title="Acme balancer targets healthy", seed="Check the balancer's targets",
+           reads=("acme.balancers",), registry=catalogue)
+    @check("AWS-TARGET-HEALTH-TOO", title="AWS targets", seed="Check the targets", reads=("aws.target_health",),
+           registry=catalogue)
+    def targets(state: State) -> None:
+        return None
+
+    state = live.collect(Target.parse("shop/web"), catalogue.all(), options={"cloud": "acme"}, clients=live.Clients())
+    assert state.did_read("acme.balancers") and state.clouds["acme"]["balancers"] == ("b-1",)
+    assert state.api_calls["acme"] == 1 and state.api_calls["aws"] == 0
+    assert state.skipped_reads["aws.target_health"] == "not applicable: the load balancer is on acme"
 
 
 def test_without_the_registration_nothing_knows_it():
