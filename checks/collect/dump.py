@@ -13,6 +13,7 @@ so checks skip instead of concluding from an absence the dump cannot show.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import re
 import sys
@@ -28,6 +29,7 @@ from checks.collect.errors import DumpError
 from checks.collect.fieldtypes import field_type_problems
 from checks.collect.node import facts_from_text
 from checks.model import Target
+from checks.providers import providers
 from checks.state import State
 
 # A 10,000-pod `kubectl get pods -A -o json` is about 85 MB; larger files are more likely a mistake.
@@ -211,10 +213,8 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
     state.options["offline"] = True
     state.options["probe"] = False
     seen_kinds: set[str] = set()
-    aws_seen: set[str] = set()
-    tc_seen: set[str] = set()
-    # Responses that name their load balancer only through other files, resolved once all are read.
-    pending: dict[str, list[tuple[Path, dict[str, Any]]]] = {"health": [], "listeners": []}
+    # Each provider's recogniser of its CLI's output (checks/providers: `dump_module`), in registry order.
+    clouds = [importlib.import_module(p.dump_module).Recogniser(state) for p in providers()]
     files = iter_files(sources)
     if not files:
         raise DumpError(f"no files found in {', '.join(sources)}")
@@ -224,17 +224,17 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
             _load_text(state, path, docs)
             continue
         for doc in docs:
-            _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending)
-    if not (seen_kinds or aws_seen or tc_seen or state.node_facts or state.k8s.logs):
+            _load_document(state, path, doc, seen_kinds, clouds)
+    if not (seen_kinds or any(c.seen for c in clouds) or state.node_facts or state.k8s.logs):
         # Empty files (a redirect that failed, `kubectl get` of nothing): a report would only skip.
         names = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         raise DumpError(
             f"{names}: no Kubernetes objects, AWS CLI or tccli output in the dump (empty?); "
             f"start with `kubectl get svc,pods,endpointslices -n {target.namespace} -o yaml`"
         )
-    _resolve_target_health(state, pending["health"])
-    _resolve_listeners(state, pending["listeners"])
-    _mark_reads(state, seen_kinds, aws_seen, tc_seen)
+    for cloud in clouds:
+        cloud.finish()  # responses that name their load balancer only through other files
+    _mark_reads(state, seen_kinds, clouds)
     return state
 
 
@@ -253,7 +253,7 @@ def _load_text(state: State, path: Path, text: str) -> None:
     state.node_facts.setdefault(node, {}).update(facts)
 
 
-def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> None:
+def _load_document(state, path, doc, seen_kinds, clouds) -> None:
     if not isinstance(doc, dict):
         raise DumpError(f"{path}: expected an object at the top level, found {type(doc).__name__}")
     if "Response" in doc and isinstance(doc["Response"], dict) and len(doc) == 1:
@@ -292,9 +292,7 @@ def _load_document(state, path, doc, seen_kinds, aws_seen, tc_seen, pending) -> 
     if wrong := document_problems(doc):  # a cloud CLI answer with a type the CLI never prints
         more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
         raise DumpError(f"{path}: {wrong[0]}{more}")
-    if _load_aws(state, path, doc, aws_seen, pending["health"]):
-        return
-    if _load_tencent(state, path, doc, tc_seen, pending["listeners"]):
+    if any(cloud.load(path, doc) for cloud in clouds):
         return
     if "Name" in doc and ("Namespace" in doc or "Labels" in doc or "Selector" in doc):
         raise DumpError(
@@ -317,150 +315,7 @@ def _add_k8s(state: State, path: Path, obj: dict[str, Any], seen_kinds: set[str]
     seen_kinds.add(obj["kind"])
 
 
-def _first(items: Any) -> dict[str, Any]:
-    return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
-
-
-def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_health) -> bool:
-    aws = state.aws
-    if "TargetHealthDescriptions" in doc:
-        pending_health.append((path, doc))
-        seen.add("aws.target_health")
-        return True
-    if isinstance(doc.get("LoadBalancers"), list) and (
-        not doc["LoadBalancers"] or "LoadBalancerArn" in _first(doc["LoadBalancers"])
-    ):
-        aws.load_balancers.extend(doc["LoadBalancers"])
-        seen.add("aws.elbv2")
-        return True
-    if isinstance(doc.get("TargetGroups"), list):
-        aws.target_groups.extend(doc["TargetGroups"])
-        seen.add("aws.elbv2")
-        return True
-    if isinstance(doc.get("TagDescriptions"), list):
-        for td in doc["TagDescriptions"]:
-            aws.tags[td.get("ResourceArn", "")] = {t.get("Key"): t.get("Value") for t in td.get("Tags") or []}
-        seen.add("aws.elbv2")
-        return True
-    if isinstance(doc.get("Listeners"), list) and (
-        not doc["Listeners"] or "ListenerArn" in _first(doc["Listeners"])
-    ):
-        aws.listeners.extend(doc["Listeners"])
-        seen.add("aws.elbv2")
-        return True
-    ec2 = {
-        "SecurityGroups": ("security_groups", "aws.ec2_network"),
-        "NetworkAcls": ("network_acls", "aws.ec2_network"),
-        "RouteTables": ("route_tables", "aws.ec2_network"),
-        "Subnets": ("subnets", "aws.ec2_network"),
-        "DhcpOptions": ("dhcp_options", "aws.dhcp"),
-        "Vpcs": ("vpcs", "aws.dhcp"),
-    }
-    for key, (attr, read) in ec2.items():
-        if isinstance(doc.get(key), list):
-            getattr(aws, attr).extend(doc[key])
-            seen.add(read)
-            return True
-    if isinstance(doc.get("Reservations"), list):
-        for res in doc["Reservations"]:
-            aws.instances.extend(res.get("Instances") or [])
-        seen.add("aws.instances")
-        return True
-    return False
-
-
-def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
-    """`describe-target-health` output lacks the TG ARN; DESIGN asks for it at top level."""
-    for path, doc in pending:
-        arn = doc.get("TargetGroupArn")
-        if not arn:
-            if len(state.aws.target_groups) == 1:
-                arn = state.aws.target_groups[0].get("TargetGroupArn")
-            else:
-                raise DumpError(
-                    f'{path}: describe-target-health output without "TargetGroupArn"; add the ARN you '
-                    'passed to --target-group-arn as a top-level "TargetGroupArn" key'
-                )
-        state.aws.target_health.setdefault(arn, []).extend(doc["TargetHealthDescriptions"])
-    if not state.aws.region:
-        for arn in [lb.get("LoadBalancerArn", "") for lb in state.aws.load_balancers] + list(
-            state.aws.target_health
-        ):
-            parts = (arn or "").split(":")
-            if len(parts) > 4 and parts[3]:
-                state.aws.region = parts[3]
-                break
-
-
-def _load_tencent(
-    state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_listeners: list
-) -> bool:
-    tc = state.tencent
-    if isinstance(doc.get("LoadBalancerSet"), list):
-        tc.load_balancers.extend(doc["LoadBalancerSet"])
-        seen.add("tencent.clb")
-        return True
-    if isinstance(doc.get("LoadBalancers"), list) and "LoadBalancerId" in _first(doc["LoadBalancers"]):
-        tc.target_health.extend(doc["LoadBalancers"])
-        seen.add("tencent.target_health")
-        return True
-    if isinstance(doc.get("Listeners"), list):
-        pending_listeners.append((path, doc))  # which CLB: known once every file is read
-        seen.add("tencent.clb")
-        return True
-    if isinstance(doc.get("SecurityGroupPolicySet"), dict):
-        sg = doc.get("SecurityGroupId")
-        if not sg:
-            raise DumpError(
-                f'{path}: DescribeSecurityGroupPolicies output without "SecurityGroupId"; add it at top level'
-            )
-        tc.security_group_policies[sg] = doc["SecurityGroupPolicySet"]
-        seen.add("tencent.vpc_network")
-        return True
-    mapping = {
-        "NetworkAclSet": ("network_acls", "tencent.vpc_network"),
-        "NetworkInterfaceSet": ("network_interfaces", "tencent.vpc_network"),
-        "SubnetSet": ("subnets", "tencent.vpc_network"),
-        "InstanceSet": ("instances", "tencent.instances"),
-    }
-    for key, (attr, read) in mapping.items():
-        if isinstance(doc.get(key), list):
-            getattr(tc, attr).extend(doc[key])
-            seen.add(read)
-            return True
-    return False
-
-
-def _resolve_listeners(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
-    tc = state.tencent
-    for path, doc in pending:
-        lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
-        items = doc["Listeners"]
-        is_targets = any(
-            "Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or [])
-            for i in items
-        )
-        (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
-
-
-def _only_lb_id(state: State, path: Path) -> str:
-    ids = {lb.get("LoadBalancerId") for lb in state.tencent.load_balancers}
-    ann = state.service_annotations
-    ann_id = ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
-        "service.kubernetes.io/tke-existed-lbid"
-    )
-    if len(ids) == 1:
-        return next(iter(ids))
-    if ann_id:
-        return ann_id
-    if not ids:
-        return "unknown"
-    raise DumpError(
-        f'{path}: DescribeListeners/DescribeTargets output with several CLBs loaded; add "LoadBalancerId" at top level'
-    )
-
-
-def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen: set[str]) -> None:
+def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
     ns = state.target.namespace
     if seen_kinds:
         state.reads_done.update({"k8s.service", "k8s.services"})
@@ -487,13 +342,11 @@ def _mark_reads(state: State, seen_kinds: set[str], aws_seen: set[str], tc_seen:
         state.reads_done.add("k8s.namespace_pods")
     elif "k8s.pods" in state.skipped_reads:  # offline the namespace's pods are the same Pod objects
         state.skipped_reads["k8s.namespace_pods"] = state.skipped_reads["k8s.pods"]
-    state.reads_done.update(aws_seen | tc_seen)
-    for read in ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp"):
-        if read not in aws_seen:
-            state.skipped_reads.setdefault(read, "offline: the dump has no AWS CLI output for this")
-    for read in ("tencent.clb", "tencent.target_health", "tencent.vpc_network", "tencent.instances"):
-        if read not in tc_seen:
-            state.skipped_reads.setdefault(read, "offline: the dump has no tccli output for this")
+    for p, cloud in zip(providers(), clouds, strict=True):
+        state.reads_done.update(cloud.seen)
+        for read in p.reads:
+            if read not in cloud.seen:
+                state.skipped_reads.setdefault(read, f"offline: the dump has no {p.dump_tool} output for this")
     state.skipped_reads["probe"] = "offline: probes need the live network"
     if state.node_facts:
         state.reads_done.add("node")

@@ -113,6 +113,8 @@ class Aws:
     name = "aws"
     title = "AWS"
     collector = "checks.collect.aws"
+    dump_module = "checks.collect.aws_dump"
+    dump_tool = "AWS CLI"
     annotation_prefixes = ("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")
     ingress_classes = ("alb",)
     ingress_annotation_prefixes = (ALB_ANN,)

@@ -82,6 +82,8 @@ class Tencent:
     name = "tencent"
     title = "Tencent Cloud"
     collector = "checks.collect.tencent"
+    dump_module = "checks.collect.tencent_dump"
+    dump_tool = "tccli"
     annotation_prefixes = (
         "service.kubernetes.io/loadbalance",
         "service.cloud.tencent.com/",

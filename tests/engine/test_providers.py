@@ -12,7 +12,7 @@ import pytest
 
 from bot import render
 from checks import providers
-from checks.collect import live
+from checks.collect import dump, live
 from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
 from checks.model import Finding, Status, Target
 from checks.providers.base import HealthCheck, ProbeSource, Source
@@ -36,6 +36,8 @@ class Acme:
     name = "acme"
     title = "Acme Cloud"
     collector = "tests.engine.acme_collector"
+    dump_module = "tests.engine.acme_collector"
+    dump_tool = "acmectl"
     annotation_prefixes = ("acme.example/",)
     ingress_classes = ("acme",)
     ingress_annotation_prefixes = ("ingress.acme.example/",)
@@ -165,6 +167,18 @@ def test_live_collection_asks_only_the_provider_in_front(acme):
     assert state.did_read("acme.balancers") and state.clouds["acme"]["balancers"] == ("b-1",)
     assert state.api_calls["acme"] == 1 and state.api_calls["aws"] == 0
     assert state.skipped_reads["aws.target_health"] == "not applicable: the load balancer is on acme"
+
+
+def test_dump_recognises_its_output_and_names_its_cli_when_absent(acme, tmp_path):
+    (tmp_path / "svc.json").write_text(json.dumps(service()))
+    (tmp_path / "acme.json").write_text(json.dumps({"AcmeBalancers": ["b-1"]}))
+    state = dump.load_state(Target.parse("shop/web"), [str(tmp_path)])
+    assert state.did_read("acme.balancers") and detect_cloud(state) == "acme"
+    assert state.skipped_reads["aws.elbv2"] == "offline: the dump has no AWS CLI output for this"
+
+    (tmp_path / "acme.json").unlink()
+    state = dump.load_state(Target.parse("shop/web"), [str(tmp_path)])
+    assert state.skipped_reads["acme.balancers"] == "offline: the dump has no acmectl output for this"
 
 
 def test_without_the_registration_nothing_knows_it():

@@ -1,0 +1,100 @@
+"""AWS CLI output in a `--from` dump (`elbv2 describe-*`, `ec2 describe-*`), recognised by its keys.
+
+The AWS provider's dump recogniser (checks/providers/aws.py `dump_module`): checks.collect.dump
+hands it every document that is not a Kubernetes object; it fills `state.aws` and says which reads
+the dump supplied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from checks.collect.errors import DumpError
+from checks.state import State
+from checks.values import as_dict
+
+
+class Recogniser:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.seen: set[str] = set()
+        self._health: list[tuple[Path, dict[str, Any]]] = []  # target health names its group only in another file
+
+    def load(self, path: Path, doc: dict[str, Any]) -> bool:
+        """Take `doc` if it is AWS CLI output."""
+        return _load_aws(self.state, path, doc, self.seen, self._health)
+
+    def finish(self) -> None:
+        _resolve_target_health(self.state, self._health)
+
+
+def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_health) -> bool:
+    aws = state.aws
+    if "TargetHealthDescriptions" in doc:
+        pending_health.append((path, doc))
+        seen.add("aws.target_health")
+        return True
+    if isinstance(doc.get("LoadBalancers"), list) and (
+        not doc["LoadBalancers"] or "LoadBalancerArn" in as_dict(next(iter(doc["LoadBalancers"]), None))
+    ):
+        aws.load_balancers.extend(doc["LoadBalancers"])
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("TargetGroups"), list):
+        aws.target_groups.extend(doc["TargetGroups"])
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("TagDescriptions"), list):
+        for td in doc["TagDescriptions"]:
+            aws.tags[td.get("ResourceArn", "")] = {t.get("Key"): t.get("Value") for t in td.get("Tags") or []}
+        seen.add("aws.elbv2")
+        return True
+    if isinstance(doc.get("Listeners"), list) and (
+        not doc["Listeners"] or "ListenerArn" in as_dict(next(iter(doc["Listeners"]), None))
+    ):
+        aws.listeners.extend(doc["Listeners"])
+        seen.add("aws.elbv2")
+        return True
+    ec2 = {
+        "SecurityGroups": ("security_groups", "aws.ec2_network"),
+        "NetworkAcls": ("network_acls", "aws.ec2_network"),
+        "RouteTables": ("route_tables", "aws.ec2_network"),
+        "Subnets": ("subnets", "aws.ec2_network"),
+        "DhcpOptions": ("dhcp_options", "aws.dhcp"),
+        "Vpcs": ("vpcs", "aws.dhcp"),
+    }
+    for key, (attr, read) in ec2.items():
+        if isinstance(doc.get(key), list):
+            getattr(aws, attr).extend(doc[key])
+            seen.add(read)
+            return True
+    if isinstance(doc.get("Reservations"), list):
+        for res in doc["Reservations"]:
+            aws.instances.extend(res.get("Instances") or [])
+        seen.add("aws.instances")
+        return True
+    return False
+
+
+def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
+    """`describe-target-health` output lacks the TG ARN; DESIGN asks for it at top level."""
+    for path, doc in pending:
+        arn = doc.get("TargetGroupArn")
+        if not arn:
+            if len(state.aws.target_groups) == 1:
+                arn = state.aws.target_groups[0].get("TargetGroupArn")
+            else:
+                raise DumpError(
+                    f'{path}: describe-target-health output without "TargetGroupArn"; add the ARN you '
+                    'passed to --target-group-arn as a top-level "TargetGroupArn" key'
+                )
+        state.aws.target_health.setdefault(arn, []).extend(doc["TargetHealthDescriptions"])
+    if not state.aws.region:
+        for arn in [lb.get("LoadBalancerArn", "") for lb in state.aws.load_balancers] + list(
+            state.aws.target_health
+        ):
+            parts = (arn or "").split(":")
+            if len(parts) > 4 and parts[3]:
+                state.aws.region = parts[3]
+                break

@@ -1,0 +1,97 @@
+"""tccli output in a `--from` dump (`clb`/`vpc`/`cvm Describe*`), recognised by its keys.
+
+The Tencent provider's dump recogniser (checks/providers/tencent.py `dump_module`): checks.collect.dump
+hands it every document that is not a Kubernetes object (a raw API answer already unwrapped from
+its `Response`); it fills `state.tencent` and says which reads the dump supplied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from checks.collect.errors import DumpError
+from checks.state import State
+from checks.values import as_dict
+
+
+class Recogniser:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.seen: set[str] = set()
+        self._listeners: list[tuple[Path, dict[str, Any]]] = []  # which CLB: known once every file is read
+
+    def load(self, path: Path, doc: dict[str, Any]) -> bool:
+        """Take `doc` if it is tccli output."""
+        return _load_tencent(self.state, path, doc, self.seen, self._listeners)
+
+    def finish(self) -> None:
+        _resolve_listeners(self.state, self._listeners)
+
+
+def _load_tencent(
+    state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_listeners: list
+) -> bool:
+    tc = state.tencent
+    if isinstance(doc.get("LoadBalancerSet"), list):
+        tc.load_balancers.extend(doc["LoadBalancerSet"])
+        seen.add("tencent.clb")
+        return True
+    if isinstance(doc.get("LoadBalancers"), list) and "LoadBalancerId" in as_dict(next(iter(doc["LoadBalancers"]), None)):
+        tc.target_health.extend(doc["LoadBalancers"])
+        seen.add("tencent.target_health")
+        return True
+    if isinstance(doc.get("Listeners"), list):
+        pending_listeners.append((path, doc))  # which CLB: known once every file is read
+        seen.add("tencent.clb")
+        return True
+    if isinstance(doc.get("SecurityGroupPolicySet"), dict):
+        sg = doc.get("SecurityGroupId")
+        if not sg:
+            raise DumpError(
+                f'{path}: DescribeSecurityGroupPolicies output without "SecurityGroupId"; add it at top level'
+            )
+        tc.security_group_policies[sg] = doc["SecurityGroupPolicySet"]
+        seen.add("tencent.vpc_network")
+        return True
+    mapping = {
+        "NetworkAclSet": ("network_acls", "tencent.vpc_network"),
+        "NetworkInterfaceSet": ("network_interfaces", "tencent.vpc_network"),
+        "SubnetSet": ("subnets", "tencent.vpc_network"),
+        "InstanceSet": ("instances", "tencent.instances"),
+    }
+    for key, (attr, read) in mapping.items():
+        if isinstance(doc.get(key), list):
+            getattr(tc, attr).extend(doc[key])
+            seen.add(read)
+            return True
+    return False
+
+
+def _resolve_listeners(state: State, pending: list[tuple[Path, dict[str, Any]]]) -> None:
+    tc = state.tencent
+    for path, doc in pending:
+        lb_id = doc.get("LoadBalancerId") or _only_lb_id(state, path)
+        items = doc["Listeners"]
+        is_targets = any(
+            "Targets" in (i or {}) or any("Targets" in (r or {}) for r in (i or {}).get("Rules") or [])
+            for i in items
+        )
+        (tc.targets if is_targets else tc.listeners).setdefault(lb_id, []).extend(items)
+
+
+def _only_lb_id(state: State, path: Path) -> str:
+    ids = {lb.get("LoadBalancerId") for lb in state.tencent.load_balancers}
+    ann = state.service_annotations
+    ann_id = ann.get("service.kubernetes.io/loadbalance-id") or ann.get(
+        "service.kubernetes.io/tke-existed-lbid"
+    )
+    if len(ids) == 1:
+        return next(iter(ids))
+    if ann_id:
+        return ann_id
+    if not ids:
+        return "unknown"
+    raise DumpError(
+        f'{path}: DescribeListeners/DescribeTargets output with several CLBs loaded; add "LoadBalancerId" at top level'
+    )
