@@ -318,6 +318,12 @@ def _write(d: Any, records: Records, req: dict[str, Any]) -> dict[str, Any]:
         else:
             result = engine.apply(p, approver, rid, ctx)
         outcome = result.to_dict()
+        if req["state"] == "applying" and not result.written:
+            # A run of this job stopped between the write and recording it (a worker killed in those
+            # few ms): the precondition now refuses, but the change may be the one this request made.
+            outcome["message"] = ("An earlier attempt of this job stopped while applying (worker restart), so the "
+                                  "change may already be in place: check the object before anything else. "
+                                  + outcome["message"])
         if result.status == "applied":
             from bot.fixes.model import Preview
 

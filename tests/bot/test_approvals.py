@@ -331,6 +331,23 @@ def test_slack_down_while_the_request_is_posted_opens_one_request(kube, web, sla
     assert [e["event"] for e in audit.read(redis)].count("request") == 1
 
 
+def test_a_job_rerun_after_a_crash_mid_write_does_not_write_again_and_says_so(kube, web, slack_api, redis):
+    """A worker killed after its PATCH and before recording it: the re-run is refused by the precondition."""
+    from bot.approvals_jobs import EXECUTE_JOB, enqueue
+
+    request = request_apply(web, slack_api, redis, diagnose(web, slack_api, redis))
+    rid = buttons(request)[ui.APPROVE].split(":")[0]
+    svc = kube.get_object("Service", "shop", "web")
+    svc["spec"]["ports"][0]["targetPort"] = 80  # what the killed run wrote
+    kube.add(svc)
+    Records(redis).update(rid, state="applying", decided_by=ALICE)
+    enqueue(redis, "lbhealth", EXECUTE_JOB, {"id": rid}, f"fix-execute-{rid}")
+    run_jobs(redis)
+    assert writes(kube) == []
+    result = json.dumps(slack_api.calls_to("chat.postMessage")[-1].args["blocks"])
+    assert "An earlier attempt of this job stopped while applying" in result
+
+
 def test_cloud_fix_with_cloud_writes_off_shows_the_command_and_no_apply(redis, slack_api, settings):
     """FIX-SG-RULE on the AWS security-group example: the command is in the report, no Apply, a crafted click refused."""
     from types import SimpleNamespace
