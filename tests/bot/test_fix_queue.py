@@ -12,6 +12,7 @@ from redis import Redis
 
 from bot import approvals_jobs
 from bot.queue import QUEUE_NAME, get_queue
+from bot.settings import Settings
 from tests.bot.conftest import ROOT
 
 FIXES = "lbhealth-fixes"
@@ -28,10 +29,10 @@ def run_worker(redis_url: str, *args: str) -> subprocess.CompletedProcess:
 def test_fix_jobs_go_to_the_configured_queue(redis_url, monkeypatch):
     redis = Redis.from_url(redis_url)
     monkeypatch.setenv("LBHEALTH_FIX_QUEUE", FIXES)
-    approvals_jobs.enqueue(redis, "os.getpid", {"id": "abc"}, job_id="fix-abc")
+    approvals_jobs.enqueue(redis, Settings().lbhealth_fix_queue, "os.getpid", {"id": "abc"}, job_id="fix-abc")
     assert get_queue(redis, FIXES).job_ids == ["fix-abc"] and get_queue(redis).job_ids == []
     monkeypatch.delenv("LBHEALTH_FIX_QUEUE")
-    approvals_jobs.enqueue(redis, "os.getpid", {"id": "def"}, job_id="fix-def")
+    approvals_jobs.enqueue(redis, Settings().lbhealth_fix_queue, "os.getpid", {"id": "def"}, job_id="fix-def")
     assert get_queue(redis).job_ids == ["fix-def"]  # without the chart: one queue, one kind of worker
 
 
