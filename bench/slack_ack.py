@@ -10,10 +10,19 @@ Kubernetes API: the "fake backends"). Then:
    root message was updated with the verdict (= report posted in the thread);
 2. single: `/lbhealth shop/web` one at a time on an idle system, command -> root updated.
 
-Bar (DESIGN.md): ack p99 < 150 ms, none near 3 s.
+With `--forged-sns N` (default 50) each burst also carries N forged SNS notifications, released
+with the commands: an allowed topic (not a secret), a junk signature and a new random certificate
+name each (`SimpleNotificationService-<32 hex>.pem` on the topic's region), while the certificate
+host does not answer. The production certificate source (bot.webhooks.sns.HttpsCertificateSource)
+is used unchanged, its URL rules included; only its route leaves through `HTTPS_PROXY`, pointed at
+a loopback server that accepts and never answers (tests/fakes/silent_host.py), so no packet leaves
+127.0.0.0/8 and the fetches hang as a dead host would. `--forged-sns 0` is the baseline.
+
+Bar (DESIGN.md, issue 9): ack p99 < 150 ms, none near 3 s, with or without the forged notifications.
 
     .venv/bin/python bench/slack_ack.py                 # 200 requests, 2 worker processes
     .venv/bin/python bench/slack_ack.py --requests 200 --workers 4 --single 10
+    .venv/bin/python bench/slack_ack.py --forged-sns 0             # without the forged notifications
 """
 
 from __future__ import annotations
@@ -38,8 +47,26 @@ sys.path.insert(0, str(ROOT))
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from tests.fakes.redis_server import RedisServer, free_port  # noqa: E402
+from tests.fakes.silent_host import SilentHost  # noqa: E402
 
 SECRET = "bench-signing-secret"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:lbhealth-alarms"
+
+
+def forged_sns() -> list:
+    """[body, headers, path] of one forged notification naming a new certificate."""
+    import base64
+    import secrets
+    import uuid
+
+    body = json.dumps({
+        "Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": TOPIC, "Message": "{}",
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "SignatureVersion": "1",
+        "Signature": base64.b64encode(secrets.token_bytes(256)).decode(),
+        "SigningCertURL": f"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{secrets.token_hex(16)}.pem",
+    })
+    return [body, {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification"},
+            "/webhooks/cloudwatch"]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -50,10 +77,11 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def body_for(text: str, trigger: str, response_url: str) -> str:
+def body_for(text: str, trigger: str, response_url: str, user: int = 1) -> str:
+    """A burst is many people's commands: one user id each (the per-user rate limit, bot.policy, holds)."""
     return urlencode({
         "token": "x", "team_id": "T1", "team_domain": "bench", "channel_id": "C1", "channel_name": "incidents",
-        "user_id": "U1", "user_name": "oncall", "command": "/lbhealth", "text": text, "api_app_id": "A1",
+        "user_id": f"U{user:06d}", "user_name": "oncall", "command": "/lbhealth", "text": text, "api_app_id": "A1",
         "response_url": response_url, "trigger_id": trigger,
     })
 
@@ -183,6 +211,8 @@ def main() -> int:
     ap.add_argument("--http-threads", type=int, default=8, help="threads per web process (LBHEALTH_HTTP_THREADS)")
     ap.add_argument("--no-nice", action="store_true", help="run the workers at the web process's priority")
     ap.add_argument("--rounds", type=int, default=3, help="bursts to send (each of --requests commands)")
+    ap.add_argument("--forged-sns", type=int, default=50,
+                    help="forged SNS notifications with random certificate names in each burst (0: none)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="lbhealth-bench-"))
@@ -192,11 +222,14 @@ def main() -> int:
     config = tmp / "lbhealth.yaml"
     config.write_text(f"clusters:\n  - name: prod\n    default: true\n    sources: [{ROOT / 'examples/targetport-mismatch'}]\n")
     port = free_port()
+    silent = SilentHost()  # the certificate host, through HTTPS_PROXY: accepts, never answers
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LBHEALTH_", "REDIS_"))}
     env.update({"PYTHONPATH": str(ROOT), "REDIS_URL": redis.url, "SLACK_BOT_TOKEN": "xoxb-bench",
                 "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": api.url, "LBHEALTH_CONFIG": str(config),
                 "LBHEALTH_LOG_LEVEL": "WARNING", "LBHEALTH_HTTP_PROCESSES": str(args.processes),
-                "LBHEALTH_HTTP_THREADS": str(args.http_threads)})
+                "LBHEALTH_HTTP_THREADS": str(args.http_threads), "LBHEALTH_SNS_TOPICS": TOPIC,
+                "HTTPS_PROXY": silent.url, "NO_PROXY": "127.0.0.1,localhost"})
+    env.pop("https_proxy", None)
     logs = open(tmp / "processes.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                              cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT)
@@ -212,7 +245,7 @@ def main() -> int:
         # warm-up, not measured: a long-running server has its threads, Redis connections and code
         # paths warm. One diagnosis end to end, then one unmeasured burst like the measured ones.
         signed_post(port, body_for("warmup/web", "warm.single", api.response_url()))
-        warm = [body_for(f"warmup/web-{i}", f"warm.{i}", api.response_url()) for i in range(n)]
+        warm = [body_for(f"warmup/web-{i}", f"warm.{i}", api.response_url(), user=i) for i in range(n)]
         subprocess.run([sys.executable, str(ROOT / "bench" / "_burst_client.py")], cwd=ROOT, check=True,
                        input=json.dumps({"port": port, "requests": [[b, sign(b)] for b in warm]}),
                        capture_output=True, text=True)
@@ -230,16 +263,26 @@ def main() -> int:
         per_round: list[str] = []
         cpu_per_ack: list[float] = []
         replies = posted = 0
+        sns_times: list[float] = []
+        sns_statuses: dict[int, int] = {}
         for rnd in range(args.rounds):
             api.reset()
             names = [f"web-{rnd}-{i}" for i in range(n)]
-            bodies = [body_for(f"shop/{name}", f"burst.{rnd}.{i}", api.response_url()) for i, name in enumerate(names)]
+            bodies = [body_for(f"shop/{name}", f"burst.{rnd}.{i}", api.response_url(), user=i) for i, name in enumerate(names)]
             signed = [sign(b) for b in bodies]  # signed beforehand: the client does little during the burst
             cpu0 = web_cpu_seconds(serve.pid)
+            forged = [forged_sns() for _ in range(args.forged_sns)]
+            requests_ = [[b, h] for b, h in zip(bodies, signed, strict=True)]
+            mixed = forged + requests_  # released together; the forgeries are written first
             client = subprocess.run([sys.executable, str(ROOT / "bench" / "_burst_client.py")], cwd=ROOT,
-                                    input=json.dumps({"port": port, "requests": [[b, h] for b, h in zip(bodies, signed, strict=True)]}),
+                                    input=json.dumps({"port": port, "requests": mixed}),
                                     capture_output=True, text=True, check=True)
-            results = [tuple(r) for r in json.loads(client.stdout)]
+            every = [tuple(r) for r in json.loads(client.stdout)]
+            results = [r for r, req in zip(every, mixed, strict=True) if len(req) == 2]
+            for r, req in zip(every, mixed, strict=True):
+                if len(req) == 3:
+                    sns_times.append(r[1] * 1000)
+                    sns_statuses[r[0]] = sns_statuses.get(r[0], 0) + 1
             cpu_per_ack.append((web_cpu_seconds(serve.pid) - cpu0) / n * 1000)
             burst_start = min(r[2] for r in results)
             round_acks = [r[1] * 1000 for r in results]
@@ -264,7 +307,7 @@ def main() -> int:
         singles = []
         for k in range(args.single):
             api.reset()
-            status, _, sent_at = signed_post(port, body_for("shop/web", f"single.{k}", api.response_url()))
+            status, _, sent_at = signed_post(port, body_for("shop/web", f"single.{k}", api.response_url(), user=10_000 + k))
             deadline = time.monotonic() + 30
             while not api.count("chat.update") and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -283,6 +326,7 @@ def main() -> int:
                 p.kill()
         api.stop()
         redis.stop()
+        silent.stop()
         logs.close()
         phase("stopped")
 
@@ -297,10 +341,17 @@ def main() -> int:
     if e2e:
         print(f"{'command -> report in thread (burst, queued)':<48}{len(e2e):>5}{pct(e2e, 50):>10.0f}"
               f"{pct(e2e, 99):>10.0f}{max(e2e):>10.0f}")
+    if sns_times:
+        print(f"{'forged SNS notification (answer)':<48}{len(sns_times):>5}{pct(sns_times, 50):>10.1f}"
+              f"{pct(sns_times, 99):>10.1f}{max(sns_times):>10.1f}")
     if singles:
         print(f"{'command -> report in thread (idle, one at a time)':<48}{len(singles):>5}"
               f"{statistics.median(singles):>10.0f}{pct(singles, 99):>10.0f}{max(singles):>10.0f}")
     print("-" * 83)
+    if sns_times:
+        print(f"forged SNS answers: {dict(sorted(sns_statuses.items()))} (503: retry later; no certificate arrived); "
+              f"certificate fetches started: {len(silent.requests)}, all CONNECTs to sns.eu-west-1.amazonaws.com:443 "
+              f"through the loopback proxy: {all(r.startswith(b'CONNECT sns.eu-west-1.amazonaws.com:443') for r in silent.requests)}")
     print(f"bursts: {args.rounds} x {n} commands; {posted}/{args.rounds * n} reports posted, {replies} thread replies; "
           f"last report {max(drains):.1f} s after its burst (drain, {args.workers} worker processes)")
     print(f"ack p50/p99 ms per burst: {', '.join(per_round)}; web-process CPU per acknowledged command: "
@@ -309,7 +360,7 @@ def main() -> int:
     print(f"bar: ack p99 < 150 ms and none near 3 s: {'MET' if bar else 'NOT MET'}")
     print(f"rerun: .venv/bin/python bench/slack_ack.py --requests {n} --rounds {args.rounds} --processes {args.processes} "
           f"--workers {args.workers} "
-          f"--single {args.single}{' --no-nice' if args.no_nice else ''}")
+          f"--single {args.single} --forged-sns {args.forged_sns}{' --no-nice' if args.no_nice else ''}")
     return 0 if bar and posted == args.rounds * n else 1
 
 

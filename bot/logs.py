@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -124,6 +125,32 @@ def _field(value: object) -> object:
         return value
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return _clip(redact(text), MAX_FIELD)
+
+
+class Sampled:
+    """At most one line per key per `every` seconds, the next one saying how many were not written.
+
+    For what strangers trigger (refused requests): they decide how many requests are refused, not
+    how many lines the log gets."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        self.logger, self.every = logger, every
+        self._last: dict[object, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, key: object, msg: str, *args: object, **extra: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last, quiet = self._last.get(key, (float("-inf"), 0))
+            if now - last < self.every:
+                self._last[key] = (last, quiet + 1)
+                return
+            if len(self._last) > 1000:
+                self._last.clear()
+            self._last[key] = (now, 0)
+        if quiet:
+            extra["not_logged"] = quiet  # like this one, since the last line
+        self.logger.warning(msg, *args, extra=extra)
 
 
 def _rq_job_id() -> str | None:

@@ -29,6 +29,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from bot.logs import Sampled
+
 log = logging.getLogger("lbhealth.slack.gate")
 
 TIMESTAMP = re.compile(r"\d{1,12}")
@@ -92,6 +94,7 @@ class SlackGate:
     def __init__(self, app: Callable, secret: str | None, max_body: int, *, path: str = "/slack/events",
                  clock: Callable[[], float] = time.time) -> None:
         self.app, self.secret, self.max_body, self.path, self.clock = app, secret, max_body, path, clock
+        self._log = Sampled(log)  # one line per status per 10 s: forgers do not size our logs
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "POST":
@@ -101,8 +104,8 @@ class SlackGate:
             check(self.secret, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"), environ.get("HTTP_X_SLACK_SIGNATURE"),
                   environ.get("CONTENT_TYPE"), body, now=self.clock())
         except Refused as r:
-            log.warning("slack request refused", extra={"status": r.status, "reason": r.reason,
-                                                        "remote": environ.get("REMOTE_ADDR")})
+            self._log.warning(r.status, "slack request refused", status=r.status, reason=r.reason,
+                              remote=environ.get("REMOTE_ADDR"))
             payload = json.dumps({"error": r.reason}).encode()
             start_response(f"{r.status} {HTTPStatus(r.status).phrase}", [("Content-Type", "application/json"),
                                                    ("Content-Length", str(len(payload)))])

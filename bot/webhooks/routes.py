@@ -34,7 +34,7 @@ import redis as redis_lib
 from flask import Blueprint, Flask, Response, request
 
 from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
-from bot.logs import register_secret
+from bot.logs import Sampled, register_secret
 from bot.policy import Access, NotAdmitted, RateLimiter
 from bot.queue import enqueue_diagnosis
 from bot.settings import Settings
@@ -79,6 +79,7 @@ class WebhookApp:
         self.redis = _get(deps, "redis")
         self.clock = _get(deps, "clock") or time.time
         self.metrics = metrics
+        self._refusal_log = Sampled(log)
         self.certificates = CertificateFetcher(_get(deps, "cert_source") or HttpsCertificateSource())
         self.verifier = SnsVerifier(self.certificates, clock=self.clock)
         self.confirmer = _get(deps, "confirmer") or ApiConfirmer()
@@ -107,7 +108,8 @@ class WebhookApp:
     def _refuse(self, source: str, status: int, reason: str, extra: dict[str, Any] | None = None) -> Response:
         kind = {400: "malformed", 401: "forged", 403: "forged", 413: "too_large", 503: "unavailable"}.get(status, "refused")
         self.metrics.ALARMS_REFUSED.labels(source, kind).inc()
-        log.warning("webhook %s refused (%s): %s [from %s]", source, status, reason, request.remote_addr)
+        self._refusal_log.warning((source, status), "webhook %s refused (%s): %s [from %s]", source, status, reason,
+                                  request.remote_addr)
         response = _json(status, {"error": reason, **(extra or {})})
         if status == 503:
             response.headers["Retry-After"] = "20"

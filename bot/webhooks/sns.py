@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -177,14 +178,13 @@ class HttpsCertificateSource:
 
     def __init__(self, timeout: tuple[float, float] = (2.0, 3.0), session: Any = None) -> None:
         self.timeout = timeout  # (connect, read) seconds
-        self._session = session
+        # One session, made now: importing requests and building a session inside the first fetch,
+        # in the middle of a burst, took the GIL from the acknowledgements (bench/slack_ack.py).
+        self._session = session if session is not None else requests.Session()
 
     def get(self, url: str) -> bytes:
         validate_cert_url(url)
-        import requests
-
-        session = self._session or requests
-        resp = session.get(url, timeout=self.timeout, allow_redirects=False, stream=True)
+        resp = self._session.get(url, timeout=self.timeout, allow_redirects=False, stream=True)
         try:
             if resp.status_code >= 500:
                 raise OSError(f"certificate fetch answered HTTP {resp.status_code}")
@@ -224,7 +224,7 @@ class CertificateFetcher:
     `retry_ttl` (15 s) is shorter than those 20 s, so a transient failure cannot refuse the retry.
     """
 
-    def __init__(self, source: CertificateSource, *, workers: int = 2, max_inflight: int = 16, wait: float = 1.0,
+    def __init__(self, source: CertificateSource, *, workers: int = 2, max_inflight: int = 4, wait: float = 0.5,
                  max_waiting: int = 2, ttl: float = 24 * 3600, bad_ttl: float = 3600, retry_ttl: float = 15,
                  max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         from concurrent.futures import ThreadPoolExecutor

@@ -159,3 +159,17 @@ def test_alarm_fields_in_incident_root_and_resolved_note(text):
                     {**base, "state": "resolved", "resolved_at": 100.0}):
             assert_inert(root_message(inc, now=50.0))
         assert_inert(render("incident_resolved.j2", incident=base, elapsed=725, alarm=alarm))
+
+
+@pytest.mark.parametrize("text", [PROBE_PATH, f"web --cluster '{PROBE_PATH}'", f"web -n '<!here>' {HOSTILE[:200]}",
+                                  "'`'```<@U0BOSS>"])
+def test_ephemeral_replies_from_the_real_app_are_inert(web, slack_api, text):
+    """A signed /lbhealth with hostile text, through bolt and the web app: the reply in the ack is inert."""
+    from tests.bot.conftest import command_body, post, signed_headers
+
+    body = command_body(text, response_url=slack_api.response_url(), trigger_id=None)
+    status, answer, _ = post(web.url + "/slack/events", body, signed_headers(body))
+    assert status == 200
+    reply = json.loads(answer)
+    assert reply.get("blocks"), reply
+    assert_inert(reply)

@@ -84,3 +84,35 @@ def test_attacker_sized_lines_are_bounded():
                  exc=ValueError("D" * 300_000))
     assert len(line["msg"]) <= MAX_MSG and len(line["body"]) <= MAX_FIELD and len(line["nested"]) <= MAX_FIELD
     assert len(line["exc"]) <= MAX_EXC and line["exc"].startswith("…")
+
+
+def test_rq_failure_lines_carry_job_arguments_without_the_response_url():
+    """rq logs a failed job with extra={"arguments": job.args, ...}: the response_url in them is redacted."""
+    line = _line({"name": "rq.worker", "msg": "Traceback ...", "extra": {
+        "func": "bot.worker.run_diagnosis", "arguments": [{"namespace": "shop", "response_url": "http://127.0.0.1:9/r/xyz"}]}})
+    assert "r/xyz" not in json.dumps(line) and "shop" in line["arguments"]
+
+
+def test_refusals_a_stranger_triggers_are_sampled():
+    import time
+
+    from bot.logs import Sampled
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("test.lbhealth.sampled")
+    log.addHandler(handler)
+    log.propagate = False
+    sampled = Sampled(log, every=0.2)
+    try:
+        for _ in range(100):
+            sampled.warning(401, "slack request refused", reason="bad signature")
+        sampled.warning(413, "slack request refused", reason="too large")
+        time.sleep(0.25)
+        sampled.warning(401, "slack request refused", reason="bad signature")
+    finally:
+        log.removeHandler(handler)
+    lines = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert [x.get("reason") for x in lines] == ["bad signature", "too large", "bad signature"]
+    assert "not_logged" not in lines[0] and lines[2]["not_logged"] == 99
