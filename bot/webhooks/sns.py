@@ -219,9 +219,14 @@ class CertificateFetcher:
 
     What SNS does with a 503 (protocols.md 2.1): a status outside 2xx-4xx is a failed attempt,
     retried after 20 s, 3 times. So a genuine notification whose certificate is not cached yet is
-    not lost: it is answered within `wait` (1 s: a certificate from sns.<region>.amazonaws.com
+    not lost: it is answered within `wait` (0.5 s: a certificate from sns.<region>.amazonaws.com
     normally arrives well within it), else 503 and its retry 20 s later finds the certificate cached.
     `retry_ttl` (15 s) is shorter than those 20 s, so a transient failure cannot refuse the retry.
+
+    The limit this leaves: while strangers keep `max_inflight` (4) fetches of forged names busy, a
+    genuine new certificate waits its turn (SNS's retries give it about a minute); the real SNS host
+    answers a forged name with a 4xx at once, so that queue drains quickly, unlike a dead host's.
+    Measured with bench/slack_ack.py --forged-sns 50 (README, Benchmarks).
     """
 
     def __init__(self, source: CertificateSource, *, workers: int = 2, max_inflight: int = 4, wait: float = 0.5,
