@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.aws.mapping import lb_for_target_group, service_load_balancers, service_target_groups
 from checks.gates import read_failure
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
+from checks.providers.aws.mapping import lb_for_target_group, service_load_balancers, service_target_groups
 from checks.state import State, meta
 from checks.values import as_dict, as_int, as_list, as_str
 
@@ -70,7 +70,6 @@ REASON_SUPPORTS: dict[str, tuple[str, ...]] = {
     "Target.HealthCheckDisabled": ("healthcheck-settings",),
 }
 
-NETWORK_REASONS = ("Target.Timeout", "Target.FailedHealthChecks")
 UNHEALTHY_STATES = ("unhealthy", "unhealthy.draining")
 DRAINING_STATES = ("draining", "unhealthy.draining")
 
@@ -179,14 +178,6 @@ def health_check_port(desc: dict[str, Any] | None, tg: dict[str, Any]) -> int | 
     if str(raw) == "traffic-port":
         return target_port(desc or {}, tg)
     return as_int(raw)
-
-
-def instance_id_of_node(node: dict[str, Any] | None) -> str | None:
-    pid = ((node or {}).get("spec") or {}).get("providerID") or ""
-    if not pid.startswith("aws://"):
-        return None
-    last = pid.rsplit("/", 1)[-1]
-    return last if last.startswith("i-") else None
 
 
 def node_ip(node: dict[str, Any] | None) -> str:

@@ -23,12 +23,11 @@ from checks.aws._common import (
     describe_target,
     descriptions,
     health_check_port,
-    instance_id_of_node,
     target_id,
     target_port,
     th_state,
 )
-from checks.aws.mapping import lb_for_target_group, service_target_groups
+from checks.providers.aws.mapping import instance_id_of_node, lb_for_target_group, service_target_groups
 from checks.state import State, meta
 from checks.values import as_int
 

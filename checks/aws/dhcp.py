@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from checks.aws._common import region, unavailable
 from checks.aws._net import vpc_by_id
-from checks.aws.mapping import service_load_balancers, service_target_groups
 from checks.model import Finding, Status
+from checks.providers.aws.mapping import service_load_balancers, service_target_groups
 from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta

@@ -12,9 +12,9 @@ from checks.aws._common import (
     th_state,
     unavailable,
 )
-from checks.aws.mapping import lb_for_target_group, service_target_groups
 from checks.lbview import fail_open_consequence
 from checks.model import Finding, Status
+from checks.providers.aws.mapping import lb_for_target_group, service_target_groups
 from checks.registry import check
 from checks.state import State
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from checks.aws._common import no_target_groups, region_flag, tg_lb_kind, tg_name, unavailable
-from checks.aws.mapping import service_target_groups
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.providers.aws import ALB_ANN, SVC_ANN
+from checks.providers.aws.mapping import service_target_groups
 from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from checks.aws._common import exposed_by_lb, lb_label, region_flag, tg_name, unavailable
-from checks.aws.mapping import (
+from checks.model import Finding, Status
+from checks.providers.aws import is_lbc_service
+from checks.providers.aws.mapping import (
     hostname_kind,
     service_load_balancers,
     service_target_groups,
@@ -13,8 +15,6 @@ from checks.aws.mapping import (
     tgb_name,
     wanted_lb_names,
 )
-from checks.model import Finding, Status
-from checks.providers.aws import is_lbc_service
 from checks.registry import check
 from checks.state import State, meta
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from checks.aws._common import (
-    instance_id_of_node,
     lb_label,
     no_target_groups,
     pod_ports,
@@ -25,8 +24,8 @@ from checks.aws._net import (
     target_paths,
     vpc_cidrs,
 )
-from checks.aws.mapping import service_target_groups
 from checks.model import Finding, FixPlan, ObjectRef, Status
+from checks.providers.aws.mapping import instance_id_of_node, service_target_groups
 from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta

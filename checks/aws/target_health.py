@@ -21,8 +21,8 @@ from checks.aws._common import (
     th_state,
     unavailable,
 )
-from checks.aws.mapping import service_target_groups
 from checks.model import Finding, Status
+from checks.providers.aws.mapping import service_target_groups
 from checks.providers.base import external_traffic_local
 from checks.registry import check
 from checks.state import State, meta

@@ -13,10 +13,10 @@ from checks.aws._common import (
     tg_name,
     unavailable,
 )
-from checks.aws.mapping import TAG_ING_RESOURCE, service_target_groups
 from checks.k8s._lbfacts import annotate_command
 from checks.model import Finding, Status
 from checks.providers.aws import ALB_ANN, SVC_ANN, is_lbc_service
+from checks.providers.aws.mapping import TAG_ING_RESOURCE, service_target_groups
 from checks.providers.base import code_accepted
 from checks.registry import check
 from checks.state import State, annotations, meta

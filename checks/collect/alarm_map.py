@@ -8,10 +8,10 @@ AWS (CloudWatch `TargetGroup` dimension -> target group ARN):
      kubernetes.io/service-name.
 Tencent (callback VIP / listener port): DescribeLoadBalancers(LoadBalancerIds | LoadBalancerVips),
   then the Services cluster-wide (one LIST) whose service.kubernetes.io/loadbalance-id annotation,
-  status ingress IP or TKE uuid tag matches (checks.tencent.mapping), narrowed by the listener port;
+  status ingress IP or TKE uuid tag matches (checks.providers.tencent.mapping), narrowed by the listener port;
   Ingresses on the CLB lead to their backend Services.
 
-The pure matching lives in checks/aws/mapping.py and checks/tencent/mapping.py; this module only
+The pure matching lives in checks/providers/aws/mapping.py and checks/providers/tencent/mapping.py; this module only
 reads. Every failure becomes a sentence in `why` (the diagnosis still runs the cloud-side checks on
 the load balancer and says why no Service was found). Offline clusters (config `sources`: dump
 files) are read from the dumps instead of APIs.
@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.aws.mapping import TAG_ING_RESOURCE, TAG_ING_STACK, services_for_target_group
+from checks.providers.aws.mapping import TAG_ING_RESOURCE, TAG_ING_STACK, services_for_target_group
+from checks.providers.tencent import mapping as tcmap
 from checks.state import ingress_services, meta
-from checks.tencent import mapping as tcmap
 
 log = logging.getLogger(__name__)
 

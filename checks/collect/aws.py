@@ -27,8 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
-from checks.aws._common import NETWORK_REASONS, instance_id_of_node
-from checks.aws.mapping import (
+from checks.lbview import detect_cloud
+from checks.providers.aws import AWS_READS
+from checks.providers.aws.mapping import (
+    NETWORK_REASONS,
+    instance_id_of_node,
     lb_name_from_hostname,
     region_from_hostname,
     service_tgbs,
@@ -39,8 +42,6 @@ from checks.aws.mapping import (
     tgb_name,
     wanted_lb_names,
 )
-from checks.lbview import detect_cloud
-from checks.providers.aws import AWS_READS
 from checks.providers.base import external_traffic_local
 from checks.state import State, meta
 

@@ -35,8 +35,8 @@ from typing import Any
 
 from checks.lbview import detect_cloud
 from checks.providers.tencent import tencent_direct_access
+from checks.providers.tencent.mapping import ingress_lb_ids, service_lb_ids, status_ips
 from checks.state import State, meta
-from checks.tencent.mapping import ingress_lb_ids, service_lb_ids, status_ips
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from checks.gates import read_failure
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.providers.tencent import tencent_direct_access
+from checks.providers.tencent.mapping import match_reasons
 from checks.state import State, annotations, meta
-from checks.tencent.mapping import match_reasons
 from checks.values import as_int
 
 VIP_SOURCE = 0

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from checks.model import Finding, Status
+from checks.providers.tencent.mapping import (
+    EXISTED_LB_ANN,
+    INGRESS_LB_ANNS,
+    LB_ID_ANN,
+    UUID_TAG,
+    ingress_lb_ids,
+    service_lb_ids,
+    status_ips,
+)
 from checks.registry import check
 from checks.state import State, meta
 from checks.tencent._common import (
@@ -13,15 +22,6 @@ from checks.tencent._common import (
     relevant_listeners,
     service_ports,
     tied_lbs,
-)
-from checks.tencent.mapping import (
-    EXISTED_LB_ANN,
-    INGRESS_LB_ANNS,
-    LB_ID_ANN,
-    UUID_TAG,
-    ingress_lb_ids,
-    service_lb_ids,
-    status_ips,
 )
 
 ID = "TC-MAP"

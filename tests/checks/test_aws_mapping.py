@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks.aws.mapping import (
+from checks.providers.aws.mapping import (
     lb_name_from_hostname,
     region_from_hostname,
     services_for_target_group,

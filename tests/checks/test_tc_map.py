@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checks.model import Status
-from checks.tencent.mapping import ingresses_for_clb, services_for_clb
+from checks.providers.tencent.mapping import ingresses_for_clb, services_for_clb
 from tests import factories as f
 from tests import tencent_factories as tf
 from tests.factories import run_check

@@ -309,3 +309,15 @@ def service_load_balancers(state: State) -> list[dict[str, Any]]:
 def lb_for_target_group(state: State, tg: dict[str, Any]) -> dict[str, Any] | None:
     arns = set(tg.get("LoadBalancerArns") or [])
     return next((lb for lb in state.aws.load_balancers if lb.get("LoadBalancerArn") in arns), None)
+
+
+# Target health reasons a network path (not the app) explains: the probe got no answer in time.
+NETWORK_REASONS = ("Target.Timeout", "Target.FailedHealthChecks")
+
+
+def instance_id_of_node(node: dict[str, Any] | None) -> str | None:
+    pid = ((node or {}).get("spec") or {}).get("providerID") or ""
+    if not pid.startswith("aws://"):
+        return None
+    last = pid.rsplit("/", 1)[-1]
+    return last if last.startswith("i-") else None
