@@ -122,7 +122,9 @@ def run_one(settings: Settings, *, burst: bool, name: str | None, queue: str = Q
     """One worker in this process; starts over (after Redis is back) if Redis goes away under it."""
     redis = redis_client(settings, role="worker")
     configure(worker_deps(settings, redis=redis))
+    health = RedisHealth(redis, "worker")
     while True:
+        wait_for_redis(health)  # rq's Worker reads Redis as it is built: a Redis that went away mid-job must be back first
         worker = make_worker(redis, name, queue)
         worker.work(burst=burst, logging_level=settings.lbhealth_log_level.upper())
         if burst or worker._stop_requested:
