@@ -4,6 +4,7 @@ of the versions EKS and TKE run, and safe by default."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 
 import helm_python as helm
@@ -205,3 +206,11 @@ def test_values_schema_is_json_schema_and_documents_every_default():
     schema = json.loads((CHART / "values.schema.json").read_text())
     defaults = helm.Chart.load(CHART).values
     assert set(defaults) <= set(schema["properties"])
+
+
+def test_the_policy_files_the_values_and_readme_name_exist():
+    for doc in (CHART / "values.yaml", ROOT / "deploy" / "README.md"):
+        named_files = set(re.findall(r"(?:deploy/)?((?:iam|cam)-policy-(?:read|write)\.json)", doc.read_text()))
+        assert named_files == {"iam-policy-read.json", "iam-policy-write.json", "cam-policy-read.json", "cam-policy-write.json"}, doc
+        for name in named_files:
+            assert (ROOT / "deploy" / name).is_file(), name
