@@ -27,6 +27,7 @@ def run_worker(redis_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_fix_jobs_go_to_the_configured_queue(redis_url, monkeypatch):
+    """bot.slack.actions enqueues every fix job with settings.lbhealth_fix_queue (LBHEALTH_FIX_QUEUE)."""
     redis = Redis.from_url(redis_url)
     monkeypatch.setenv("LBHEALTH_FIX_QUEUE", FIXES)
     approvals_jobs.enqueue(redis, Settings().lbhealth_fix_queue, "os.getpid", {"id": "abc"}, job_id="fix-abc")
