@@ -1,6 +1,6 @@
 """AWS CLI output in a `--from` dump (`elbv2 describe-*`, `ec2 describe-*`), recognised by its keys.
 
-The AWS provider's dump recogniser (checks/providers/aws.py `dump_module`): checks.collect.dump
+The AWS provider's dump recogniser (checks/providers/aws `dump_module`): checks.collect.dump
 hands it every document that is not a Kubernetes object; it fills `state.aws` and says which reads
 the dump supplied.
 """

@@ -1,6 +1,6 @@
 """tccli output in a `--from` dump (`clb`/`vpc`/`cvm Describe*`), recognised by its keys.
 
-The Tencent provider's dump recogniser (checks/providers/tencent.py `dump_module`): checks.collect.dump
+The Tencent provider's dump recogniser (checks/providers/tencent `dump_module`): checks.collect.dump
 hands it every document that is not a Kubernetes object (a raw API answer already unwrapped from
 its `Response`); it fills `state.tencent` and says which reads the dump supplied.
 """

@@ -1,6 +1,6 @@
 """The cloud providers the engine knows, in the order evidence for them is weighed.
 
-Adding a cloud: write checks/providers/<name>.py with a `PROVIDER` that satisfies
+Adding a cloud: write checks/providers/<name>/ with a `PROVIDER` that satisfies
 `checks.providers.base.Provider`, and add it to `_PROVIDERS` below (the one registration line).
 lbview, the runner and the report iterate `providers()`; none names a cloud.
 """

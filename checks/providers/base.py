@@ -1,7 +1,7 @@
 """What every cloud provider answers about the load balancer in front of a Service.
 
 `checks.lbview`, the runner and the report ask these questions of each registered provider
-instead of branching on cloud names; a provider's package (checks/providers/<name>.py) holds
+instead of branching on cloud names; a provider's package (checks/providers/<name>/) holds
 everything cloud-specific about the load-balancer views. The shared value types and pure helpers
 live here, below both the providers and lbview, so neither imports the other's internals.
 """
