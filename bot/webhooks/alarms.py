@@ -88,6 +88,13 @@ class Alarm:
         return f"tencent:{self.region or ''}:{lb}:{listener}"
 
     @property
+    def subject_kind(self) -> str:
+        """What `subject` names, for "ALARM ... on <kind> <subject>"."""
+        if self.cloud == "aws":
+            return "target group" if self.target_groups else "load balancer"
+        return "CLB"
+
+    @property
     def subject(self) -> str:
         """What the alarm is about, for people: a target group name or a CLB listener."""
         if self.cloud == "aws":

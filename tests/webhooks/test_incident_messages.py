@@ -54,3 +54,10 @@ def test_resolved_note_is_valid_block_kit():
     validate_blocks(note["blocks"])
     assert "12 min 05 s" in note["text"] and "fired 3 times" in str(note["blocks"])
     validate_blocks(render("incident_resolved.j2", incident=incident(), elapsed=5, alarm=None)["blocks"])
+
+
+def test_root_message_names_what_the_alarm_is_about():
+    assert " on target group k8s-shop-web-6f3c1b2a9d" in root_message(incident(), now=1_800_000_090.0)["text"]
+    assert " on CLB " in root_message(incident(alarm=ALARMS["tencent"]), now=1_800_000_090.0)["text"]
+    bare = {**ALARMS["alb"], "target_groups": [], "load_balancer": "app/shop/abc"}
+    assert " on load balancer app/shop/abc" in root_message(incident(alarm=bare), now=1_800_000_090.0)["text"]
