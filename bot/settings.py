@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     lbhealth_log_level: str = "INFO"
     # Slack bot and workers (issue 3)
     lbhealth_job_retry_intervals: str = "2,10,30"  # seconds between attempts after a transient error
-    lbhealth_http_threads: int = 8  # threads per web process of `lbhealth serve` (gunicorn gthread)
+    lbhealth_http_threads: int = 8  # threads per web process of `lbhealth serve` (waitress)
     lbhealth_http_processes: int = 2  # web processes of `lbhealth serve` (gunicorn workers, pre-forked)
     lbhealth_listener_threads: int = 8  # intake consumer threads per worker process (root message + enqueue)
     # Redis clients (bot.redis_conn): the web tier answers Slack within 3 s and webhooks within theirs, so
