@@ -10,6 +10,7 @@ import tomllib
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.deploy.chart import CHART, ROOT, SCENARIOS, env_of, named, notes, of_kind, pod_specs, render
 
@@ -214,3 +215,13 @@ def test_the_policy_files_the_values_and_readme_name_exist():
         assert named_files == {"iam-policy-read.json", "iam-policy-write.json", "cam-policy-read.json", "cam-policy-write.json"}, doc
         for name in named_files:
             assert (ROOT / "deploy" / name).is_file(), name
+
+
+def test_the_readme_values_files_validate_and_render():
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "deploy" / "README.md").read_text(), re.S)
+    assert len(blocks) >= 3  # AWS, Tencent, fixes
+    chart = helm.Chart.load(CHART)
+    for block in blocks:
+        values = yaml.safe_load(block)
+        chart.validate_schema(values)
+        assert render(values), block
