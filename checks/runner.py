@@ -140,7 +140,7 @@ def diagnose(
     if sources:
         from checks.collect import dump
 
-        state = dump.load_state(target, sources, options=options)
+        state = dump.load_state(target, sources, options=options, skim_lists=True)
     else:
         from checks.collect import live
 

@@ -28,6 +28,7 @@ from checks.collect.apishapes import document_problems
 from checks.collect.errors import DumpError
 from checks.collect.fieldtypes import field_type_problems
 from checks.collect.node import facts_from_text
+from checks.collect.yaml_list import Skim
 from checks.model import Target
 from checks.providers import providers
 from checks.state import State
@@ -132,8 +133,11 @@ def _too_large(source: Source) -> str:
     return f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it by namespace or kind"
 
 
-def parse_documents(path: Source) -> list[Any] | str:
-    """JSON or (multi-document) YAML documents; plain text is returned as a string."""
+def parse_documents(path: Source, skim: Skim | None = None) -> list[Any] | str:
+    """JSON or (multi-document) YAML documents; plain text is returned as a string.
+
+    With `skim`, a kubectl YAML List is built without the Pod items `skim` leaves out (yaml_list).
+    """
     text = _read_text(path)
     stripped = text.lstrip()
     if not stripped:
@@ -153,6 +157,8 @@ def parse_documents(path: Source) -> list[Any] | str:
             ) from exc
     if _looks_like_describe(text):
         raise DumpError(f"{path}: {DESCRIBE_MESSAGE}")
+    if skim is not None and (docs := _skimmed(text, skim)) is not None:
+        return docs
     try:
         with _gc_paused():
             docs = [d for d in yaml.load_all(text, Loader=YAML_LOADER) if d is not None]
@@ -164,6 +170,20 @@ def parse_documents(path: Source) -> list[Any] | str:
         raise DumpError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     if docs and all(isinstance(d, str) for d in docs):
         return text
+    return docs
+
+
+def _skimmed(text: str, skim: Skim) -> list[Any] | None:
+    """The documents of a List reduced by `skim`, or None to parse it whole."""
+    skimmed = skim.reduce(text)
+    if skimmed is None:
+        return None
+    try:
+        with _gc_paused():
+            docs = [d for d in yaml.load_all(skimmed.text, Loader=YAML_LOADER) if d is not None]
+    except yaml.YAMLError:
+        return None  # e.g. an alias whose anchor is in a left-out item: the whole parse decides
+    skim.commit(skimmed)
     return docs
 
 
@@ -207,7 +227,15 @@ def _looks_like_text_output(text: str) -> bool:
     return any(marker in head for marker in ("net.ipv4.", "*filter", ":FORWARD", "LISTEN", "Chain FORWARD"))
 
 
-def load_state(target: Target, sources: list[str], options: dict[str, Any] | None = None) -> State:
+def load_state(
+    target: Target, sources: list[str], options: dict[str, Any] | None = None, skim_lists: bool = False
+) -> State:
+    """The State of `target` from dump files.
+
+    `skim_lists` (a diagnosis of `target` only): kubectl YAML Lists are built without the Pods of
+    namespaces the diagnosis does not read (yaml_list); if a left-out pod's IP is named by what
+    was loaded, everything is parsed again whole, so the State a check sees is the same.
+    """
     state = State(target=target)
     state.options.update(options or {})
     state.options["offline"] = True
@@ -218,13 +246,18 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
     files = iter_files(sources)
     if not files:
         raise DumpError(f"no files found in {', '.join(sources)}")
+    # Standard input cannot be read twice, as the fall-back to a whole parse would.
+    skimmable = skim_lists and all(isinstance(f, Path) for f in files)
+    skim = Skim(frozenset({target.namespace, "kube-system"})) if skimmable else None
     for path in files:
-        docs = parse_documents(path)
+        docs = parse_documents(path, skim)
         if isinstance(docs, str):
             _load_text(state, path, docs)
             continue
         for doc in docs:
             _load_document(state, path, doc, seen_kinds, clouds)
+    if skim is not None and skim.pods:
+        seen_kinds.add("Pod")
     if not (seen_kinds or any(c.seen for c in clouds) or state.node_facts or state.k8s.logs):
         # Empty files (a redirect that failed, `kubectl get` of nothing): a report would only skip.
         names = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
@@ -234,8 +267,15 @@ def load_state(target: Target, sources: list[str], options: dict[str, Any] | Non
         )
     for cloud in clouds:
         cloud.finish()  # responses that name their load balancer only through other files
+    if skim is not None and skim.pods and skim.ips_named(_loaded_text(state)):
+        return load_state(target, sources, options)  # a left-out pod may be asked for by IP
     _mark_reads(state, seen_kinds, clouds)
     return state
+
+
+def _loaded_text(state: State) -> str:
+    """Every value loaded (Kubernetes objects, cloud answers, node facts, logs) as one text."""
+    return repr((state.k8s.objects, state.k8s.logs, state.aws, state.tencent, state.clouds, state.node_facts))
 
 
 def _load_text(state: State, path: Path, text: str) -> None:
