@@ -9,8 +9,9 @@ and only the ones a diagnosis of NAMESPACE/SERVICE may read go to the same loade
 What a diagnosis reads of Pods (checks/, by grep): the target namespace's pods, kube-system's
 (kube-proxy), and any pod by IP (`State.pod_by_ip`, for a load balancer's targets and endpoint
 addresses). Every other kind is always built. So only Pod items of other namespaces are left
-out, and only when they are recognised exactly; their pod IPs are kept, and the caller parses
-everything again if any of those IPs is named anywhere in what was loaded (see `Skim.ips_named`).
+out, and only when they are recognised exactly; their pod IPs are kept (none for host-network
+pods, which `pod_by_ip` passes over), and the caller parses everything again if any of those IPs
+is named anywhere in what was loaded (see `Skim.ips_named`).
 
 Exactness rests on kubectl's YAML form, checked strictly, else None (the caller parses all):
 the text is `apiVersion: v1`, `items:`, the items, `kind: List`, `metadata:` with an empty
@@ -127,7 +128,13 @@ def pod_namespace(chunk: str) -> str | None:
 
 
 def pod_ips(chunk: str) -> set[str] | None:
-    """status.podIP and status.podIPs of a Pod item, or None unless every `podIP` in it is in kubectl's form."""
+    """The IPs `State.pod_by_ip` may find a Pod item by, or None unless they are in kubectl's form.
+
+    status.podIP and status.podIPs; none for a pod with `hostNetwork: true` (its IPs are its
+    node's, and `pod_by_ip` passes over such pods).
+    """
+    if "hostNetwork" in chunk:
+        return set() if _host_network(chunk) else None
     start = chunk.find("\n  status:\n")
     if start < 0:
         return None if "podIP" in chunk else set()
@@ -141,3 +148,11 @@ def pod_ips(chunk: str) -> set[str] | None:
     for m in lists:
         ips.update(line[len("    - ip: ") :] for line in m.group(1).splitlines())
     return ips
+
+
+def _host_network(chunk: str) -> bool:
+    """Whether the item's one `hostNetwork` is spec's, set to `true`."""
+    start = chunk.find("\n  spec:\n")
+    end = _NEXT_FIELD.search(chunk, start + len("\n  spec:")) if start >= 0 else None
+    spec = chunk[start : end.start() + 1 if end else len(chunk)] if start >= 0 else ""
+    return chunk.count("hostNetwork") == 1 and "\n    hostNetwork: true\n" in spec

@@ -158,3 +158,22 @@ def test_the_benchmarks_cluster_dump_gets_the_same_diagnosis(tmp_path):
     bench.write_cluster_dump(tmp_path / "d", 1000, "yaml")  # the scenario plus 1,000 pods in kubectl's shape
     full, skimmed = assert_same_diagnosis(bench.TARGET, [str(tmp_path / "d")])
     assert len(skimmed.k8s.of_kind("Pod")) == len(full.k8s.of_kind("Pod")) - 1000
+
+
+def test_a_host_network_pod_is_not_found_by_its_nodes_ip_so_it_may_be_left_out():
+    pod = f.pod("node-exporter-x", "monitoring", ip="127.0.1.1")
+    pod["spec"]["hostNetwork"] = True
+    chunk = yaml_list.split_items(kubectl_list([pod]))[0]
+    assert yaml_list.pod_ips(chunk) == set()
+    assert yaml_list.pod_ips(chunk.replace("hostNetwork: true", "hostNetwork: yes")) is None
+    assert yaml_list.pod_ips(chunk.replace("hostNetwork: true", "hostNetwork: false")) is None
+
+
+def test_host_network_pods_of_other_namespaces_get_the_same_diagnosis(tmp_path):
+    pods = other_teams_pods()
+    for pod in pods[:5]:  # on the example's node IPs, as node-exporter pods are
+        pod["spec"]["hostNetwork"] = True
+        pod["status"]["podIP"], pod["status"]["podIPs"] = "192.168.93.144", [{"ip": "192.168.93.144"}]
+    full, skimmed = assert_same_diagnosis("shop/web", with_pods_file(tmp_path, kubectl_list(pods)))
+    assert len(skimmed.k8s.of_kind("Pod")) == len(full.k8s.of_kind("Pod")) - 40
+    assert skimmed.pod_by_ip("192.168.93.144") == full.pod_by_ip("192.168.93.144")
