@@ -120,9 +120,12 @@ def release_target(redis: Redis, dedup_key: str, job_id: str) -> bool:
     return bool(redis.eval(_RELEASE, 1, PREFIX + "target:" + dedup_key, job_id))
 
 
-def claim_command(redis: Redis, key: str, ttl: int = COMMAND_DEDUP_TTL) -> bool:
-    """First delivery of a command wins (Slack retries, double submits): SET NX with a TTL."""
-    return bool(redis.set(PREFIX + "cmd:" + key, "1", nx=True, ex=ttl))
+def claim_command(redis: Redis, key: str, ttl: int = COMMAND_DEDUP_TTL, token: str = "1") -> bool:
+    """First delivery of a command wins (Slack retries, double submits): SET NX with a TTL. A later
+    attempt of the same accepted command (same `token`) wins again: its earlier attempt may have died
+    with Redis before it could release the claim."""
+    full = PREFIX + "cmd:" + key
+    return bool(redis.set(full, token, nx=True, ex=ttl)) or (token != "1" and _s(redis.get(full)) == token)
 
 
 def release_command(redis: Redis, key: str) -> None:
@@ -148,7 +151,9 @@ def enqueue_diagnosis(
     key = PREFIX + "target:" + job.dedup_key
     if not redis.set(key, job.job_id, nx=True, ex=CLAIM_TTL):
         existing_id = _s(redis.get(key))
-        if existing_id is not None:
+        if existing_id == job.job_id:  # our own earlier attempt claimed it and could not finish
+            pass
+        elif existing_id is not None:
             record = job_record(redis, existing_id)
             if record.get("state") not in ("done", "failed"):
                 metrics.JOBS_DEDUPED.labels(job.origin).inc()

@@ -11,7 +11,9 @@ A command that cannot start now (Slack or Redis slow or down) is tried again wit
 late (once it has waited LBHEALTH_COMMAND_LATE_AFTER s). Only when the budget is spent is the command dropped, with a message saying so.
 
 A consumer that dies mid-command leaves the item in its processing list; any live consumer moves
-the items of consumers whose liveness key (bot.liveness) has expired back onto the intake list.
+the items of consumers whose liveness key (bot.liveness) has expired back onto the intake list. A
+live consumer whose Redis went away mid-command (a failover: neither the retry nor the LREM could be
+written) hands back its own items that no thread holds any more.
 Handling is idempotent (the command's dedup key, the target's claim, the root message's marker),
 so an item handled twice still yields one root message and one job.
 """
@@ -40,6 +42,12 @@ FIELDS = ("team_id", "enterprise_id", "channel_id", "user_id", "command", "text"
 
 RECORDED, NOT_RECORDED, UNCONFIRMED = "recorded", "not_recorded", "unconfirmed"
 
+# Move one item from a processing list back to INTAKE, if it is still there.
+_HAND_BACK = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[1]) return 1 end
+return 0
+"""
+
 # Move the items that are due from LATER to INTAKE, atomically (a crash in between loses nothing).
 _DUE = """
 local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
@@ -55,7 +63,7 @@ def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
     """RPUSH the command; RECORDED, NOT_RECORDED (certainly not: no connection) or UNCONFIRMED (sent,
     but Redis did not answer in time: it will run the push if it wakes up)."""
     item = {"body": {k: body.get(k) for k in FIELDS if body.get(k) is not None}, "retry": retry,
-            "received_at": time.time()}
+            "received_at": time.time(), "id": uuid.uuid4().hex}
     payload = json.dumps(item, separators=(",", ":"))
     pool = redis.connection_pool
     try:
@@ -85,7 +93,8 @@ def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
 class Starter(Protocol):
     """What starts a command (bot.slack.starter.CommandStarter)."""
 
-    def process(self, body: dict[str, Any], retry: str | None = None, *, attempt: int = 0) -> None: ...
+    def process(self, body: dict[str, Any], retry: str | None = None, *, attempt: int = 0,
+                item_id: str | None = None) -> None: ...
 
     def tell_late(self, body: dict[str, Any], deadline: float) -> bool: ...
 
@@ -112,24 +121,39 @@ class IntakeConsumer:
         self._threads: list[threading.Thread] = []
         self._liveness: Liveness | None = None
         self._due = redis.register_script(_DUE)
+        self._hand_back = redis.register_script(_HAND_BACK)
+        self._held: set[bytes] = set()  # items a thread of this consumer is handling now
+        self._orphans: set[bytes] = set()  # items in our processing list held by no thread at the last look
+        self._lock = threading.Lock()
 
     # -- one item ------------------------------------------------------------------------------
     def run_once(self, timeout: float = 1.0) -> bool:
         raw = self.redis.blmove(INTAKE, self.processing, timeout, "LEFT", "RIGHT")
         if raw is None:
             return False
+        with self._lock:
+            self._held.add(raw)
+        try:
+            self._handle(raw)
+        finally:
+            with self._lock:
+                self._held.discard(raw)
+        return True
+
+    def _handle(self, raw: bytes) -> None:
+        """Start the command; on failure schedule its retry. Redis errors leave it in the processing list."""
         try:
             item = json.loads(raw)
         except ValueError:
             log.error("unreadable intake item dropped")
             self.redis.lrem(self.processing, 1, raw)
-            return True
+            return
         try:
-            self.starter.process(item["body"], item.get("retry"), attempt=int(item.get("attempts", 0)))
+            self.starter.process(item["body"], item.get("retry"), attempt=int(item.get("attempts", 0)),
+                                 item_id=item.get("id"))
         except Exception as exc:
             self._later(item, exc)
         self.redis.lrem(self.processing, 1, raw)
-        return True
 
     def _later(self, item: dict[str, Any], exc: Exception) -> None:
         """Try again after a backoff while the budget lasts (telling the requester once), else give up."""
@@ -161,6 +185,17 @@ class IntakeConsumer:
     def move_due(self) -> int:
         return int(self._due(keys=[LATER, INTAKE], args=[time.time()]))
 
+    def hand_back_own(self) -> int:
+        """Items in our own processing list that no thread holds, at this look and the one before."""
+        listed = set(self.redis.lrange(self.processing, 0, -1))
+        with self._lock:
+            orphans = listed - self._held
+            due, self._orphans = orphans & self._orphans, orphans
+        moved = sum(int(self._hand_back(keys=[self.processing, INTAKE], args=[raw])) for raw in due)
+        if moved:
+            log.warning("handed back commands interrupted by a Redis failure", extra={"count": moved})
+        return moved
+
     def recover(self) -> int:
         moved = 0
         for key in self.redis.scan_iter(match=PROCESSING + "*", count=100):
@@ -186,6 +221,7 @@ class IntakeConsumer:
             try:
                 self.move_due()
                 self.recover()
+                self.hand_back_own()
             except (RedisError, OSError):
                 pass
 

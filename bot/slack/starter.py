@@ -45,8 +45,12 @@ class CommandStarter:
         self.limiter = RateLimiter(redis)
         self.groups = UserGroups(client)
 
-    def process(self, body: dict[str, Any], retry: str | None = None, *, attempt: int = 0) -> None:
-        """Everything after the acknowledgement, for one accepted command (attempt 0 is the first)."""
+    def process(self, body: dict[str, Any], retry: str | None = None, *, attempt: int = 0,
+                item_id: str | None = None) -> None:
+        """Everything after the acknowledgement, for one accepted command (attempt 0 is the first).
+
+        `item_id` names the accepted command across its attempts: it is the job's id and the value
+        of the command's claim, so that an attempt Redis cut short (claims not released) is resumed."""
         cmd, _error, cluster = commands.parse(self.settings, body)
         if cmd is None or cmd.help or cmd.target is None or not commands.access(self.settings, body, cluster):
             return  # answered in the acknowledgement (or the config changed in between)
@@ -55,12 +59,12 @@ class CommandStarter:
             metrics.COMMANDS.labels("denied").inc()
             self.ephemeral(body, render_message("notice", text=member.reason))
             return
-        self.start(body, cmd, cluster, retry, search_first=attempt > 0)
+        self.start(body, cmd, cluster, retry, search_first=attempt > 0, item_id=item_id)
 
     def start(self, body: dict[str, Any], cmd: Any, cluster: Any, retry: str | None, *,
-              search_first: bool = False) -> None:
+              search_first: bool = False, item_id: str | None = None) -> None:
         command_key = dedup_key(body)
-        if not claim_command(self.redis, command_key):
+        if not claim_command(self.redis, command_key, token=item_id or "1"):
             metrics.COMMANDS.labels("duplicate").inc()
             log.info("duplicate delivery of a command ignored", extra={"retry_num": retry})
             return
@@ -76,7 +80,7 @@ class CommandStarter:
             namespace=target.namespace, service=target.service,
             cluster=cluster.name if cluster else target.cluster, channel=body.get("channel_id") or "",
             requested_by=body.get("user_id"), origin="command", response_url=body.get("response_url"),
-            team_id=body.get("team_id"),
+            team_id=body.get("team_id"), **({"job_id": item_id} if item_id else {}),
         )
 
         def post_root(j: DiagnosisJob) -> str:

@@ -69,6 +69,9 @@ def alarm_job(alarm: Alarm, outcome: Any, *, channel: str, root_ts: str | None, 
         incident_key=alarm.incident_key,
         dedup_key=dedup,
         extra=extra,
+        # one id per incident diagnosis: a follow-up that Redis cut short is resumed by the next one
+        # (it owns the target claim its first attempt took), not refused as "already running"
+        job_id=f"incident-{outcome.incident_id}-{outcome.job_seq}",
     )
 
 

@@ -240,3 +240,21 @@ def test_slack_api_errors_are_counted(web, slack_api, redis):
     _, text = get(web.url + "/metrics")
     assert 'lbhealth_slack_api_errors_total{error="not_in_channel",method="chat_postMessage"}' in text.decode()
     assert 'lbhealth_commands_total{outcome="cannot_post"}' in text.decode()
+
+
+def test_a_live_consumer_hands_back_a_command_a_redis_failure_left_in_its_hands(settings, redis, slack_api, worker_deps):
+    """Redis went away while a thread handled the command (neither its retry nor the LREM were written):
+    once no thread holds it, the consumer itself puts it back and it starts."""
+    from bot.slack import intake as intake_mod
+    from bot.slack.intake import IntakeConsumer
+    from bot.slack.starter import CommandStarter
+
+    body = {"team_id": "T1", "channel_id": "C111", "user_id": "U111", "command": "/lbhealth", "text": "shop/web",
+            "trigger_id": "8.a", "response_url": slack_api.response_url()}
+    consumer = IntakeConsumer(settings, redis, CommandStarter(settings, redis, worker_deps.client), name="intake-live")
+    intake_mod.submit(redis, body)
+    assert redis.blmove(intake_mod.INTAKE, consumer.processing, 1, "LEFT", "RIGHT")  # the interrupted thread
+    assert consumer.hand_back_own() == 0  # first look: maybe a thread just took it
+    assert consumer.hand_back_own() == 1  # second look: nobody holds it
+    assert consumer.drain() == 1
+    assert get_queue(redis).count == 1 and len(slack_api.calls_to("chat.postMessage")) == 1
