@@ -46,14 +46,14 @@ def _say(text: str) -> None:
 
 
 def _audit_redis() -> tuple[Any, str]:
-    """The audit stream's Redis (REDIS_URL), or None and why not."""
+    """The audit stream's Redis (REDIS_URL, with REDIS_PASSWORD, TLS or Sentinel as the bot's), or None and why not."""
     import redis
 
+    from bot.redis_ha import connect
     from bot.settings import get_settings
 
-    url = get_settings().redis_url
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        client = connect(get_settings(), socket_connect_timeout=2, socket_timeout=5)
         client.ping()
         return client, ""
     except (redis.RedisError, ValueError) as exc:
