@@ -55,6 +55,17 @@ if changed and last_changed and changed < last_changed then
   return info('stale', false)
 end
 
+-- A fresh diagnosis is due when the last one is older than `rediag`: take the next job number.
+local function start_rediagnosis()
+  local last = tonumber(redis.call('HGET', inc, 'last_diag_at') or '0')
+  if now - last < rediag then
+    return false
+  end
+  redis.call('HINCRBY', inc, 'job_seq', 1)
+  redis.call('HSET', inc, 'last_diag_at', now)
+  return true
+end
+
 local function mark_changed()
   if changed then redis.call('HSET', inc, 'changed_at', changed) end
 end
@@ -64,10 +75,7 @@ if st == 'ALARM' then
     redis.call('HINCRBY', inc, 'count', 1)
     redis.call('HSET', inc, 'last_at', now, 'alarm', alarm)
     mark_changed()
-    local last = tonumber(redis.call('HGET', inc, 'last_diag_at') or '0')
-    if now - last >= rediag then
-      redis.call('HINCRBY', inc, 'job_seq', 1)
-      redis.call('HSET', inc, 'last_diag_at', now)
+    if start_rediagnosis() then
       return info('rediagnose', true)
     end
     return info('repeat', false)
@@ -79,13 +87,7 @@ if st == 'ALARM' then
     redis.call('HINCRBY', inc, 'flaps', 1)
     redis.call('PERSIST', inc)
     mark_changed()
-    local last = tonumber(redis.call('HGET', inc, 'last_diag_at') or '0')
-    if now - last >= rediag then
-      redis.call('HINCRBY', inc, 'job_seq', 1)
-      redis.call('HSET', inc, 'last_diag_at', now)
-      return info('reopened', true)
-    end
-    return info('reopened', false)
+    return info('reopened', start_rediagnosis())
   end
   redis.call('DEL', inc)
   redis.call('HSET', inc, 'key', ikey, 'id', new_id, 'state', 'open', 'opened_at', now, 'last_at', now,
