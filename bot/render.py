@@ -161,7 +161,23 @@ def _pretty_json(value: Any) -> str:
 
 
 def _bullets(items: list[str], limit: int = 3000) -> str:
-    return _clip("\n".join(f"• {i}" for i in items), limit)
+    """Whole bullets while they fit, then how many more (a line cut mid-way may cut a command or an
+    address); only a first bullet longer than the whole block is clipped."""
+    lines: list[str] = []
+    used = 0
+    for n, item in enumerate(items):
+        line = f"• {item}"
+        reserve = 80 if n < len(items) - 1 else 0  # room for the "… N more" line
+        if used + len(line) + reserve > limit:
+            if not lines:  # nothing shown yet: show this one, clipped
+                lines.append(_clip(line, limit - reserve))
+                used = len(lines[0]) + 1
+                continue
+            lines.append(f"• … {len(items) - n} more in the full report (`lbhealth diagnose --format json`)")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
 
 
 def _link(url: Any, label: str) -> str:

@@ -92,7 +92,8 @@ def _annotation_fix(ing: dict[str, Any], values: dict[str, str], title: str) -> 
         command=annotate_command("ingress", ing, dict(full)),
         target=_ingress_ref(ing),
         patch_type="merge",
-        tradeoff="The controller updates the target group within a reconcile; targets turn healthy after the healthy-threshold count of passing checks.",
+        tradeoff="The controller updates the target group within a reconcile (the Ingress's events say if it could not); targets turn healthy "
+        "after the healthy-threshold count of passing checks.",
     )
 
 
@@ -295,8 +296,7 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
     ev = path_evidence(state, lb_path, codes)
     info = [f"ALB health check: GET {lb_path}, success codes {codes} ({source})", *notes]
     svc_owned = isinstance(s.svc_ann.get(ALB_ANN + "healthcheck-path"), str)
-    ns, name = meta(ing).get("namespace"), name_of(ing)
-    verify = f"{annotate_command('ingress', ing, {ALB_ANN + 'healthcheck-path': '<path>'})}; then watch aws elbv2 describe-target-health"
+    verify = annotate_command("ingress", ing, {ALB_ANN + "healthcheck-path": "<path the app answers with 200>"})
 
     # The readiness path of ready pods wins over a path some not-ready pod still uses (rollouts).
     ready_paths = sorted({r.path for r in probes if r.pod_ready}, key=lambda p: -len(paths[p]))
@@ -344,7 +344,7 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
                     f"The ALB health-checks {lb_path} on {state.target.ref}, which answers {codes_text}, while the app's readiness probe uses {app_path} "
                     f"and passes: targets are unhealthy because the health-check path is wrong",
                     evidence=evidence + ev.failing[:5] + app_ok.passing[:3],
-                    next_step=next_step + f"; then watch the controller apply it: kubectl -n {ns} describe ingress {name}",
+                    next_step=next_step,
                     fix=fix,
                     cause="healthcheck-path",
                 )

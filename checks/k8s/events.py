@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from checks.k8s._lbfacts import alb_ingresses, readiness_probes, service_owner
 from checks.k8s._podfacts import as_dict, as_int, name_of, ns_of
 from checks.model import Finding, Status
 from checks.registry import check
@@ -45,12 +46,14 @@ PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
 
 WORKLOAD_KINDS = {"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet"}
 
+# Mechanism -> next step, in priority order; each gives one command ({...} filled in _next_step).
 NEXT_STEPS = {
-    "healthcheck-path": "The app answers its own probe path with a 3xx/4xx: curl it from inside the pod (kubectl exec -n {ns} {pod} -- wget -qSO- http://127.0.0.1:PORT/PATH) and fix the probe or health-check path",
-    "listen-localhost": "Connection refused on the pod IP: check the app listens on 0.0.0.0 and on the probed port: kubectl exec -n {ns} {pod} -- ss -ltn",
-    "controller": "Read the controller's log: kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=1h | grep -i {name} (TKE: kubectl logs -n kube-system deploy/service-controller)",
-    "pods-not-ready": "kubectl describe pod {pod} -n {ns}; kubectl logs {pod} -n {ns} --previous",
+    "healthcheck-path": "kubectl exec -n {ns} {pod} -- wget -qSO /dev/null {url}  (the app answers its own probe path with a 3xx/4xx: fix the probe or the health-check path)",
+    "listen-localhost": "kubectl exec -n {ns} {pod} -- ss -ltn  (connection refused on the pod IP: the app must listen on 0.0.0.0 and on the probed port)",
+    "controller": "{controller}",
+    "pods-not-ready": "{pod_step}",
 }
+CRASHED = re.compile(r"back-?off restarting failed container|crashloopbackoff|oomkill|liveness probe failed", re.I)
 
 
 @dataclass
@@ -99,6 +102,34 @@ def _mechanisms(text: str) -> list[str]:
         if pattern.search(text):
             out.extend(m for m in mechs if m not in out)
     return out
+
+
+def _controller_step(state: State) -> str:
+    """Where the load balancer's controller says more: only the controller that owns it."""
+    ns, name = state.target.namespace, state.target.service
+    owner = service_owner(state)
+    if owner.key == "lbc" or alb_ingresses(state):
+        return f"kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=1h | grep -i {name}"
+    if owner.key in ("in-tree-nlb", "in-tree-clb"):
+        return (f"kubectl describe svc {name} -n {ns}  (the {owner.name} runs in the EKS control plane: "
+                "these events are its whole report; fix what they name)")
+    return f"kubectl describe svc {name} -n {ns}  (the events of {owner.name})"
+
+
+def _next_step(state: State, mechanisms: list[str], pod: str, pod_events: list[Ev], top: Ev) -> str:
+    """One command for the mechanism the events point at first (NEXT_STEPS order is priority)."""
+    ns = state.target.namespace
+    mechanism = next((m for m in NEXT_STEPS if m in mechanisms), None)
+    if mechanism is None:
+        return f"kubectl get events -n {ns} --field-selector type=Warning --sort-by=.lastTimestamp"
+    probes = [r for r in readiness_probes(state) if r.pod == pod] or readiness_probes(state)
+    url = f"http://127.0.0.1:{probes[0].port}{probes[0].path}" if probes and probes[0].port else "http://127.0.0.1:PORT/PATH"
+    crashed = any(CRASHED.search(e.text) for e in pod_events)
+    if pod_events:
+        pod_step = f"kubectl logs {pod} -n {ns} --previous" if crashed else f"kubectl describe pod {pod} -n {ns}"
+    else:  # no pod has events: the workload that could not create one has them (quota, admission)
+        pod_step = f"kubectl describe {top.kind.lower() or 'pod'} {top.name} -n {ns}"
+    return NEXT_STEPS[mechanism].format(ns=ns, pod=pod, url=url, controller=_controller_step(state), pod_step=pod_step)
 
 
 @check(
@@ -195,8 +226,7 @@ def events(state: State) -> Finding:
 
     top = warnings[0]
     pod = next((e.name for e in warnings if e.kind == "Pod"), "POD")
-    step = next((text for m, text in NEXT_STEPS.items() if m in mechanisms), None)  # NEXT_STEPS order = priority
-    next_step = (step or "kubectl get events -n {ns} --field-selector type=Warning --sort-by=.lastTimestamp").format(ns=ns, pod=pod, name=svc_name)
+    next_step = _next_step(state, mechanisms, pod, [e for e in warnings if e.kind == "Pod" and e.name == pod], warnings[0])
     message = top.message if len(top.message) <= 160 else top.message[:157] + "..."
     return Finding(
         ID,

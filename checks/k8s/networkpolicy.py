@@ -241,7 +241,7 @@ def _describe_peer(peer: dict[str, Any]) -> str:
     parts = []
     ipb = as_dict(peer.get("ipBlock"))
     if ipb:
-        parts.append(f"ipBlock {ipb.get('cidr')}" + (f" except {ipb.get('except')}" if ipb.get("except") else ""))
+        parts.append(f"ipBlock {ipb.get('cidr')}" + (f" except {', '.join(str(x) for x in as_list(ipb.get('except')))}" if ipb.get("except") else ""))
     if "namespaceSelector" in peer:
         parts.append(f"namespaceSelector {json.dumps(peer.get('namespaceSelector'), sort_keys=True)}")
     if "podSelector" in peer:
@@ -348,7 +348,7 @@ def networkpolicy(state: State) -> Finding:
         rules = [as_dict(r) for r in as_list(spec.get("ingress"))]
         evidence.append(
             f"NetworkPolicy {ref(pol)} podSelector {json.dumps(spec.get('podSelector') or {}, sort_keys=True)} "
-            f"policyTypes {spec.get('policyTypes') or ['Ingress']}: " + ("; ".join(_describe_rule(i, r) for i, r in enumerate(rules)) if rules else "no ingress rule (denies all ingress)")
+            f"policyTypes {', '.join(str(t) for t in as_list(spec.get('policyTypes'))) or 'Ingress (implied)'}: " + ("; ".join(_describe_rule(i, r) for i, r in enumerate(rules)) if rules else "no ingress rule (denies all ingress)")
         )
     if not sources:
         evidence.append("No node addresses or cloud network data were read, so the load balancer's source addresses are unknown")

@@ -191,7 +191,8 @@ def nlb_annotations(state: State) -> list[Finding]:
             command=annotate_command("svc", svc, dict(patch)),
             target=ObjectRef(kind="Service", name=state.target.service, namespace=state.target.namespace, resource_version=meta(svc).get("resourceVersion")),
             patch_type="merge",
-            tradeoff="The controller rewrites the target group's health check; targets are re-evaluated with the new settings.",
+            tradeoff="The controller rewrites the target group's health check (the Service's events say if AWS refused it); "
+            "targets are re-evaluated with the new settings.",
         )
         findings.append(
             Finding(
@@ -200,7 +201,7 @@ def nlb_annotations(state: State) -> list[Finding]:
                 f"{len(fail_ev)} NLB health-check annotation(s) on {state.target.ref} are invalid, so AWS rejects the health-check settings and "
                 "the load balancer keeps old or no settings",
                 evidence=fail_ev + base,
-                next_step=fix.command + f"; then: kubectl -n {state.target.namespace} describe svc {state.target.service} (Events)",
+                next_step=fix.command,
                 fix=fix,
                 cause="healthcheck-settings",
             )

@@ -10,12 +10,16 @@ the controller never reported (not registered, controller down). Rollouts stall 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from checks.k8s._lbfacts import alb_ingresses, service_owner
 from checks.k8s._podfacts import as_dict, as_list, condition, fmt_selector, name_of, pod_spec, ref
+from checks.lbview import detect_cloud, target_type
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
+from checks.tencent._common import tied_lbs
 
 ID = "K8S-READINESS-GATE"
 GATE_PREFIXES = ("target-health.elbv2.k8s.aws/", "target-health.alb.ingress.k8s.aws/", "cloud.tencent.com/load-balancer-backendgroup-ready")
@@ -55,6 +59,41 @@ def _code(cond: dict[str, Any]) -> str:
     return next((code for code in REASONS if code in msg), reason)
 
 
+def _aws_health_command(state: State) -> str:
+    """The target group's own view (what the gate mirrors); without its ARN, the bindings that name it."""
+    arns = [str(tg.get("TargetGroupArn")) for tg in state.aws.target_groups if isinstance(tg, dict) and tg.get("TargetGroupArn")]
+    if arns:
+        parts = arns[0].split(":")
+        region = f" --region {parts[3]}" if len(parts) > 3 and parts[3] else ""
+        return f"aws elbv2 describe-target-health{region} --target-group-arn {arns[0]}"
+    return (f"kubectl get targetgroupbinding -n {state.target.namespace} "
+            "-o custom-columns=NAME:.metadata.name,SERVICE:.spec.serviceRef.name,TARGET_GROUP:.spec.targetGroupARN")
+
+
+def _tke_health_command(state: State, pod: str) -> str:
+    """The CLB's own view of the pod's target (what the gate mirrors), or the pod's events without a CLB id."""
+    ids = [t.lb_id for t in tied_lbs(state, fallback=False)]
+    if ids:
+        return f"tccli clb DescribeTargetHealth --LoadBalancerIds '{json.dumps(ids[:1])}'"
+    return f"kubectl describe pod {pod} -n {state.target.namespace}  (Events: the CLB's reason for the gate)"
+
+
+def _no_gate_hint(state: State) -> str:
+    """Where a gate would come from, said only where one can exist: the AWS Load Balancer Controller
+    injects it for ip targets alone (with instance targets the load balancer sees nodes, not pods)."""
+    cloud = detect_cloud(state)
+    if cloud == "tencent":
+        return " (TKE injects cloud.tencent.com/load-balancer-backendgroup-ready only behind a direct-access Service)"
+    if cloud != "aws":
+        return ""
+    if service_owner(state).key != "lbc" and not alb_ingresses(state):
+        return " (only the AWS Load Balancer Controller adds one; it does not manage this load balancer)"
+    if target_type(state) != "ip":
+        return " (the AWS Load Balancer Controller adds one only for ip targets; these are instance targets)"
+    ns = state.target.namespace
+    return f" (to get one: kubectl label namespace {ns} elbv2.k8s.aws/pod-readiness-gate-inject=enabled; pods created afterwards carry it)"
+
+
 @check(
     ID,
     title="Load balancer readiness gates on the pods are True",
@@ -75,12 +114,7 @@ def readiness_gate(state: State) -> Finding:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; no readiness gate to read")
     gated = [(p, g) for p in pods for g in _gates(p)]
     if not gated:
-        return Finding(
-            ID,
-            Status.SKIP,
-            f"None of the {len(pods)} pods has a load balancer readiness gate (AWS: label the namespace "
-            "elbv2.k8s.aws/pod-readiness-gate-inject=enabled; TKE direct access injects its own)",
-        )
+        return Finding(ID, Status.SKIP, f"No load balancer readiness gate on the {len(pods)} pod(s){_no_gate_hint(state)}")
 
     false_gates, missing, progress, ok = [], [], [], []
     evidence: list[str] = []
@@ -117,9 +151,9 @@ def readiness_gate(state: State) -> Finding:
             + "; those pods stay not Ready",
             evidence=evidence,
             next_step=(
-                f"kubectl get targetgroupbinding -n {ns}; aws elbv2 describe-target-health --target-group-arn <ARN from the binding>"
+                _aws_health_command(state)
                 if gate.startswith("target-health.")
-                else f"kubectl describe pod {name_of(pod)} -n {ns}; check the CLB backend health in the Tencent Cloud console"
+                else _tke_health_command(state, name_of(pod))
             ),
             supports=tuple(mechanisms),
         )
@@ -131,8 +165,11 @@ def readiness_gate(state: State) -> Finding:
             Status.WARN,
             f"{len(missing) + len(progress)} of {len(gated)} load balancer readiness gates are not True yet: {why}",
             evidence=evidence,
-            next_step=f"kubectl get pod {name_of(pod)} -n {ns} -o jsonpath='{{.status.conditions}}'; "
-            f"kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=30m | grep {state.target.service}",
+            next_step=(
+                f"kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=30m | grep {state.target.service}"
+                if gate.startswith("target-health.")
+                else f"kubectl describe svc {state.target.service} -n {ns}  (the TKE service controller's events say why the CLB has not registered the pod)"
+            ),
             supports=("controller",) if missing else (),
         )
     return Finding(

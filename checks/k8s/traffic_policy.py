@@ -228,7 +228,7 @@ def _hostname_finding(state: State, states: dict[str, str]) -> Finding | None:
         "The VPC's DHCP options set a custom domain name, so kube-proxy may not recognise its own node and reports no local endpoint: "
         "with externalTrafficPolicy Local every NLB target fails. Run kube-proxy with --hostname-override=$(NODE_NAME)",
         evidence=evidence,
-        next_step=fix.command + "; then: kubectl -n kube-system rollout status daemonset/kube-proxy",
+        next_step=fix.command,
         fix=fix,
         cause="" if healthy else "kube-proxy-hostname",
         supports=("kube-proxy-hostname",) if healthy else (),

@@ -143,6 +143,6 @@ def tc_acl(state: State) -> list[Finding]:
             Status.PASS,
             f"The backends' subnet ACLs admit health checks from {', '.join(sources)} both ways",
             evidence=evidence + not_evaluated + unknown,
-            next_step=f"tccli vpc DescribeNetworkAcls{region_flag(state)} --NetworkAclIds '{json.dumps(acl_ids)}'",
+            next_step=f"tccli vpc DescribeNetworkAcls{region_flag(state)} --NetworkAclIds '{json.dumps(acl_ids)}'" if acl_ids else "",
         )
     ]

@@ -46,7 +46,7 @@ def test_default_deny_blocks_instance_targets():
     assert "NetworkPolicy default-deny blocks the load balancer" in f.summary
     assert "127.0.1.1/32" in f.summary
     text = "\n".join(f.evidence)
-    assert "NetworkPolicy shop/default-deny podSelector {} policyTypes ['Ingress']: no ingress rule (denies all ingress)" in text
+    assert "NetworkPolicy shop/default-deny podSelector {} policyTypes Ingress: no ingress rule (denies all ingress)" in text
     assert "Pod shop/web-1 port 80/TCP (http) [Service port 80 targetPort 80]: NOT admitted from 127.0.1.2/32 (node node-2 InternalIP)" in text
     assert "kubectl apply -f -" in f.next_step and '{"ipBlock": {"cidr": "127.0.1.1/32"}}' in f.next_step and '"port": 80' in f.next_step
 

@@ -1,5 +1,7 @@
 """K8S-READINESS-GATE: the load balancer's readiness gate on the pods, with its reason code."""
 
+import pytest
+
 from checks.model import Status
 from tests.factories import make_state, pod, run_check, service
 
@@ -35,7 +37,7 @@ def test_false_gate_carries_the_lb_reason_code():
     assert any("HTTP status outside the success codes" in e for e in f.evidence)
     assert "healthcheck-path" in f.supports
     assert f.cause == ""
-    assert "describe-target-health" in f.next_step
+    assert f.next_step.startswith("kubectl get targetgroupbinding -n shop -o custom-columns=") and "<" not in f.next_step
 
 
 def test_reason_code_found_in_message_only():
@@ -60,11 +62,36 @@ def test_initial_health_checking_is_in_progress():
 
 
 def test_skip_without_gates_and_when_not_read():
-    [f] = run_check(ID, make_state(service(), pod("web-1")))
+    lbc_ip = {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
+              "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}
+    [f] = run_check(ID, make_state(service(annotations=lbc_ip), pod("web-1")))
     assert f.status == Status.SKIP
-    assert "pod-readiness-gate-inject=enabled" in f.summary
+    assert "kubectl label namespace shop elbv2.k8s.aws/pod-readiness-gate-inject=enabled" in f.summary
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
     assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("annotations", "words"),
+    [
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}, "it does not manage this load balancer"),
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "external"}, "only for ip targets; these are instance targets"),
+        ({"service.kubernetes.io/loadbalance-id": "lb-abc"}, "only behind a direct-access Service"),
+    ],
+)
+def test_no_gate_advice_where_a_gate_cannot_exist(annotations, words):
+    """The LBC injects gates for its ip targets only: in-tree NLBs, instance targets and TKE are told otherwise."""
+    [f] = run_check(ID, make_state(service(annotations=annotations), pod("web-1")))
+    assert f.status == Status.SKIP and words in f.summary
+    assert "pod-readiness-gate-inject" not in f.summary
+
+
+def test_stuck_tke_gate_points_at_tke_not_the_aws_controller():
+    gate = "cloud.tencent.com/load-balancer-backendgroup-ready"
+    p = pod("web-1", readiness_gates=[gate], conditions=[{"type": "Ready", "status": "False"}])
+    [f] = run_check(ID, make_state(service(annotations={"service.kubernetes.io/loadbalance-id": "lb-abc"}), p))
+    assert f.status == Status.WARN
+    assert "aws-load-balancer-controller" not in f.next_step and f.next_step.startswith("kubectl describe svc web -n shop")
 
 
 def test_tencent_gate_is_understood():
@@ -72,7 +99,7 @@ def test_tencent_gate_is_understood():
     p = pod("web-1", readiness_gates=[gate], conditions=[{"type": gate, "status": "False", "reason": "LoadBalancerNotReady"}])
     [f] = run_check(ID, make_state(service(), p))
     assert f.status == Status.FAIL
-    assert "Tencent Cloud console" in f.next_step
+    assert f.next_step.startswith("kubectl describe pod web-1 -n shop") and ";" not in f.next_step
 
 
 def test_odd_gates_do_not_crash():

@@ -1,0 +1,182 @@
+"""Words for an incident: what an on-call engineer reads in each bundled example, in every format.
+
+Each test asserts on the rendered report of a scenario (terminal text, Slack blocks, Markdown, the
+JSON's text fields), not on how a check builds it: no next step points at a cause or a controller
+that is not involved, no fix is offered where it cannot work, one command per fix, and nothing
+internal (read names, Python reprs) reaches a person.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from bot import render
+from checks.model import Finding, Report, Target
+from checks.registry import known_reads
+from checks.runner import diagnose
+from tests.bot.hostile import texts
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TARGETS = {
+    "selector-mismatch": "default/alb-instance",
+    "targetport-mismatch": "shop/web",
+    "traffic-policy-local": "shop/api",
+    "nlb-annotation-range": "payments/gateway",
+    "alb-healthcheck-path": "shop/checkout",
+    "tke-direct-access-crashloop": "mall/order",
+    "pods-pending": "orders/orders",
+    "image-pull-backoff": "api/billing",
+    "networkpolicy-deny": "web/front",
+    "security-group-blocks-nlb": "store/catalog",
+    "tke-security-group-vip": "game/lobby",
+    "tke-httpcode-mask": "mall/order",
+    "ingress-missing-service": "shop/checkout",
+    "healthy": "shop/cart",
+    "healthy-alb": "web/front",
+}
+
+
+@cache
+def report_of(example: str) -> Report:
+    return diagnose(Target.parse(TARGETS[example]), sources=[str(EXAMPLES / example)])[0]
+
+
+def finding(example: str, check_id: str) -> Finding:
+    return next(x for x in report_of(example).findings if x.check_id == check_id)
+
+
+def text_of(example: str) -> str:
+    return render.render_text(report_of(example))
+
+
+def slack_text(example: str) -> str:
+    """Every string a person sees in the Slack thread (fallback texts and block texts)."""
+    return "\n".join(t for m in render.slack_report_messages(report_of(example)) for t in texts(m))
+
+
+def json_text(example: str) -> str:
+    """The JSON report's words (summaries, evidence, next steps, fixes, notes), not its keys."""
+    data = json.loads(render.render_json(report_of(example)))
+    words = [data["verdict"].get("summary") or "", *data.get("notes", [])]
+    for f in data["findings"]:
+        words += [f.get("summary") or "", *(f.get("evidence") or []), f.get("next_step") or ""]
+        if f.get("fix"):
+            words += [f["fix"]["title"], f["fix"]["command"]]
+    return "\n".join(words)
+
+
+FORMATS = {
+    "text": text_of,
+    "slack": slack_text,
+    "markdown": lambda example: render.render_markdown(report_of(example)),
+    "json": json_text,
+}
+READ_NAMES = sorted(r for r in known_reads() if "." in r)  # "probe" and "node" are also plain words
+INTERNAL = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, READ_NAMES)) + r")\b")
+REPRS = ("None", "{'", "['", "[]", "Traceback")
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("example", sorted(TARGETS))
+def test_no_internal_names_or_python_reprs_reach_a_person(example, fmt):
+    words = FORMATS[fmt](example)
+    assert words.strip()
+    assert not INTERNAL.search(words), INTERNAL.search(words).group(0)
+    for repr_ in REPRS:
+        assert not re.search(rf"(?<![\w]){re.escape(repr_)}", words), (repr_, [ln for ln in words.splitlines() if repr_ in ln][:3])
+
+
+# ---- next steps that point at the cause at hand ----------------------------------------------------
+
+
+def test_events_of_an_in_tree_nlb_do_not_send_you_to_a_controller_that_is_not_there():
+    step = finding("nlb-annotation-range", "K8S-EVENTS").next_step
+    assert "aws-load-balancer-controller" not in step and "TKE" not in step and "service-controller" not in step
+    assert step.startswith("kubectl describe svc gateway -n payments") and "EKS control plane" in step
+
+
+def test_an_image_that_cannot_be_pulled_is_described_not_logged():
+    """A container that never started has no previous log: `logs --previous` would print an error."""
+    step = finding("image-pull-backoff", "K8S-EVENTS").next_step
+    assert step == "kubectl describe pod billing-6f7-zz -n api"
+
+
+def test_a_crash_loop_reads_the_previous_log_one_command():
+    step = finding("tke-direct-access-crashloop", "K8S-EVENTS").next_step
+    assert step == "kubectl logs order-5b8f9c7d6-x9k4m -n mall --previous"
+
+
+def test_nothing_unread_is_called_clean():
+    """K8S-LBC said 'no error events' while the dump held no events."""
+    text = text_of("alb-healthcheck-path")
+    lbc = next(ln for ln in text.splitlines() if ln.strip().startswith("K8S-LBC:"))
+    assert "no error events" not in lbc and "Events were not read" in text
+
+
+@pytest.mark.parametrize(
+    ("example", "words"),
+    [
+        ("traffic-policy-local", "it does not manage this load balancer"),  # in-tree NLB, instance targets
+        ("security-group-blocks-nlb", "it does not manage this load balancer"),
+        ("tke-httpcode-mask", "only behind a direct-access Service"),
+        ("alb-healthcheck-path", "kubectl label namespace shop elbv2.k8s.aws/pod-readiness-gate-inject=enabled"),  # ALB ip targets
+    ],
+)
+def test_readiness_gate_advice_only_where_a_gate_can_exist(example, words):
+    line = next(ln for ln in text_of(example).splitlines() if ln.strip().startswith("K8S-READINESS-GATE:"))
+    assert words in line
+    if "label namespace" not in words:
+        assert "pod-readiness-gate-inject" not in line
+
+
+# ---- one command per fix -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("example", "command"),
+    [
+        ("alb-healthcheck-path", "kubectl -n shop annotate ingress checkout alb.ingress.kubernetes.io/healthcheck-path=/healthz --overwrite"),
+        ("nlb-annotation-range", "kubectl -n payments annotate svc gateway"),
+    ],
+)
+def test_a_fix_is_one_command_shown_once(example, command):
+    root = report_of(example).root_cause
+    assert root.fix is not None and root.next_step == root.fix.command  # no "; then ..." second command
+    text = text_of(example)
+    section = text[text.index("ROOT CAUSE") : text.index("CONSEQUENCES OF THE ROOT CAUSE")]
+    assert section.count(command) == 1 and "; then" not in section
+    blocks = render.slack_report_messages(report_of(example))[0]["blocks"]
+    assert sum(command in b["text"]["text"] for b in blocks if b["type"] == "section") == 1
+
+
+# ---- Slack --------------------------------------------------------------------------------------
+
+
+def test_slack_does_not_call_warnings_failing():
+    """alb-healthcheck-path has one more failure and two warnings after its root cause."""
+    messages = render.slack_report_messages(report_of("alb-healthcheck-path"))
+    other = next(m for m in messages if "AWS-FAIL-OPEN" in m["text"])
+    assert other["text"].startswith("Other findings: ") and "Also failing" not in json.dumps(messages)
+    only_failures = render.slack_report_messages(report_of("pods-pending"))
+    assert any(m["text"].startswith("Also failing: ") for m in only_failures)
+
+
+def test_slack_evidence_collapses_whole_lines_never_cuts_one():
+    report = report_of("targetport-mismatch")
+    symptom = next(x for x in report.findings if x.check_id == "AWS-TARGET-HEALTH")
+    lines = [f"target 127.0.0.{i}:8080: check it with curl -s http://127.0.0.{i}:8080/healthz -o /dev/null " + "x" * 150 for i in range(5)]
+    saved = symptom.evidence
+    symptom.evidence = lines
+    try:
+        text = slack_text("targetport-mismatch")
+    finally:
+        symptom.evidence = saved
+    section = next(t for t in text.split("\n:") if "AWS-TARGET-HEALTH" in t and "127.0.0.0" in t)
+    shown = [ln[2:] for ln in section.splitlines() if ln.startswith("• ") and "more in the full report" not in ln]
+    assert shown and all(s in lines for s in shown)  # each bullet whole
+    assert f"• … {5 - len(shown)} more in the full report" in section
