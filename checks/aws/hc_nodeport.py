@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.aws._common import no_target_groups, region_flag, tg_lb_kind, tg_name, unavailable
+from checks.aws._common import no_target_groups, tg_lb_kind, tg_name, unavailable
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.providers.aws import ALB_ANN, SVC_ANN
 from checks.providers.aws.mapping import service_target_groups
@@ -105,7 +105,6 @@ def _next_step(state: State, tg: dict, hcnp: int | None) -> str:
     return (
         f"kubectl annotate service {svc} -n {ns} {SVC_ANN}healthcheck-port={hcnp} "
         f"{SVC_ANN}healthcheck-protocol=HTTP {SVC_ANN}healthcheck-path=/healthz --overwrite"
-        f"  # then: aws elbv2 describe-target-groups{region_flag(state)} --target-group-arns {tg.get('TargetGroupArn')}"
     )
 
 
@@ -123,7 +122,7 @@ def _fix(state: State, tg: dict, hcnp: int | None) -> FixPlan | None:
         id="FIX-NLB-ANNOTATION",
         title=f"Health-check healthCheckNodePort {hcnp} over HTTP /healthz",
         patch={"metadata": {"annotations": ann}},
-        command=_next_step(state, tg, hcnp).split("  #")[0],
+        command=_next_step(state, tg, hcnp),
         target=ObjectRef(
             kind="Service",
             name=state.target.service,

@@ -111,7 +111,7 @@ def aws_map(state: State) -> Finding:
             Status.SKIP,
             f"{classic[0]} looks like a Classic Load Balancer (in-tree provider); lbhealth reads ALB/NLB (ELBv2) only",
             evidence=tried,
-            next_step=f"aws elb describe-instance-health{region_flag(state)} --load-balancer-name {classic[0].split('-')[0]}",
+            next_step=f"aws elb describe-instance-health{region_flag(state)} --load-balancer-name {_classic_name(classic[0])}",
         )
     no_status = not status_hostnames(svc) and not any(status_hostnames(i) for i in state.ingresses)
     summary = f"No AWS load balancer found for {state.target.ref}: " + (
@@ -188,3 +188,10 @@ def _tried(state: State) -> list[str]:
         f"no match among {len(state.aws.target_groups)} target group(s) read"
     )
     return out
+
+
+def _classic_name(hostname: str) -> str:
+    """A Classic Load Balancer's name from its DNS name: `[internal-]<name>-<number>.<region>.elb.amazonaws.com`
+    (a name may itself hold hyphens; only the last part is the number)."""
+    first = hostname.split(".", 1)[0].removeprefix("internal-")
+    return first.rsplit("-", 1)[0] if "-" in first else first

@@ -135,7 +135,12 @@ def _gap_finding(state: State, groups: list[str], gap: dict[str, Any]) -> Findin
         sg = sg_by_id(state, gid) or {}
         for perm in sg.get("IpPermissions") or []:
             evidence.append(f"{gid} ({sg.get('GroupName', '?')}) inbound {_perm_text(perm)}")
-    evidence.append(f"source: {src}; ports needed: {port_text} (traffic and health check)")
+    if not (lb or {}).get("SecurityGroups") and (gap["tg"] or {}).get("TargetType") == "instance":
+        # An NLB keeps the client's IP for instance targets: only the health checks come from its subnets.
+        evidence.append(f"source: {src}; port(s) needed: {port_text} (health checks; clients reach the nodes from their own "
+                        "addresses, which the rule below does not admit)")
+    else:
+        evidence.append(f"source: {src}; port(s) needed: {port_text} (traffic and health checks)")
     if gap["why"]:
         evidence.append(gap["why"])
     fix = _fix(state, groups, lb, gap["cidrs"], ports, f"lbhealth: {_short(lb)} health checks")

@@ -13,13 +13,13 @@ from checks.aws._common import (
     tg_name,
     unavailable,
 )
-from checks.k8s._lbfacts import annotate_command
+from checks.k8s._lbfacts import annotate_command, controller_step, service_owner
 from checks.model import Finding, Status
 from checks.providers.aws import ALB_ANN, SVC_ANN, is_lbc_service
 from checks.providers.aws.mapping import TAG_ING_RESOURCE, service_target_groups
 from checks.providers.base import code_accepted
 from checks.registry import check
-from checks.state import State, annotations, meta
+from checks.state import ProbeResult, State, annotations, meta
 from checks.values import as_dict, as_int, as_list, as_str
 
 CHECK = "AWS-TG-HEALTHCHECK"
@@ -75,7 +75,8 @@ def tg_healthcheck(state: State) -> list[Finding]:
         for key, (field, value) in wanted.items():
             have = _field(tg, field)
             if not _same(field, value, have):
-                diffs.append(f"{source} {key}={value!r} but target group {name} {field}={have!r}")
+                shown = "is not set" if have is None else f"= '{have}'"
+                diffs.append(f"{source} {key}='{value}' but target group {name} {field} {shown}")
         if diffs:
             findings.append(
                 Finding(
@@ -83,7 +84,7 @@ def tg_healthcheck(state: State) -> list[Finding]:
                     Status.WARN,
                     f"Target group {name} does not run the health check the annotations ask for: the controller has not applied them",
                     evidence=diffs,
-                    next_step="kubectl logs -n kube-system deployment/aws-load-balancer-controller | grep -i -E 'error|denied'",
+                    next_step=controller_step(state),
                     cause="controller",
                     supports=("controller",),
                 )
@@ -227,7 +228,7 @@ def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
                     for p in rejected
                 ]
                 + [f"target group {name}: {_describe(tg)}"],
-                next_step=_fix_hint(state, tg, path, codes, matcher),
+                next_step=_fix_hint(state, tg, path, codes, matcher, rejected[0]),
                 cause="healthcheck-path",
                 supports=("healthcheck-path",),
             )
@@ -244,8 +245,7 @@ def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
                     for p in slow
                 ]
                 + [f"target group {name}: {_describe(tg)}"],
-                next_step=f"aws elbv2 modify-target-group{region_flag(state)} --target-group-arn {tg.get('TargetGroupArn')} "
-                f"--health-check-timeout-seconds {min(120, int(worst / 1000) + 2)}  # or make the health endpoint cheaper",
+                next_step=_timeout_step(state, tg, int(worst / 1000) + 2),
                 cause="healthcheck-settings",
                 supports=("healthcheck-settings", "app-error"),
             )
@@ -253,7 +253,31 @@ def _probe_findings(state: State, tg: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], matcher: str) -> str:
+def _timeout_step(state: State, tg: dict[str, Any], seconds: int) -> str:
+    """One command that gives the check `seconds`: on the object the controller reconciles from (a
+    change made on the target group itself is reverted), with the interval above the timeout, as
+    ELBv2 requires. Without a controller, on the target group."""
+    interval = as_int(tg.get("HealthCheckIntervalSeconds")) or 30
+    owner = service_owner(state)
+    if tg_lb_kind(state, tg) == "application" and state.ingresses:
+        seconds = min(120, seconds)
+        values = {ALB_ANN + "healthcheck-timeout-seconds": str(seconds)}
+        if interval <= seconds:
+            values[ALB_ANN + "healthcheck-interval-seconds"] = str(seconds + 5)
+        return annotate_command("ingress", _ingress_for(state, tg) or state.ingresses[0], values)
+    if owner.key in ("lbc", "in-tree-nlb"):
+        seconds = min(60 if owner.key == "in-tree-nlb" else 120, seconds)
+        values = {SVC_ANN + "healthcheck-timeout": str(seconds)}
+        if interval <= seconds:
+            values[SVC_ANN + "healthcheck-interval"] = str(seconds + 5)
+        return annotate_command("svc", state.service or {}, values)
+    flags = f"--health-check-timeout-seconds {min(120, seconds)}"
+    if interval <= min(120, seconds):
+        flags += f" --health-check-interval-seconds {min(120, seconds) + 5}"
+    return f"aws elbv2 modify-target-group{region_flag(state)} --target-group-arn {tg.get('TargetGroupArn')} {flags}"
+
+
+def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], matcher: str, probe: ProbeResult) -> str:
     ready_path = ""
     for pod in state.selected_pods:
         for c in as_list(as_dict(pod.get("spec")).get("containers")):
@@ -268,6 +292,9 @@ def _fix_hint(state: State, tg: dict[str, Any], path: str, codes: list[int], mat
     svc = state.service or {"metadata": {"name": state.target.service, "namespace": state.target.namespace}}
     if ready_path and ready_path != path:
         return annotate_command("svc", svc, {SVC_ANN + "healthcheck-path": ready_path})
+    if service_owner(state).key == "in-tree-nlb":  # it reads no success-codes annotation
+        return (f"curl -s -o /dev/null -w '%{{http_code}}\\n' http://{probe.address}:{probe.port}{path}  (the in-tree provider reads no "
+                f"success-codes annotation: make {path} answer {matcher}, or set {SVC_ANN}healthcheck-path to a path that does)")
     return annotate_command("svc", svc, {SVC_ANN + "healthcheck-success-codes": f"{matcher},{codes[0]}"})
 
 

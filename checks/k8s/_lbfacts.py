@@ -96,6 +96,19 @@ def service_owner(state: State) -> Owner:
     return Owner("in-tree-clb", "in-tree AWS cloud provider (Classic Load Balancer)", reason)
 
 
+def controller_step(state: State) -> str:
+    """Where the controller that owns the load balancer says more (never one that is not involved):
+    the AWS Load Balancer Controller's log, or the Service's events for the in-tree provider and TKE."""
+    ns, name = state.target.namespace, state.target.service
+    owner = service_owner(state)
+    if owner.key == "lbc" or alb_ingresses(state):
+        return f"kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=1h | grep -i {name}"
+    if owner.key in ("in-tree-nlb", "in-tree-clb"):
+        return (f"kubectl describe svc {name} -n {ns}  (the {owner.name} runs in the EKS control plane: "
+                "the Service's events are its whole report)")
+    return f"kubectl describe svc {name} -n {ns}  (the events of the {owner.name})"
+
+
 def ingress_class(ing: dict[str, Any]) -> str | None:
     cls = spec_of(ing).get("ingressClassName")
     if isinstance(cls, str) and cls:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from checks.k8s._lbfacts import alb_ingresses, readiness_probes, service_owner
+from checks.k8s._lbfacts import controller_step, readiness_probes
 from checks.k8s._podfacts import as_dict, as_int, name_of, ns_of
 from checks.model import Finding, Status
 from checks.registry import check
@@ -104,18 +104,6 @@ def _mechanisms(text: str) -> list[str]:
     return out
 
 
-def _controller_step(state: State) -> str:
-    """Where the load balancer's controller says more: only the controller that owns it."""
-    ns, name = state.target.namespace, state.target.service
-    owner = service_owner(state)
-    if owner.key == "lbc" or alb_ingresses(state):
-        return f"kubectl logs -n kube-system deploy/aws-load-balancer-controller --since=1h | grep -i {name}"
-    if owner.key in ("in-tree-nlb", "in-tree-clb"):
-        return (f"kubectl describe svc {name} -n {ns}  (the {owner.name} runs in the EKS control plane: "
-                "these events are its whole report; fix what they name)")
-    return f"kubectl describe svc {name} -n {ns}  (the events of {owner.name})"
-
-
 def _next_step(state: State, mechanisms: list[str], pod: str, pod_events: list[Ev], top: Ev) -> str:
     """One command for the mechanism the events point at first (NEXT_STEPS order is priority)."""
     ns = state.target.namespace
@@ -129,7 +117,7 @@ def _next_step(state: State, mechanisms: list[str], pod: str, pod_events: list[E
         pod_step = f"kubectl logs {pod} -n {ns} --previous" if crashed else f"kubectl describe pod {pod} -n {ns}"
     else:  # no pod has events: the workload that could not create one has them (quota, admission)
         pod_step = f"kubectl describe {top.kind.lower() or 'pod'} {top.name} -n {ns}"
-    return NEXT_STEPS[mechanism].format(ns=ns, pod=pod, url=url, controller=_controller_step(state), pod_step=pod_step)
+    return NEXT_STEPS[mechanism].format(ns=ns, pod=pod, url=url, controller=controller_step(state), pod_step=pod_step)
 
 
 @check(

@@ -24,6 +24,7 @@ def test_fails_when_health_check_goes_to_traffic_port_with_fix():
     assert ann["service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"] == "32000"
     assert ann["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"] == "/healthz"
     assert finding.fix.target.kind == "Service" and finding.fix.target.resource_version == "1000"
+    assert finding.next_step == finding.fix.command and "#" not in finding.next_step  # one command, shown once
 
 
 def test_fails_when_numeric_nodeport():

@@ -123,3 +123,17 @@ def test_missing_service_without_aws_data_is_a_skip():
     state.options["cloud"] = "aws"
     [finding] = run_check("AWS-MAP", state)
     assert finding.status == Status.SKIP and "not found" in finding.summary
+
+
+def test_classic_load_balancer_is_named_right_in_the_command_internal_or_not():
+    """`internal-<name>-<number>...`: the name is not 'internal' (the first hyphen's part)."""
+    for host, name in [
+        ("internal-a1b2c3d4e5f6-1234567890.us-east-1.elb.amazonaws.com", "a1b2c3d4e5f6"),
+        ("a9f8e7d6c5b4-987654321.us-east-1.elb.amazonaws.com", "a9f8e7d6c5b4"),
+    ]:
+        svc = f.service(hostname=host)
+        state = f.make_state(svc, f.node(provider_id="aws:///us-east-1a/i-0123"))
+        state.aws.region = "us-east-1"
+        [finding] = run_check("AWS-MAP", state)
+        assert finding.status == Status.SKIP and "Classic Load Balancer" in finding.summary, finding
+        assert finding.next_step == f"aws elb describe-instance-health --region us-east-1 --load-balancer-name {name}"
