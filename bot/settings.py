@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     # rq queue of fix jobs (previews, approved writes). The Helm chart sets "lbhealth-fixes", which only
     # the fix writer (`lbhealth worker --queue lbhealth-fixes`, its own ServiceAccount) runs.
     lbhealth_fix_queue: str = "lbhealth"
+    # Node checks (checks/collect/node.py): off unless the deployment grants the worker the node-reader
+    # Role (the chart's nodeChecks.enabled sets these three); then each live diagnosis starts its reader
+    # pods in LBHEALTH_NODE_NAMESPACE. Empty image: the collector's default.
+    lbhealth_node_checks: bool = False
+    lbhealth_node_namespace: str = "kube-system"
+    lbhealth_node_image: str = ""
     lbhealth_config: Path | None = None
     lbhealth_alarm_channel: str | None = None
     lbhealth_tencent_webhook_secret: str | None = None

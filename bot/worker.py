@@ -66,7 +66,7 @@ from bot.liveness import alive_key
 from bot.logs import job_context
 from bot.queue import PREFIX, DiagnosisJob, get_queue, release_target, update_record
 from bot.render import format_duration, render_message
-from bot.settings import ConfigError
+from bot.settings import ConfigError, Settings
 from bot.slack import client as slack
 from bot.slack.posting import post_once
 from checks.collect.errors import DumpError
@@ -141,6 +141,15 @@ def _test_delay() -> None:
         time.sleep(float(delay))
 
 
+def node_options(settings: Settings) -> dict[str, Any]:
+    """Where the reader pods of node checks run: the namespace the deployment's node-reader Role is
+    in (LBHEALTH_NODE_NAMESPACE), with LBHEALTH_NODE_IMAGE when one is set (air-gapped registries)."""
+    out: dict[str, Any] = {"node_namespace": settings.lbhealth_node_namespace}
+    if settings.lbhealth_node_image:
+        out["node_image"] = settings.lbhealth_node_image
+    return out
+
+
 def _diagnose(d: Deps, job: DiagnosisJob):
     settings = d.settings
     try:
@@ -152,12 +161,17 @@ def _diagnose(d: Deps, job: DiagnosisJob):
             target, options = Target.parse(job.service, job.namespace, cluster.name if cluster else job.cluster), {}
     except (ConfigError, InvalidTarget) as exc:
         raise PermanentError(str(exc)) from exc
+    sources = list(cluster.sources) if cluster and cluster.sources else None
+    node = settings.lbhealth_node_checks and not sources
+    if node:
+        options = {**node_options(settings), **options}
     try:
         report, _state = diagnose(
             target,
-            sources=list(cluster.sources) if cluster and cluster.sources else None,
+            sources=sources,
             context=cluster.context if cluster else None,
             probe=cluster.probe if cluster else True,
+            node=node,
             severity=settings.file_config().severity or None,
             **({"options": options} if options else {}),
         )

@@ -295,6 +295,11 @@ def reader_pod(node: str, *, image: str = DEFAULT_IMAGE, namespace: str = DEFAUL
             "activeDeadlineSeconds": int(POD_TIMEOUT_S),
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,
+            # root, but nothing else: iptables-save needs NET_ADMIN in the node's network namespace,
+            # and Linux gives added capabilities to uid 0 only (Kubernetes sets no ambient set). So
+            # the one exception to "non-root" on lbhealth's pods: seccomp, no escalation, a read-only
+            # root filesystem, every other capability dropped, no token, no volume.
+            "securityContext": {"runAsUser": 0, "runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}},
             "tolerations": [{"operator": "Exists"}],
             "containers": [
                 {

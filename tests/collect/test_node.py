@@ -273,11 +273,12 @@ def _kubelet(api, outputs: dict[str, str], stop: threading.Event, phase: str = "
             name = (body.get("metadata") or {}).get("name")
             if not name or name in done:
                 continue
-            pod = api.get_object("Pod", "kube-system", name)
+            namespace = body["metadata"].get("namespace") or "kube-system"
+            pod = api.get_object("Pod", namespace, name)
             if pod is None:
                 continue
             node = pod["spec"]["nodeName"]
-            api.set_log("kube-system", name, "read", outputs.get(node, ""))
+            api.set_log(namespace, name, "read", outputs.get(node, ""))
             pod["status"] = {"phase": phase}
             api.add(pod)
             done.add(name)

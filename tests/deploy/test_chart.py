@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from checks.collect.node import reader_pod
 from tests.deploy.chart import CHART, ROOT, SCENARIOS, env_of, named, notes, of_kind, pod_specs, render
 
 # Kubernetes minor versions in EKS's and TKE's standard and extended support at the time of writing
@@ -107,6 +108,22 @@ def test_every_pod_is_locked_down(scenario):
             assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, (name, c["name"])
             assert sc["capabilities"]["drop"] == ["ALL"] and not sc.get("capabilities", {}).get("add"), (name, c["name"])
             assert c["resources"]["requests"] and c["resources"]["limits"]["memory"], (name, c["name"])
+
+
+def test_node_reader_pods_are_locked_down_but_for_running_as_root():
+    """The pods node checks start (checks/collect/node.py) are the code's, not the chart's: held here
+    to the same rules, with the one exception iptables-save needs (uid 0, for NET_ADMIN/NET_RAW)."""
+    pod = reader_pod("node-1", namespace="lbhealth-node")
+    spec = pod["spec"]
+    assert spec["securityContext"] == {"runAsUser": 0, "runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert spec["automountServiceAccountToken"] is False and "volumes" not in spec and "hostPID" not in spec
+    (c,) = spec["containers"]
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True and sc["privileged"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]}
+    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+    for version in KUBE_VERSIONS:
+        kubernetes_validate.validate(pod, version, strict=True)
 
 
 def test_serve_and_worker_probes_disruption_and_warm_shutdown():
