@@ -61,6 +61,18 @@ def _in_pod_cidr(state: State, pod: dict[str, Any]) -> str | None:
         return None
 
 
+def _problem_step(state: State, problem: str) -> str:
+    """The one command that shows what the first problem names."""
+    ns = state.target.namespace
+    if "GlobalRouteDirectAccess" in problem:
+        return f"kubectl -n {CONFIGMAP[0]} get cm {CONFIGMAP[1]} -o yaml  (direct access to GlobalRouter pods needs data.GlobalRouteDirectAccess: \"true\")"
+    if "hostNetwork" in problem:
+        return f"kubectl -n {ns} get pods -o wide -l " + ",".join(f"{k}={v}" for k, v in sorted(state.selector.items()))
+    if problem.startswith("Ingress"):
+        return f"kubectl -n {ns} get ingress -o yaml"
+    return f"kubectl -n {ns} get svc {state.target.service} -o yaml"
+
+
 @check(
     ID,
     title="TKE direct access (CLB to pod) or NodePort mode",
@@ -133,9 +145,7 @@ def tke_mode(state: State) -> list[Finding]:
                 Status.WARN,
                 f"TKE {mode} for {state.target.ref}, but {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
                 evidence=problems + evidence,
-                next_step=f"kubectl -n {state.target.namespace} get svc {state.target.service} -o yaml; kubectl -n {state.target.namespace} get pods -o wide "
-                "-l " + ",".join(f"{k}={v}" for k, v in sorted(state.selector.items())) + "; "
-                f"kubectl -n kube-system get cm {CONFIGMAP[1]} -o yaml",
+                next_step=_problem_step(state, problems[0]),
                 supports=("controller",),
             )
         ]

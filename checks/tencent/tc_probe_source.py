@@ -51,7 +51,7 @@ def tc_probe_source(state: State) -> Finding:
         else:
             unknown_refs.append(r)
             evidence.append(
-                f"{r.label}: SourceIpType {r.hc.get('SourceIpType')!r} not reported: accounts that used CLB before 2023-02-24 "
+                f"{r.label}: SourceIpType not reported: accounts that used CLB before 2023-02-24 "
                 "probe from the VIP unless switched"
             )
     evidence.append(f"kube-proxy mode: {mode} ({where})" if mode else where)
@@ -85,17 +85,21 @@ def tc_probe_source(state: State) -> Finding:
             Status.PASS,
             f"Health checks come from the CLB VIP {vip_text}: security groups, network ACLs and host firewalls must admit it",
             evidence=evidence + ["TC-SG and TC-ACL check the VIP against the backend's security groups and subnet ACL"],
-            next_step="On a target node: iptables -S INPUT | grep -w DROP; admit with "
-            + "; ".join(f"iptables -A INPUT -p tcp -s {vips[0] if vips else '<VIP>'} --dport {p} -j ACCEPT" for p in ports[:2]),
+            next_step=_admit_command(vips[0] if vips else "<CLB VIP>", ports),
         )
     return Finding(
         ID,
         Status.PASS,
         f"Health checks come from {PROBE_RANGE}: no security-group rule needed, but host firewalls (iptables) must admit {PROBE_RANGE}",
         evidence=evidence,
-        next_step="On a target node: iptables -S INPUT | grep -w DROP; admit with "
-        + "; ".join(f"iptables -A INPUT -p tcp -s {PROBE_RANGE} --dport {p} -j ACCEPT" for p in ports[:2]),
+        next_step=_admit_command(PROBE_RANGE, ports),
     )
+
+
+def _admit_command(source: str, ports: list[str]) -> str:
+    """One rule, inserted first: appended (-A) it would come after a DROP already in the chain."""
+    match = f"--dport {ports[0]}" if len(ports) == 1 else f"-m multiport --dports {','.join(ports[:15])}"
+    return f"iptables -I INPUT -p tcp -s {source} {match} -j ACCEPT  # on each target node, if its INPUT chain drops"
 
 
 def _backend_ports(state: State) -> set[int]:

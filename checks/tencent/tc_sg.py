@@ -107,6 +107,7 @@ def tc_sg(state: State) -> list[Finding]:
     denied: dict[str, list[tuple[BackendNet, str, Evaluation]]] = {}
     maybe: list[str] = []
     client_denied: list[str] = []
+    groups_of: dict[str, str] = {}  # evidence line -> the first security group it is about (for the command)
     evaluated = 0
     pass_through = [t.lb_id for t in tied if t.lb.get("LoadBalancerPassToTarget") is True]
     if pass_through:
@@ -147,6 +148,7 @@ def tc_sg(state: State) -> list[Finding]:
                     continue
                 if ev.action is None and ev.notes:
                     maybe.append(line)
+                    groups_of[line] = net.sgs[0]
                 else:
                     denied.setdefault(net.sgs[0], []).append((net, vip, ev))
         for src in clients:
@@ -155,6 +157,7 @@ def tc_sg(state: State) -> list[Finding]:
             evidence.append(line)
             if ev.action == "DROP" or (ev.action is None and not ev.notes):
                 client_denied.append(line)
+                groups_of[line] = net.sgs[0]
         if node_mode:
             lo, hi = NODEPORT_RANGE
             for src in ([f"{v}" for v in vips] if vip_sourced else []) + clients[:1]:
@@ -177,6 +180,7 @@ def tc_sg(state: State) -> list[Finding]:
                 evidence.append(line)
                 if ev.action == "DROP" or (ev.action is None and not ev.notes and not missing):
                     client_denied.append(line)
+                    groups_of[line] = sgs[0]
 
     findings: list[Finding] = []
     for sg, items in denied.items():
@@ -206,7 +210,8 @@ def tc_sg(state: State) -> list[Finding]:
                 Status.WARN,
                 "Backend security groups may drop the CLB's health checks: only rules that could not be evaluated could admit them",
                 evidence=maybe + evidence + uncertain,
-                next_step=f"tccli vpc DescribeSecurityGroupPolicies{region_flag(state)} --SecurityGroupId <sg>  # check the peer-group / template rules",
+                next_step=f"tccli vpc DescribeSecurityGroupPolicies{region_flag(state)} --SecurityGroupId {groups_of[maybe[0]]}"
+                "  # the peer-group / parameter-template rules decide",
                 cause="network-sg",
             )
         ]
@@ -217,7 +222,8 @@ def tc_sg(state: State) -> list[Finding]:
                 Status.WARN,
                 "Security groups admit the health checks but no client address on the backend port: " + client_denied[0].split(": ")[0],
                 evidence=client_denied + evidence + uncertain,
-                next_step=f"tccli vpc DescribeSecurityGroupPolicies{region_flag(state)} --SecurityGroupId <sg>  # admit the client ranges on the port",
+                next_step=f"tccli vpc DescribeSecurityGroupPolicies{region_flag(state)} --SecurityGroupId {groups_of[client_denied[0]]}"
+                "  # admit the client ranges on the port",
                 cause="network-sg",
             )
         ]

@@ -61,7 +61,9 @@ def tc_snat(state: State) -> Finding:
             cause="snat",
         )
     ports = sorted({str(b.get("Port")) for b in idc if b.get("Port")}) or ["<port>"]
-    cmds = "; ".join(f"iptables -A INPUT -p tcp -s {ip} --dport {ports[0]} -j ACCEPT" for ip in snat_ips[:3])
+    # One rule for every SNAT IP and port (iptables expands the lists), inserted before any DROP.
+    match = f"--dport {ports[0]}" if len(ports) == 1 else f"-m multiport --dports {','.join(ports[:15])}"
+    cmds = f"iptables -I INPUT -p tcp -s {','.join(snat_ips)} {match} -j ACCEPT"
     if bad:
         return Finding(
             ID,

@@ -40,6 +40,7 @@ def test_direct_access_on_host_network_pods_warns():
     [f] = run_check(ID, make_state(service(annotations=dict(LB, **DIRECT)), p, tke_node()))
     assert f.status == Status.WARN and "hostNetwork" in f.summary
     assert f.supports == ("controller",)
+    assert f.next_step == "kubectl -n shop get pods -o wide -l app=web"  # one command, about the problem named
 
 
 def test_direct_access_on_clusterip_without_ingress_warns():
@@ -52,6 +53,7 @@ def test_global_router_pods_need_the_configmap_switch():
     state = make_state(service(annotations=dict(LB, **DIRECT)), pod(ip="127.0.0.2"), tke_node(pod_cidr="127.0.0.0/26"), cm)
     [f] = run_check(ID, state)
     assert f.status == Status.WARN and "GlobalRouteDirectAccess" in f.summary
+    assert f.next_step.startswith("kubectl -n kube-system get cm tke-service-controller-config -o yaml") and ";" not in f.next_step
     cm["data"]["GlobalRouteDirectAccess"] = "true"
     state = make_state(service(annotations=dict(LB, **DIRECT)), pod(ip="127.0.0.2"), tke_node(pod_cidr="127.0.0.0/26"), cm)
     [f] = run_check(ID, state)

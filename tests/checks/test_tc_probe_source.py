@@ -30,7 +30,7 @@ def test_range_source_passes_and_mentions_iptables():
     finding = one(tf.scenario().state())
     assert finding.status == Status.PASS
     assert "100.64.0.0/10" in finding.summary and "iptables" in finding.summary
-    assert "iptables -A INPUT -p tcp -s 100.64.0.0/10 --dport 30080 -j ACCEPT" in finding.next_step
+    assert finding.next_step.startswith("iptables -I INPUT -p tcp -s 100.64.0.0/10 --dport 30080 -j ACCEPT")  # first, not after a DROP
 
 
 def test_vip_source_with_ipvs_configmap_fails():
@@ -76,3 +76,12 @@ def test_ipvs_in_a_shell_command_of_the_daemonset():
     finding = one(sc.state())
     assert finding.status == Status.FAIL
     assert "DaemonSet kube-system/kube-proxy arg --proxy-mode=ipvs" in " ".join(finding.evidence)
+
+
+def test_unreported_source_says_so_in_words_and_admits_every_port_in_one_rule():
+    hc = tf.health_check()
+    hc.pop("SourceIpType", None)
+    finding = one(tf.scenario(hc=hc).state())
+    assert any("SourceIpType not reported" in e for e in finding.evidence)
+    assert not any("None" in e for e in finding.evidence)  # no Python repr of the missing field
+    assert finding.next_step.startswith("iptables -I INPUT -p tcp -s ") and ";" not in finding.next_step

@@ -76,6 +76,7 @@ def test_public_clb_clients_dropped_warns():
     [finding] = run(sc.state())
     assert finding.status == Status.WARN
     assert "client" in finding.summary
+    assert "--SecurityGroupId sg-" in finding.next_step and "<sg>" not in finding.next_step  # the group at fault, named
 
 
 def test_pass_to_target_bypasses_groups():
@@ -98,6 +99,7 @@ def test_peer_group_rule_is_uncertain_not_fail():
     rules = [{"Protocol": "TCP", "Port": "ALL", "SecurityGroupId": "sg-clb", "Action": "ACCEPT", "CidrBlock": ""}]
     [finding] = run(tf.scenario(healthy=False, hc=VIP_HC, node_rules=rules).state())
     assert finding.status == Status.WARN
+    assert "--SecurityGroupId sg-" in finding.next_step and "<sg>" not in finding.next_step
 
 
 def test_rule_evaluation_details():

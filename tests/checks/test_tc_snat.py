@@ -24,7 +24,15 @@ def test_unhealthy_ccn_backends_fail_listing_snat_ips():
     assert finding.status == Status.FAIL
     assert finding.cause == "snat"
     assert "127.0.0.61, 127.0.0.62" in finding.summary
-    assert "iptables -A INPUT -p tcp -s 127.0.0.61 --dport 30080 -j ACCEPT" in finding.next_step
+    # one rule for every SNAT IP, inserted first (appended, it would sit after a DROP)
+    assert finding.next_step.endswith("iptables -I INPUT -p tcp -s 127.0.0.61,127.0.0.62 --dport 30080 -j ACCEPT")
+
+
+def test_every_snat_ip_is_in_the_command_however_many():
+    ips = tuple(f"127.0.0.{60 + i}" for i in range(6))
+    sc = tf.scenario(healthy=False, backend_type="CCN", lb=tf.clb(snat_pro=True, snat_ips=ips))
+    finding = one(sc.state())
+    assert f"-s {','.join(ips)} " in finding.next_step
 
 
 def test_healthy_ccn_backends_pass_and_missing_snat_ips_fail():
