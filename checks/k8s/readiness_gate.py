@@ -19,7 +19,7 @@ from checks.lbview import detect_cloud, target_type
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
-from checks.tencent._common import tied_lbs
+from checks.tencent._common import direct_access, tied_lbs
 
 ID = "K8S-READINESS-GATE"
 GATE_PREFIXES = ("target-health.elbv2.k8s.aws/", "target-health.alb.ingress.k8s.aws/", "cloud.tencent.com/load-balancer-backendgroup-ready")
@@ -82,8 +82,11 @@ def _no_gate_hint(state: State) -> str:
     """Where a gate would come from, said only where one can exist: the AWS Load Balancer Controller
     injects it for ip targets alone (with instance targets the load balancer sees nodes, not pods)."""
     cloud = detect_cloud(state)
+    if cloud == "tencent" and not direct_access(state):
+        return " (NodePort mode: the CLB targets nodes, so TKE adds no pod gate)"
     if cloud == "tencent":
-        return " (TKE injects cloud.tencent.com/load-balancer-backendgroup-ready only behind a direct-access Service)"
+        return (" (TKE adds cloud.tencent.com/load-balancer-backendgroup-ready to pods created while a direct-access "
+                "Service selects them; these pods predate that)")
     if cloud != "aws":
         return ""
     if service_owner(state).key != "lbc" and not alb_ingresses(state):

@@ -60,13 +60,13 @@ def source_ranges(state: State) -> Finding:
     ports = ", ".join(str(p.get("nodePort")) for p in as_list(spec.get("ports")) if isinstance(p, dict) and p.get("nodePort")) or "its NodePort(s)"
     shown = ", ".join(f"{n} ({ip})" for n, ip in public[:5]) + (f" and {len(public) - 5} more" if len(public) > 5 else "")
     if ranges and not (set(ranges) & OPEN):
-        return Finding(ID, Status.PASS, f"Service {state.target.ref} admits only {', '.join(ranges)} ({source})", evidence=[f"{source} = {ranges}"])
+        return Finding(ID, Status.PASS, f"Service {state.target.ref} admits only {', '.join(ranges)} ({source})", evidence=[f"{source} = {', '.join(ranges)}"])
     if not public:
         return Finding(
             ID,
             Status.PASS,
             f"No node has a public IP, so NodePort {ports} of {state.target.ref} is not reachable from the internet",
-            evidence=[f"{len(state.nodes)} node(s), none with an ExternalIP address", f"{source} = {ranges or 'not set (0.0.0.0/0)'}"],
+            evidence=[f"{len(state.nodes)} node(s), none with an ExternalIP address", f"{source} = {', '.join(ranges) or 'not set (0.0.0.0/0)'}"],
         )
     patch = '{"spec":{"loadBalancerSourceRanges":["<client CIDR>"]}}'
     return Finding(
@@ -75,7 +75,7 @@ def source_ranges(state: State) -> Finding:
         f"Security: {state.target.ref} sets no source ranges and {len(public)} node(s) have public IPs, so NodePort {ports} is open to 0.0.0.0/0 "
         "on every node, bypassing the load balancer (not a health-check cause)",
         evidence=[
-            f"Service {state.target.ref} {source} = {ranges or 'not set'}" + ("" if ranges else f"; annotation {ANN} not set"),
+            f"Service {state.target.ref} {source} = {', '.join(ranges) or 'not set'}" + ("" if ranges else f"; annotation {ANN} not set"),
             f"nodes with ExternalIP: {shown}",
         ],
         next_step=f"kubectl -n {state.target.namespace} patch svc {state.target.service} --type merge -p '{patch}'  "

@@ -330,8 +330,8 @@ def traffic_policy(state: State) -> list[Finding]:
                 Status.FAIL,
                 f"externalTrafficPolicy Local: the {total_ready} ready pod(s) run only on nodes the load balancer does not target "
                 f"({', '.join(elsewhere) or 'none'}), so none of the {len(candidates)} targeted nodes can be healthy",
-                evidence=base,
-                next_step=fix.command + "  (or schedule the pods onto targeted nodes)",
+                evidence=base + ["or keep Local and schedule the pods onto targeted nodes"],
+                next_step=fix.command,
                 fix=fix,
                 cause="traffic-policy",
             )
@@ -347,10 +347,9 @@ def traffic_policy(state: State) -> list[Finding]:
                 Status.WARN,
                 f"externalTrafficPolicy Local: {len(without)} of {len(candidates)} nodes ({_short(without)}) run no ready pod and fail the health check by design; "
                 f"expect {len(with_pod)} healthy target(s) ({_short(with_pod)})",
-                evidence=base,
-                next_step="Nothing is broken if exactly those nodes are unhealthy. To make every node healthy: "
-                + fix.command
-                + " (client source IP is then lost), or spread the pods over every node",
+                evidence=base + ["to make every node pass: the fix below (client source IP is then lost), or keep Local and "
+                                 "run a ready pod on every node (a DaemonSet, or topologySpreadConstraints over kubernetes.io/hostname)"],
+                next_step=fix.command,
                 fix=fix,
                 cause="traffic-policy" if exact else "",
                 supports=() if exact else ("traffic-policy",),

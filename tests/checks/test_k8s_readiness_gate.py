@@ -76,7 +76,9 @@ def test_skip_without_gates_and_when_not_read():
     [
         ({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}, "it does not manage this load balancer"),
         ({"service.beta.kubernetes.io/aws-load-balancer-type": "external"}, "only for ip targets; these are instance targets"),
-        ({"service.kubernetes.io/loadbalance-id": "lb-abc"}, "only behind a direct-access Service"),
+        ({"service.kubernetes.io/loadbalance-id": "lb-abc"}, "NodePort mode: the CLB targets nodes"),
+        ({"service.kubernetes.io/loadbalance-id": "lb-abc", "service.cloud.tencent.com/direct-access": "true"},
+         "to pods created while a direct-access Service selects them"),
     ],
 )
 def test_no_gate_advice_where_a_gate_cannot_exist(annotations, words):

@@ -21,6 +21,7 @@ def test_ranges_set_pass():
     svc = service(annotations=NLB, loadBalancerSourceRanges=["143.231.0.0/16"])
     [f] = run_check(ID, make_state(svc, pod(), node("node-1", external_ip="198.51.100.7")))
     assert f.status == Status.PASS and "143.231.0.0/16" in f.summary
+    assert any(e.endswith("= 143.231.0.0/16") for e in f.evidence), f.evidence  # the list in words, not a Python repr
 
 
 def test_annotation_form_counts():
@@ -33,6 +34,7 @@ def test_explicit_world_range_is_still_open():
     svc = service(annotations=NLB, loadBalancerSourceRanges=["0.0.0.0/0"])
     [f] = run_check(ID, make_state(svc, pod(), node("node-1", external_ip="198.51.100.7")))
     assert f.status == Status.WARN
+    assert not any("['" in e for e in f.evidence), f.evidence  # the list in words, not a Python repr
 
 
 def test_private_nodes_pass():

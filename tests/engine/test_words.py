@@ -123,7 +123,8 @@ def test_nothing_unread_is_called_clean():
     [
         ("traffic-policy-local", "it does not manage this load balancer"),  # in-tree NLB, instance targets
         ("security-group-blocks-nlb", "it does not manage this load balancer"),
-        ("tke-httpcode-mask", "only behind a direct-access Service"),
+        ("tke-security-group-vip", "NodePort mode: the CLB targets nodes, so TKE adds no pod gate"),
+        ("tke-direct-access-crashloop", "to pods created while a direct-access Service selects them"),
         ("alb-healthcheck-path", "kubectl label namespace shop elbv2.k8s.aws/pod-readiness-gate-inject=enabled"),  # ALB ip targets
     ],
 )
@@ -149,6 +150,7 @@ def test_an_nlb_keeping_client_ips_is_not_said_to_send_traffic_from_its_subnets(
     [
         ("alb-healthcheck-path", "kubectl -n shop annotate ingress checkout alb.ingress.kubernetes.io/healthcheck-path=/healthz --overwrite"),
         ("nlb-annotation-range", "kubectl -n payments annotate svc gateway"),
+        ("traffic-policy-local", "kubectl -n shop patch svc api --type merge -p '{\"spec\":{\"externalTrafficPolicy\":\"Cluster\"}}'"),
     ],
 )
 def test_a_fix_is_one_command_shown_once(example, command):
