@@ -192,6 +192,8 @@ class Settings(BaseSettings):
     lbhealth_redis_sentinels: str = ""  # "host:port,host:port": the primary is found through these
     lbhealth_redis_sentinel_master: str = "mymaster"
     lbhealth_redis_sentinel_password: str | None = None
+    lbhealth_redis_sentinel_tls: bool = False  # the Sentinels listen on TLS (tls-port of sentinel.conf)
+    lbhealth_redis_ca_file: str = ""  # CA bundle of the Redis/Sentinel certificates (a private CA)
     # rq queue of fix jobs (previews, approved writes). The Helm chart sets "lbhealth-fixes", which only
     # the fix writer (`lbhealth worker --queue lbhealth-fixes`, its own ServiceAccount) runs.
     lbhealth_fix_queue: str = "lbhealth"

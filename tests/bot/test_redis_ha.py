@@ -8,6 +8,8 @@ import time
 
 import pytest
 import redis
+from redis.connection import SSLConnection
+from redis.sentinel import SentinelManagedSSLConnection
 from rq import Queue, SimpleWorker
 
 from bot.redis_ha import connect, sentinel_hosts
@@ -91,5 +93,53 @@ def test_no_primary_is_a_connection_error():
         c.primary.kill()
         with pytest.raises(redis.ConnectionError):  # the web tier answers 503 / a clear reply
             client.rpush("lbhealth:intake", "x")
+    finally:
+        c.stop()
+
+
+def test_a_private_ca_from_its_own_setting():
+    server = TlsRedis()
+    try:
+        url = f"rediss://lbhealth@127.0.0.1:{server.port}/0"  # no ssl_ca_certs in the URL: the CA file setting
+        client = connect(settings(redis_url=url, redis_password=server.password, lbhealth_redis_ca_file=str(server.cert)), socket_timeout=2)
+        assert client.acl_whoami() == "lbhealth"
+        with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+            connect(settings(redis_url=url, redis_password=server.password), socket_timeout=2).ping()
+    finally:
+        server.stop()
+
+
+def test_sentinels_and_the_primary_over_tls_through_a_failover():
+    """Every process TLS-only (tests.fakes.redis_ha): the Sentinels are asked over TLS, the primary
+    they name is reached over TLS, both verified with the CA file, and the client follows a failover."""
+    c = SentinelCluster(tls=True)
+    try:
+        env = dict(redis_url="rediss://ignored:1/0", redis_password=c.password, lbhealth_redis_sentinels=c.sentinels,
+                   lbhealth_redis_sentinel_master=MASTER, lbhealth_redis_ca_file=str(c.ca))
+        client = connect(settings(**env, lbhealth_redis_sentinel_tls=True), socket_timeout=2, socket_connect_timeout=1)
+        client.set("k", "before")
+        assert client.execute_command("WAIT", 1, 2000) == 1
+        pool = client.connection_pool
+        assert pool.connection_class is SentinelManagedSSLConnection
+        assert all(s.connection_pool.connection_class is SSLConnection for s in pool.sentinel_manager.sentinels)
+        c.kill_primary_and_wait_for_failover()
+        for _ in range(50):
+            try:
+                assert client.get("k") == b"before"
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the client did not reach the promoted replica over TLS")
+        assert pool.get_master_address() == ("127.0.0.1", c.replica.port)
+        client.set("k", "after")
+        # Sentinels on TLS asked in plain text, or without the CA: no primary is found
+        for wrong in (settings(**env), settings(**{**env, "lbhealth_redis_ca_file": ""}, lbhealth_redis_sentinel_tls=True)):
+            with pytest.raises(redis.ConnectionError):
+                connect(wrong, socket_timeout=1, socket_connect_timeout=0.5).ping()
+        # the primary asked in plain text (redis://) while the Sentinels answer over TLS
+        plain = settings(**{**env, "redis_url": "redis://ignored:1/0"}, lbhealth_redis_sentinel_tls=True)
+        with pytest.raises(redis.ConnectionError):
+            connect(plain, socket_timeout=1, socket_connect_timeout=0.5).ping()
     finally:
         c.stop()

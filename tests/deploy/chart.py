@@ -28,7 +28,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "external": {
                 "url": "rediss://lbhealth@redis.internal.example:6380/0",
                 "passwordSecret": "lbhealth-redis-acl",
-                "sentinel": {"hosts": ["sentinel-0.example:26379", "sentinel-1.example:26379"], "masterName": "lbhealth"},
+                "tls": {"caSecret": "lbhealth-redis-ca"},
+                "sentinel": {"hosts": ["sentinel-0.example:26379", "sentinel-1.example:26379"], "masterName": "lbhealth",
+                             "tls": True, "passwordSecret": "lbhealth-sentinel"},
                 "cidrs": ["10.20.0.0/16"],
                 "port": 6380,
             },
@@ -102,3 +104,8 @@ def pod_specs(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def container_env(values: dict[str, Any] | None, deployment: str = "lbhealth-worker") -> dict[str, Any]:
+    """The environment of the first container of a rendered Deployment."""
+    return env_of(named(render(values), "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0])

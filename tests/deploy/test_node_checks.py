@@ -16,7 +16,7 @@ from checks.collect.node import DEFAULT_IMAGE
 from tests import factories as f
 from tests.bot.conftest import make_settings, run_jobs
 from tests.collect.test_node import IPTABLES_KUBE_PROXY, SYSCTL_TKE, _kubelet
-from tests.deploy.chart import env_of, named, of_kind, render
+from tests.deploy.chart import container_env, of_kind, render
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -24,26 +24,20 @@ NODE_ENV = ("LBHEALTH_NODE_CHECKS", "LBHEALTH_NODE_NAMESPACE", "LBHEALTH_NODE_IM
 ON = {"nodeChecks": {"enabled": True, "namespace": "lbhealth-node"}}
 
 
-def worker_env(values: dict[str, Any]) -> dict[str, Any]:
-    docs = render(values)
-    return env_of(named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]["containers"][0])
-
-
 def test_the_worker_env_follows_node_checks_and_the_role_namespace():
-    off = worker_env({})
+    off = container_env({})
     assert off["LBHEALTH_NODE_CHECKS"] == "false" and "LBHEALTH_NODE_NAMESPACE" not in off
     docs = render(ON)
-    on = worker_env(ON)
+    on = container_env(ON)
     assert on["LBHEALTH_NODE_CHECKS"] == "true" and on["LBHEALTH_NODE_IMAGE"] == DEFAULT_IMAGE
     (role,) = [r for r in of_kind(docs, "Role") if r["metadata"]["name"] == "lbhealth-node-reader"]
     (binding,) = [b for b in of_kind(docs, "RoleBinding") if b["metadata"]["name"] == "lbhealth-node-reader"]
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == on["LBHEALTH_NODE_NAMESPACE"] == "lbhealth-node"
     assert [s["name"] for s in binding["subjects"]] == ["lbhealth-worker"]
     # only the worker runs diagnoses with node checks: serve and the writer never get the switch
-    fixes = render({**ON, "fixes": {"enabled": True}})
     for name in ("lbhealth-serve", "lbhealth-writer"):
-        env = env_of(named(fixes, "Deployment", name)["spec"]["template"]["spec"]["containers"][0])
-        assert not set(NODE_ENV) & set(env), name
+        assert not set(NODE_ENV) & set(container_env({**ON, "fixes": {"enabled": True}}, name)), name
+    assert set(NODE_ENV) <= set(on)
 
 
 def cluster() -> list[dict[str, Any]]:
@@ -63,7 +57,7 @@ def diagnose_with_chart_env(values, monkeypatch, tmp_path, redis_url) -> tuple[F
     from bot.app import worker_deps
     from bot.queue import DiagnosisJob, enqueue_diagnosis
 
-    for name, value in worker_env(values).items():
+    for name, value in container_env(values).items():
         if name in NODE_ENV:
             monkeypatch.setenv(name, value)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "TENCENTCLOUD_SECRET_ID"):

@@ -61,39 +61,58 @@ class Node:
 
 
 class SentinelCluster:
-    """A primary, one replica and one Sentinel (quorum 1) that fails over 1 s after the primary dies."""
+    """A primary, one replica and one Sentinel (quorum 1) that fails over 1 s after the primary dies.
 
-    def __init__(self, password: str = "s3cret-pass") -> None:
+    tls: every process listens on TLS only (plain TCP off), replicates and is watched over TLS, with
+    one self-signed certificate for 127.0.0.1 that is also the CA (`self.ca`)."""
+
+    def __init__(self, password: str = "s3cret-pass", *, tls: bool = False) -> None:
         self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="lbhealth-sentinel-"))
+        self.ca: Path | None = None
+        tls_conf = ""
+        if tls:
+            self.ca, key = self_signed(self.dir)
+            tls_conf = (f"tls-cert-file {self.ca}\ntls-key-file {key}\ntls-ca-cert-file {self.ca}\n"
+                        "tls-auth-clients no\ntls-replication yes\n")
         auth = f"requirepass {password}\nmasterauth {password}\n"
-        self.primary = Node(self.dir, "primary", auth + "appendonly no\n")
-        self.replica = Node(self.dir, "replica", auth + f"replicaof 127.0.0.1 {self.primary.port}\nreplica-priority 100\n")
-        self.sentinel = Node(
-            self.dir,
+        self.primary = self._node("primary", auth + tls_conf + "appendonly no\n", tls)
+        self.replica = self._node("replica", auth + tls_conf + f"replicaof 127.0.0.1 {self.primary.port}\nreplica-priority 100\n", tls)
+        self.sentinel = self._node(
             "sentinel",
-            f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 1\n"
+            tls_conf
+            + f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 1\n"
             f"sentinel auth-pass {MASTER} {password}\n"
             f"sentinel down-after-milliseconds {MASTER} 1000\n"
             f"sentinel failover-timeout {MASTER} 5000\n",
+            tls,
             sentinel=True,
         )
         self._wait(lambda: self._replica_synced(), "the replica to sync")
         self._wait(lambda: self.sentinel_client().sentinel_master(MASTER).get("num-slaves", 0) >= 1, "the Sentinel to see the replica")
+
+    def _node(self, name: str, config: str, tls: bool, *, sentinel: bool = False) -> Node:
+        port = free_port() if tls else None
+        return Node(self.dir, name, (f"tls-port {port}\n" if tls else "") + config, sentinel=sentinel, tls_port=port)
+
+    @property
+    def tls(self) -> dict[str, object]:
+        """redis-py keyword arguments for a TLS connection to any of the processes."""
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)} if self.ca else {}
 
     @property
     def sentinels(self) -> str:
         return f"127.0.0.1:{self.sentinel.port}"
 
     def sentinel_client(self) -> redis.Redis:
-        return redis.Redis(port=self.sentinel.port, socket_timeout=1, decode_responses=True)
+        return redis.Redis("127.0.0.1", self.sentinel.port, socket_timeout=1, decode_responses=True, **self.tls)
 
     def primary_port(self) -> int:
         _, port = self.sentinel_client().sentinel_get_master_addr_by_name(MASTER)
         return int(port)
 
     def _replica_synced(self) -> bool:
-        info = redis.Redis(port=self.replica.port, password=self.password, socket_timeout=1).info("replication")
+        info = redis.Redis("127.0.0.1", self.replica.port, password=self.password, socket_timeout=1, **self.tls).info("replication")
         return info.get("master_link_status") == "up"
 
     @staticmethod

@@ -74,12 +74,44 @@ capabilities:
   valueFrom:
     secretKeyRef: {name: {{ .Values.redis.external.passwordSecret }}, key: {{ .Values.redis.external.passwordKey }}}
 {{- end }}
-{{- with .Values.redis.external.sentinel.hosts }}
-- name: LBHEALTH_REDIS_SENTINELS
-  value: {{ join "," . | quote }}
-- name: LBHEALTH_REDIS_SENTINEL_MASTER
-  value: {{ $.Values.redis.external.sentinel.masterName | quote }}
+{{- if .Values.redis.external.tls.caSecret }}
+- name: LBHEALTH_REDIS_CA_FILE
+  value: /etc/lbhealth/redis-ca/ca.crt
 {{- end }}
+{{- with .Values.redis.external.sentinel }}
+{{- if .hosts }}
+- name: LBHEALTH_REDIS_SENTINELS
+  value: {{ join "," .hosts | quote }}
+- name: LBHEALTH_REDIS_SENTINEL_MASTER
+  value: {{ .masterName | quote }}
+- name: LBHEALTH_REDIS_SENTINEL_TLS
+  value: {{ .tls | quote }}
+{{- if .passwordSecret }}
+- name: LBHEALTH_REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .passwordSecret }}, key: {{ .passwordKey }}}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The private CA of an external Redis's certificates, when one is named (LBHEALTH_REDIS_CA_FILE). */}}
+{{- define "lbhealth.redisCaVolume" -}}
+{{- if and (eq .Values.redis.mode "external") .Values.redis.external.tls.caSecret }}
+- name: redis-ca
+  secret:
+    secretName: {{ .Values.redis.external.tls.caSecret }}
+    items:
+      - {key: {{ .Values.redis.external.tls.caKey }}, path: ca.crt}
+{{- end }}
+{{- end -}}
+
+{{- define "lbhealth.redisCaMount" -}}
+{{- if and (eq .Values.redis.mode "external") .Values.redis.external.tls.caSecret }}
+- name: redis-ca
+  mountPath: /etc/lbhealth/redis-ca
+  readOnly: true
 {{- end }}
 {{- end -}}
 
@@ -122,6 +154,7 @@ capabilities:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- include "lbhealth.redisCaVolume" . }}
 {{- end -}}
 
 {{- define "lbhealth.configMounts" -}}
@@ -130,4 +163,5 @@ capabilities:
   readOnly: true
 - name: tmp
   mountPath: /tmp
+{{- include "lbhealth.redisCaMount" . }}
 {{- end -}}

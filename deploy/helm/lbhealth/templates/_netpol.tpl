@@ -13,8 +13,8 @@
 {{- else }}
 - ports:
     - {port: {{ .Values.redis.external.port }}, protocol: TCP}
-    {{- if .Values.redis.external.sentinel.hosts }}
-    - {port: 26379, protocol: TCP}
+    {{- range $port := .Values.redis.external.sentinel.hosts | include "lbhealth.sentinelPorts" | fromJsonArray }}
+    - {port: {{ $port }}, protocol: TCP}
     {{- end }}
   {{- with .Values.redis.external.cidrs }}
   to:
@@ -37,4 +37,14 @@
     - ipBlock: {cidr: {{ . | quote }}}
     {{- end }}
   {{- end }}
+{{- end -}}
+
+
+{{/* The Sentinels' ports, once each (a JSON list), from their host:port list. */}}
+{{- define "lbhealth.sentinelPorts" -}}
+{{- $ports := list -}}
+{{- range . -}}
+{{- $ports = append $ports (regexFind "[0-9]+$" . | int) -}}
+{{- end -}}
+{{- $ports | uniq | toJson -}}
 {{- end -}}
