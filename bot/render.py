@@ -156,6 +156,37 @@ def _command(text: Any, limit: int, block: bool = False) -> str:
     return f"```{text}```" if block else f"`{text}`"
 
 
+# A next step is often "lead-in: command  (note)" or "command  # note". Shown as one line, a person
+# copying it pastes the words around the command too (a shell rejects "(...)"; zsh passes "# ..." on as
+# arguments), so the renderers set the command apart. Only a step whose command starts with a known CLI
+# is split; anything else is shown as written.
+_STEP = re.compile(
+    r"^(?:(?P<lead>.*?:)\s)??(?P<cmd>(?:kubectl|aws|tccli|curl|iptables|sysctl|helm|wget|nc)\s.*?|VPC_CIDR=.*?)"
+    r"(?:\s{2}(?P<note>#\s.*|\(.*\)))?$",
+    re.S,
+)
+
+
+def step_parts(step: Any) -> tuple[str, str, str]:
+    """(lead-in sentence, the command, the note after it) of a next step; ("", step, "") when no known
+    command stands in it."""
+    text = str(step or "")
+    m = _STEP.match(text)
+    if not m:
+        return "", text, ""
+    note = (m.group("note") or "").removeprefix("# ")
+    return (m.group("lead") or "").strip(), m.group("cmd").rstrip(), note.strip()
+
+
+def _step(text: Any, limit: int, block: bool = False) -> str:
+    """A next step for Slack: its lead-in, the command alone in a code span (block), then its note."""
+    if not _STEP.match(str(text)):
+        return _command(text, limit, block)
+    lead, cmd, note = step_parts(text)
+    sep = "\n" if block else " "
+    return sep.join(p for p in (lead, _command(cmd, limit, block), note) if p)
+
+
 def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, default=str)
 
@@ -249,7 +280,7 @@ def env() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.globals.update(mark=lambda s: MARKS.get(str(s), "?"))
+    environment.globals.update(mark=lambda s: MARKS.get(str(s), "?"), step_parts=step_parts)
     return environment
 
 
@@ -264,7 +295,7 @@ def slack_env() -> jinja2.Environment:
     )
     environment.filters.update(clip=_clip, oneline=_oneline, code=_code, codeblock=_codeblock,
                                pretty_json=_pretty_json, skip_lines=_skip_lines,
-                               command=_command)
+                               command=_command, step=_step)
     environment.globals.update(
         emoji=lambda s: EMOJI.get(str(s), ":grey_question:"),
         bullets=_bullets,

@@ -189,3 +189,30 @@ def test_slack_evidence_collapses_whole_lines_never_cuts_one():
     shown = [ln[2:] for ln in section.splitlines() if ln.startswith("• ") and "more in the full report" not in ln]
     assert shown and all(s in lines for s in shown)  # each bullet whole
     assert f"• … {5 - len(shown)} more in the full report" in section
+
+
+# ---- a command set apart from the words around it (copy-paste mid-incident) ---------------------------
+
+
+def test_the_command_of_a_next_step_stands_alone_on_its_line_and_in_its_code_span():
+    """'cmd  (note)' pasted whole is a shell syntax error; 'lead: cmd' pastes the lead too."""
+    text = text_of("ingress-missing-service")
+    lines = text.splitlines()
+    i = lines.index("    next: Re-create Service shop/checkout from its manifest, or point the Ingress at the Service that replaced it:")
+    assert lines[i + 1].strip() == "kubectl edit ingress checkout -n shop"
+    assert lines[i + 2].strip() == "(spec.rules[].http.paths[].backend.service.name)"
+    assert "    next: kubectl describe pod billing-6f7-zz -n api" in text_of("image-pull-backoff").splitlines()
+
+    root = render.slack_report_messages(report_of("ingress-missing-service"))[0]["blocks"]
+    step = next(b["text"]["text"] for b in root if b["type"] == "section" and b["text"]["text"].startswith("*Next step*"))
+    assert "```kubectl edit ingress checkout -n shop```" in step and "(spec.rules[]" in step.split("```")[-1]
+    others = slack_text("tke-httpcode-mask")
+    assert "`tccli clb DescribeTargetHealth --LoadBalancerIds '[\"lb-6efswuxa\"]'` CLB's detail" in others
+
+    md = render.render_markdown(report_of("ingress-missing-service"))
+    assert "```\nkubectl edit ingress checkout -n shop\n```" in md
+
+
+def test_a_heredoc_command_keeps_its_terminator_at_the_start_of_a_line():
+    text = text_of("networkpolicy-deny")
+    assert "\nEOF\n" in text and "          VPC_CIDR=$(aws ec2 describe-vpcs" in text
