@@ -367,7 +367,7 @@ def _run_cases(clouds, sizes, latencies, runs, rows, proxy, aws_res) -> None:
                 os.environ["AWS_ENDPOINT_URL"] = proxy.url
                 objs = aws_cluster(size, aws_res)
                 kube = FakeKubeAPI(objs).start()
-                clients = Clients(k8s=kube.api_client(), aws_session=boto3.Session(region_name="us-east-1"))
+                clients = Clients(k8s=kube.api_client(), cloud={"aws": {"session": boto3.Session(region_name="us-east-1")}})
 
                 def set_latency(ms: float, kube: FakeKubeAPI = kube, proxy: LatencyProxy = proxy) -> None:
                     kube.latency_ms = ms
@@ -390,9 +390,8 @@ def _run_cases(clouds, sizes, latencies, runs, rows, proxy, aws_res) -> None:
                 kube = FakeKubeAPI(objs).start()
                 clients = Clients(
                     k8s=kube.api_client(),
-                    tencent_credential=credential.Credential("AKIDbench", "bench-secret"),
-                    tencent_region="ap-guangzhou",
-                    tencent_endpoint=tc.url,
+                    cloud={"tencent": {"credential": credential.Credential("AKIDbench", "bench-secret"),
+                                       "region": "ap-guangzhou", "endpoint": tc.url}},
                 )
 
                 def set_latency(ms: float, kube: FakeKubeAPI = kube, tc: Any = tc) -> None:

@@ -16,6 +16,7 @@ sends it. deploy/ turns PERMISSIONS into RBAC / IAM / CAM (a test holds them equ
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,13 +112,54 @@ class KubeWrite:
 
 @dataclass(frozen=True)
 class CloudWrite:
-    """One cloud API call: AWS `ec2.authorize_security_group_ingress` or Tencent `vpc.CreateSecurityGroupPolicies`."""
+    """One cloud API call, sent by the writer of the provider it names (bot/fixes/clouds/<provider>.py)."""
 
-    provider: str  # aws | tencent
-    action: str  # AuthorizeSecurityGroupIngress | CreateSecurityGroupPolicies
+    provider: str  # the provider's name in checks.providers: aws | tencent | ...
+    action: str  # the API action: AuthorizeSecurityGroupIngress | CreateSecurityGroupPolicies | ...
     params: dict[str, Any]
     region: str | None
     command: str
+
+
+@dataclass
+class CloudResult:
+    status: str  # applied | conflict | failed
+    message: str
+
+
+class SecurityGroupWriter(Protocol):
+    """One cloud's half of FIX-SG-RULE: which plans are its, the call that adds the rule, the one
+    that removes it again, and the group's rules for the approver's diff.
+
+    A writer lives in bot/fixes/clouds/<provider name>.py as `WRITER`; `bot.fixes.cloud` finds it
+    by the provider's name, so the generic fix flow never names a cloud. `clients` is
+    `checks.collect.live.Clients`; a writer reads its own settings from `clients.of(provider)`.
+    The pre-image a rollback needs is the write itself: {"provider", "params", "region"}.
+    """
+
+    provider: str
+    checks: tuple[str, ...]  # this cloud's checks that propose FIX-SG-RULE: ("AWS-SG",)
+    permissions: tuple[Permission, ...]  # IAM / CAM / ... actions deploy/ grants the writer
+
+    def owns(self, api_version: str) -> bool:
+        """Is a plan whose target SecurityGroup has this `api_version` ("ec2", "vpc/2017-03-12") this cloud's?"""
+        ...
+
+    def plan_write(self, plan: FixPlan, fix_id: str) -> CloudWrite:
+        """The call for `plan`, refusing (PlanError) anything but one rule from a specific source."""
+        ...
+
+    def authorize(self, write: CloudWrite, clients: Any) -> CloudResult: ...
+
+    def revoke(self, pre_image: dict[str, Any], clients: Any) -> CloudResult: ...
+
+    def revoke_command(self, pre_image: dict[str, Any]) -> str:
+        """What a person runs to remove the rule by hand (cloud writes off)."""
+        ...
+
+    def rules(self, write: CloudWrite, clients: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The group's ingress rules now and with the new rule, one line each; raises when not read."""
+        ...
 
 
 class FixModule(Protocol):
@@ -154,6 +196,17 @@ def require(condition: bool, fix_id: str, what: str) -> None:
 
 def only_keys(value: Any, allowed: Iterable[str]) -> bool:
     return isinstance(value, dict) and set(value) <= set(allowed)
+
+
+_WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+def not_world(cidr: Any) -> bool:
+    """A CIDR a rule may admit: valid and narrower than the whole Internet."""
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False) not in _WORLD
+    except ValueError:
+        return False
 
 
 def annotations_patch(plan: FixPlan, fix_id: str, allowed_prefixes: tuple[str, ...]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """After a write: re-run the originating checks and poll the load balancer's target health.
 
-The polling reads go through `checks` (the AWS collector's DescribeTargetHealth, the Tencent
-one's DescribeTargetHealth), so bot/fixes keeps to writing. The time allowed is the load
+The polling reads go through `checks` (the collector of the provider in front of the Service:
+AWS's and Tencent's DescribeTargetHealth), and each provider counts its own targets
+(`Provider.target_health`), so bot/fixes keeps to writing and names no cloud. The time allowed is the load
 balancer's own: health-check interval x healthy threshold plus a margin for the controller's
 reconcile. Without cloud credentials the re-diagnosis is all there is, and the result says so.
 """
@@ -14,57 +15,33 @@ from bot.fixes import audit
 from bot.fixes.model import FixContext, Preview, Verification
 from checks.collect.errors import CollectError
 from checks.model import Status, Target
+from checks.providers import provider
 
 VERIFY_MARGIN_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0  # when the health-check settings were not read
 MAX_TIMEOUT_S = 240.0  # a CLB may check every 300 s x 10: past this, say so rather than hold a worker (rq job_timeout 300)
 
 
-def _aws_targets(state: Any) -> tuple[int, int]:
-    descs = [d for ds in state.aws.target_health.values() for d in ds or []]
-    healthy = sum(1 for d in descs if (d.get("TargetHealth") or {}).get("State") == "healthy")
-    return healthy, len(descs)
-
-
-def _tencent_targets(state: Any) -> tuple[int, int]:
-    targets = [
-        t
-        for lb in state.tencent.target_health or []
-        for listener in lb.get("Listeners") or []
-        for rule in listener.get("Rules") or []
-        for t in rule.get("Targets") or []
-    ]
-    return sum(1 for t in targets if t.get("HealthStatus") is True), len(targets)
-
-
 def _timeout(state: Any, cloud: str | None) -> float:
     """Interval x healthy threshold (the longest of the Service's groups / listeners) + margin."""
-    spans: list[float] = []
-    if cloud == "aws":
-        spans = [float(tg.get("HealthCheckIntervalSeconds") or 0) * float(tg.get("HealthyThresholdCount") or 0) for tg in state.aws.target_groups]
-    elif cloud == "tencent":
-        spans = [
-            float((li.get("HealthCheck") or {}).get("IntervalTime") or 0) * float((li.get("HealthCheck") or {}).get("HealthNum") or 0)
-            for lis in state.tencent.listeners.values()
-            for li in lis or []
-        ]
-    span = max(spans, default=0.0)
+    p = provider(cloud)
+    span = p.settle_s(state) if p else 0.0
     return span + VERIFY_MARGIN_S if span else DEFAULT_TIMEOUT_S
 
 
 def _health(state: Any, cloud: str | None) -> tuple[int, int] | None:
     """(healthy, total) targets, or None when target health was not read (no credentials, offline)."""
-    read = {"aws": "aws.target_health", "tencent": "tencent.target_health"}.get(cloud or "")
-    if not read or read not in state.reads_done or read in state.read_errors:
+    p = provider(cloud)
+    if p is None or p.target_health_read not in state.reads_done or p.target_health_read in state.read_errors:
         return None
-    return _aws_targets(state) if cloud == "aws" else _tencent_targets(state)
+    return p.target_health(state)
 
 
 def _why_not_read(state: Any, cloud: str | None) -> str:
-    read = {"aws": "aws.target_health", "tencent": "tencent.target_health"}.get(cloud or "")
-    if not read:
+    p = provider(cloud)
+    if p is None:
         return "no cloud load balancer was detected"
-    return state.why_not_read(read) or "not read"
+    return state.why_not_read(p.target_health_read) or "not read"
 
 
 def verify(p: Preview, ctx: FixContext, *, who: str = "lbhealth", job_id: str = "") -> Verification:

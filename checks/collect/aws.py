@@ -28,7 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from checks.lbview import detect_cloud
-from checks.providers.aws import AWS_READS
+from checks.providers.aws import AWS_READS, PROVIDER
 from checks.providers.aws.mapping import (
     NETWORK_REASONS,
     instance_id_of_node,
@@ -197,11 +197,13 @@ def resolve_region(state: State, session: Any = None) -> str | None:
 
 
 def collect_live(state: State, reads: set[str], clients: Any) -> None:
-    """The provider hook `checks.collect.live` calls: the session or clients of `live.Clients`."""
-    if clients.aws_clients is not None:
-        collect_aws(state, reads, session=clients.aws_session, clients=clients.aws_clients)
+    """The provider hook `checks.collect.live` calls. This provider's settings in `live.Clients`:
+    `session` (a boto3.Session) and `clients` ({"elbv2": ..., "ec2": ...} made elsewhere; tests: Stubber)."""
+    mine = clients.of(PROVIDER.name)
+    if mine.get("clients") is not None:
+        collect_aws(state, reads, session=mine.get("session"), clients=mine["clients"])
     else:
-        collect_aws(state, reads, session=clients.aws_session)
+        collect_aws(state, reads, session=mine.get("session"))
 
 
 def collect_aws(

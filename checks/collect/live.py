@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from checks.collect.errors import CollectError
@@ -42,22 +42,22 @@ __all__ = ["Clients", "CollectError", "collect", "reads_of", "shared_api_client"
 
 @dataclass
 class Clients:
-    """What a live diagnosis talks to. Anything left None comes from the environment."""
+    """What a live diagnosis talks to. Anything left None or absent comes from the environment.
+
+    `cloud` holds each provider's own settings under its name, so a provider needs no field here;
+    the provider's collector documents its keys (checks.collect.aws: session, clients;
+    checks.collect.tencent: credential, region, endpoint). `region` is the one key every
+    provider may be given: the cluster's configured region.
+    """
 
     k8s: Any = None  # kubernetes.client.ApiClient
     context: str | None = None  # kubeconfig context when k8s is None (else options["context"])
-    aws_session: Any = None  # boto3.Session
-    aws_clients: dict[str, Any] | None = None  # {"elbv2": ..., "ec2": ...} made elsewhere (tests: Stubber)
-    tencent_credential: Any = None  # tencentcloud.common.credential.Credential
-    tencent_region: str | None = None
-    tencent_endpoint: str | None = None  # default: LBHEALTH_TENCENT_ENDPOINT
+    cloud: dict[str, dict[str, Any]] = field(default_factory=dict)  # provider name -> its settings
     max_workers: int = 16  # threads for the parallel reads of one diagnosis
 
-    def tencent_endpoint_or_env(self) -> str | None:
-        return self.tencent_endpoint or os.environ.get("LBHEALTH_TENCENT_ENDPOINT") or None
-
-    def tencent_region_or_env(self) -> str | None:
-        return self.tencent_region or os.environ.get("TENCENTCLOUD_REGION") or None
+    def of(self, name: str) -> dict[str, Any]:
+        """The settings given for provider `name` ({} when none)."""
+        return self.cloud.get(name) or {}
 
 
 K8S_CLIENT_MAX_AGE_S = 600.0

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.lbview import detect_cloud
-from checks.providers.tencent import tencent_direct_access
+from checks.providers.tencent import PROVIDER, tencent_direct_access
 from checks.providers.tencent.mapping import ingress_lb_ids, service_lb_ids, status_ips
 from checks.state import State, meta
 
@@ -234,14 +234,19 @@ def _parallel(jobs: list[Callable[[], Any]]) -> list[Any]:
 
 
 def collect_live(state: State, reads: set[str], clients: Any) -> None:
-    """The provider hook `checks.collect.live` calls: credentials, region and endpoint of `live.Clients`."""
-    collect_tencent(
-        state,
-        reads,
-        credential=clients.tencent_credential,
-        region=clients.tencent_region_or_env(),
-        endpoint=clients.tencent_endpoint_or_env(),
-    )
+    """The provider hook `checks.collect.live` calls. This provider's settings in `live.Clients`:
+    `credential` (a tencentcloud Credential or (id, key)), `region`, `endpoint` (default: the environment's)."""
+    mine = clients.of(PROVIDER.name)
+    collect_tencent(state, reads, credential=mine.get("credential"), region=region_or_env(mine), endpoint=endpoint_or_env(mine))
+
+
+def endpoint_or_env(settings: dict[str, Any]) -> str | None:
+    """The API endpoint of these settings, else LBHEALTH_TENCENT_ENDPOINT (a loopback fake in tests)."""
+    return settings.get("endpoint") or os.environ.get("LBHEALTH_TENCENT_ENDPOINT") or None
+
+
+def region_or_env(settings: dict[str, Any]) -> str | None:
+    return settings.get("region") or os.environ.get("TENCENTCLOUD_REGION") or None
 
 
 def collect_tencent(

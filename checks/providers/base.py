@@ -85,6 +85,7 @@ class Provider(Protocol):
     sources: dict[str, Source]  # the reads a verdict depends on, and the command or grant supplying each
     lb_words: str  # how its load balancers show themselves, for "no cloud was recognised"
     target_health_command: str  # the one command that shows what the load balancer thinks of its targets
+    target_health_read: str  # the read holding what the load balancer thinks of its targets
 
     def state_slice(self, state: State) -> CloudSlice: ...
 
@@ -103,6 +104,15 @@ class Provider(Protocol):
     def health_checks(self, state: State) -> list[HealthCheck]: ...
 
     def probe_sources(self, state: State) -> tuple[list[ProbeSource], str]: ...
+
+    def target_health(self, state: State) -> tuple[int, int]:
+        """(healthy, total) targets as `target_health_read` left them (a fix's verification polls it)."""
+        ...
+
+    def settle_s(self, state: State) -> float:
+        """Interval x healthy threshold, the longest of the health checks as read (0: not read):
+        how long a healthy target takes to count as healthy."""
+        ...
 
 
 def external_traffic_local(state: State) -> bool:

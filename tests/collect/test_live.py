@@ -120,7 +120,7 @@ def test_aws_service_reads_aws_and_never_tencent(aws_env, moto_world):
     tencent = CountingServer()
     try:
         with FakeKubeAPI(aws_objects(moto_world)) as kube:
-            clients = Clients(k8s=kube.api_client(), aws_session=boto3.Session(region_name="us-east-1"), tencent_endpoint=tencent.url)
+            clients = Clients(k8s=kube.api_client(), cloud={"aws": {"session": boto3.Session(region_name="us-east-1")}, "tencent": {"endpoint": tencent.url}})
             state = collect(Target("shop", "web"), [ALL], options={"probe": False}, clients=clients)
             k8s_total = kube.total
     finally:
@@ -154,7 +154,7 @@ def test_tencent_service_reads_tencent_and_never_aws(aws_env):
     sc, tc = tencent_setup()
     try:
         with FakeKubeAPI(sc.objects) as kube:
-            clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+            clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
             state = collect(Target("shop", "web"), [ALL], options={"probe": False}, clients=clients)
             k8s_total = kube.total
     finally:
@@ -176,7 +176,7 @@ def test_tencent_endpoint_from_the_environment(aws_env):
     aws_env.setenv("LBHEALTH_TENCENT_ENDPOINT", tc.url)
     try:
         with FakeKubeAPI(sc.objects) as kube:
-            clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou")
+            clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou"}})
             state = collect(Target("shop", "web"), [ALL], options={"probe": False}, clients=clients)
     finally:
         tc.stop()
@@ -190,7 +190,7 @@ def test_cloud_collection_overlaps_kubernetes_wave_two(aws_env):
     sc, tc = tencent_setup(latency_s=0.05)
     try:
         with FakeKubeAPI(sc.objects, latency_ms=50) as kube:
-            clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+            clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
             collect(Target("shop", "web"), [ALL], options={"probe": False}, clients=clients)
             (pods,) = kube.calls(verb="list", resource="pods", namespace="shop")
             wave1_end = max(r.finished for r in kube.calls() if r.resource != "pods" or r.namespace != "shop")

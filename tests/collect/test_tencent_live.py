@@ -24,7 +24,7 @@ def run(sc: tf.Scenario, latency: float = 0.0, **kw):
         sc.load_into(tc.cloud)
         client = kube.api_client()
         try:
-            clients = Clients(k8s=client, tencent_credential=("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+            clients = Clients(k8s=client, cloud={"tencent": {"credential": ("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
             report, state = diagnose(Target.parse("shop/web"), probe=False, clients=clients, **kw)
         finally:
             client.close()

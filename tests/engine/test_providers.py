@@ -1,5 +1,5 @@
-"""A third cloud provider plugs in with one registration: lbview, the runner, the report's api_calls
-and the templates iterate the registry. The fake provider here lives only in this test; nothing
+"""A third cloud provider plugs in with one registration: lbview, the runner, the report's api_calls,
+the templates and the fix engine (its writer, verification's target health) iterate the registry. The fake provider here lives only in this test; nothing
 outside it names "acme"."""
 
 from __future__ import annotations
@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from bot import render
+from bot.fixes import cloud, engine, sg_rule, verify
+from bot.fixes.base import CloudResult, CloudWrite, Permission, PlanError, require
+from bot.fixes.model import FixContext, Outcome
 from checks import providers
 from checks.collect import dump, live
 from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
-from checks.model import Finding, Status, Target
+from checks.model import Finding, FixPlan, ObjectRef, Status, Target
 from checks.providers.base import HealthCheck, ProbeSource, Source
 from checks.registry import READS, Registry, check, default_registry
 from checks.runner import build_report
@@ -50,6 +54,7 @@ class Acme:
     sources = {"acme.balancers": Source("the Acme balancer", ("acmectl balancers show {bal}{region}",), "Acme role balancer:Read")}
     lb_words = "Acme"
     target_health_command = "Acme: acmectl balancers health <balancer-id>"
+    target_health_read = "acme.balancers"
 
     def command_fields(self, state: State) -> dict[str, str]:
         return {"bal": "b-1"}
@@ -72,6 +77,13 @@ class Acme:
 
     def probe_sources(self, state: State) -> tuple[list[ProbeSource], str]:
         return [ProbeSource("127.0.78.0/24", "Acme health-check range")], "the Acme documentation"
+
+    def target_health(self, state: State) -> tuple[int, int]:
+        raw = state.clouds.get(self.name) or {}
+        return len(raw.get("healthy") or ()), len(raw.get("balancers") or ())
+
+    def settle_s(self, state: State) -> float:
+        return 7.0 * 2 if self.state_slice(state).balancers else 0.0
 
 
 @pytest.fixture
@@ -186,3 +198,93 @@ def test_without_the_registration_nothing_knows_it():
     assert "acme" not in providers.names()
     assert detect_cloud(state) is None
     assert health_checks(state) == []
+
+
+# ---- the fix engine: a registered provider's writer takes its plans, and verify asks the provider -----
+
+
+class AcmeFirewall:
+    """The fake provider's writer: its firewall API is a dict (the calls it would send, and their undo)."""
+
+    provider = "acme"
+    checks = ("ACME-SG",)
+    permissions = (Permission("acme-role", action="firewall:Allow"), Permission("acme-role", action="firewall:Deny"))
+
+    def __init__(self) -> None:
+        self.firewall: dict[str, list[str]] = {"fw-1": ["tcp 22 from 127.0.0.0/24"]}
+
+    def owns(self, api_version: str) -> bool:
+        return api_version.startswith("acme/")
+
+    def plan_write(self, plan: FixPlan, fix_id: str) -> CloudWrite:
+        require(set(plan.patch) == {"Firewall", "Allow"}, fix_id, "Firewall and Allow only")
+        return CloudWrite("acme", "Allow", plan.patch, plan.target.namespace, plan.command)
+
+    def authorize(self, write: CloudWrite, clients: Any) -> CloudResult:
+        self.firewall[write.params["Firewall"]] += write.params["Allow"]
+        return CloudResult("applied", f"allowed on {write.params['Firewall']}")
+
+    def revoke(self, pre_image: dict[str, Any], clients: Any) -> CloudResult:
+        params = pre_image["params"]
+        self.firewall[params["Firewall"]] = [r for r in self.firewall[params["Firewall"]] if r not in params["Allow"]]
+        return CloudResult("applied", f"denied again on {params['Firewall']}")
+
+    def revoke_command(self, pre_image: dict[str, Any]) -> str:
+        return f"acmectl firewall deny {pre_image['params']['Firewall']}"
+
+    def rules(self, write: CloudWrite, clients: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        group = write.params["Firewall"]
+        return {group: list(self.firewall[group])}, {group: self.firewall[group] + write.params["Allow"]}
+
+
+@pytest.fixture
+def acme_writes(acme):
+    w = AcmeFirewall()
+    cloud.register(w)
+    yield w
+    cloud.unregister(w.provider)
+
+
+def _acme_plan() -> FixPlan:
+    return FixPlan(id="FIX-SG-RULE", title="t", patch={"Firewall": "fw-1", "Allow": ["tcp 30080 from 127.0.78.0/24"]},
+                   command="acmectl firewall allow fw-1 tcp/30080 127.0.78.0/24", target=ObjectRef("SecurityGroup", "fw-1", "eu-1", "acme/v1"),
+                   patch_type="cloud-api")
+
+
+def test_fix_engine_writes_through_the_registered_providers_writer(acme_writes):
+    assert sg_rule.CHECKS == ("AWS-SG", "TC-SG", "ACME-SG") and acme_writes.permissions[0] in sg_rule.PERMISSIONS
+    assert sg_rule.write(_acme_plan(), None) == CloudWrite("acme", "Allow", _acme_plan().patch, "eu-1", _acme_plan().command)
+
+    p = engine.preview(_acme_plan(), Target.parse("shop/web"), FixContext(), check_id="ACME-SG")
+    assert p.after == {"fw-1": ["tcp 22 from 127.0.0.0/24", "tcp 30080 from 127.0.78.0/24"]}
+    assert "acme security group fw-1 ingress rules" in p.diff and "\n+- tcp 30080 from 127.0.78.0/24\n" in p.diff
+    off = engine.apply(p.to_dict(), "U1", "j1", FixContext())
+    assert off.status == "command" and off.message.endswith("acmectl firewall allow fw-1 tcp/30080 127.0.78.0/24")
+    assert acme_writes.firewall["fw-1"] == ["tcp 22 from 127.0.0.0/24"]  # cloud writes off: nothing sent
+
+    write = sg_rule.write(_acme_plan(), None)
+    assert cloud.authorize(write, live.Clients()).status == "applied"
+    pre = {"provider": "acme", "params": write.params, "region": "eu-1"}
+    applied = Outcome("applied", "allowed", "FIX-SG-RULE", p.target, p.object, p.digest, pre_image=pre, cloud=True)
+    by_hand = engine.rollback(applied.to_dict(), "U2", "j2", FixContext())
+    assert by_hand.status == "command" and by_hand.message.endswith("acmectl firewall deny fw-1")
+    back = engine.rollback(applied.to_dict(), "U2", "j2", FixContext(cloud_writes=True))
+    assert (back.status, back.message) == ("rolled-back", "denied again on fw-1")
+    assert acme_writes.firewall["fw-1"] == ["tcp 22 from 127.0.0.0/24"]
+
+
+def test_a_plan_for_an_unregistered_cloud_api_is_refused(acme):
+    with pytest.raises(PlanError, match="unknown cloud API 'acme/v1'"):
+        sg_rule.write(_acme_plan(), None)  # Acme reads, but has no writer: nothing to send it to
+    assert "ACME-SG" not in sg_rule.CHECKS and cloud.writer("acme") is None
+
+
+def test_verification_asks_the_provider_in_front_for_target_health_and_its_timing(acme):
+    state = make_state(service(), reads={"acme.balancers"})
+    state.clouds["acme"] = {"balancers": ("b-1", "b-2"), "healthy": ("b-1",)}
+    assert verify._health(state, "acme") == (1, 2)
+    assert verify._timeout(state, "acme") == 7.0 * 2 + verify.VERIFY_MARGIN_S
+    state.read_errors["acme.balancers"] = "denied: Acme role balancer:Read"
+    assert verify._health(state, "acme") is None
+    assert verify._why_not_read(state, "acme") == "denied: Acme role balancer:Read"
+    assert verify._health(state, None) is None and verify._timeout(make_state(service()), "acme") == verify.DEFAULT_TIMEOUT_S

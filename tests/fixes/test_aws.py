@@ -68,7 +68,7 @@ def test_authorize_is_idempotent_and_revoke_removes_the_rule(moto):
     ec2 = _session().client("ec2")
     nodes, lb = _groups(ec2)
     write = sg_rule.write(_sg_plan(nodes, lb), None)
-    clients = Clients(aws_session=_session())
+    clients = Clients(cloud={"aws": {"session": _session()}})
     first = cloud.authorize(write, clients)
     assert first.status == "applied" and "ec2:AuthorizeSecurityGroupIngress" in first.message
     [perm] = _ingress(ec2, nodes)
@@ -82,7 +82,7 @@ def test_authorize_is_idempotent_and_revoke_removes_the_rule(moto):
 
 def test_without_aws_credentials_nothing_is_sent_and_the_command_is_given(no_cloud):
     write = sg_rule.write(_sg_plan("sg-0123456789abcdef0", "sg-0fedcba9876543210"), None)
-    result = cloud.authorize(write, Clients(aws_session=_session()))
+    result = cloud.authorize(write, Clients(cloud={"aws": {"session": _session()}}))
     assert result.status == "failed"
     assert "no AWS credentials" in result.message and "aws ec2 authorize-security-group-ingress --region us-east-1" in result.message
 
@@ -132,7 +132,7 @@ def _ctx(kube, redis_url, clock):
 
     from bot.fixes.model import FixContext
 
-    return FixContext(clients=Clients(k8s=kube.api_client(), aws_session=_session()), redis=redis.Redis.from_url(redis_url),
+    return FixContext(clients=Clients(k8s=kube.api_client(), cloud={"aws": {"session": _session()}}), redis=redis.Redis.from_url(redis_url),
                       clock=clock.clock, sleep=clock.sleep)
 
 
@@ -230,7 +230,7 @@ def test_preview_shows_the_groups_rules_with_the_new_one(moto, redis_url):
     ec2 = _session().client("ec2")
     nodes, lb = _groups(ec2)
     ec2.authorize_security_group_ingress(GroupId=nodes, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "127.0.0.0/24"}]}])
-    p = engine.preview(_sg_plan(nodes, lb), Target.parse("shop/web"), FixContext(clients=Clients(aws_session=_session())), check_id="AWS-SG")
+    p = engine.preview(_sg_plan(nodes, lb), Target.parse("shop/web"), FixContext(clients=Clients(cloud={"aws": {"session": _session()}})), check_id="AWS-SG")
     assert f" - tcp 22 from 127.0.0.0/24\n+- tcp 30080 from {lb}\n" in p.diff
     assert p.before == {nodes: ["tcp 22 from 127.0.0.0/24"]} and _ingress(ec2, nodes)[0]["FromPort"] == 22  # nothing written
     assert len(_ingress(ec2, nodes)) == 1
@@ -240,6 +240,6 @@ def test_preview_without_credentials_shows_the_rule_and_says_the_group_was_not_r
     from bot.fixes.model import FixContext
 
     plan = _sg_plan("sg-0123456789abcdef0", "sg-0fedcba9876543210")
-    p = engine.preview(plan, Target.parse("shop/web"), FixContext(clients=Clients(aws_session=_session())), check_id="AWS-SG")
+    p = engine.preview(plan, Target.parse("shop/web"), FixContext(clients=Clients(cloud={"aws": {"session": _session()}})), check_id="AWS-SG")
     assert "(its rules not read: NoCredentialsError" in p.diff
     assert "+    GroupId: sg-0fedcba9876543210\n" in p.diff

@@ -47,7 +47,7 @@ def world(no_cloud):
     sc = tf.scenario(healthy=False, hc=tf.health_check(SourceIpType=0), node_rules=RULES)
     with FakeTencentAPI() as tc, FakeKubeAPI(sc.objects) as kube:
         sc.load_into(tc.cloud)
-        clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+        clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
         yield sc, tc, kube, clients
 
 
@@ -214,7 +214,7 @@ def test_verify_stops_at_the_cap_and_says_how_long_the_lb_needs(no_cloud, make_c
     sc = tf.scenario(healthy=False, hc=slow, node_rules=RULES)
     with FakeTencentAPI() as tc, FakeKubeAPI(sc.objects) as kube:
         sc.load_into(tc.cloud)
-        clients = Clients(k8s=kube.api_client(), tencent_credential=credential.Credential("AKIDtest", "secret"), tencent_region="ap-guangzhou", tencent_endpoint=tc.url)
+        clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
         clock = FakeClock()
         ctx = make_ctx(clients, cloud_writes=True, clock=clock.clock, sleep=clock.sleep)
         p = _preview(clients, ctx)

@@ -127,6 +127,7 @@ class Aws:
     reads = AWS_READS
     lb_words = "AWS"
     target_health_command = "AWS: aws elbv2 describe-target-health --target-group-arn <target-group-arn>"
+    target_health_read = "aws.target_health"
     sources = {
         "aws.elbv2": Source(
             "the load balancer and its target groups",
@@ -191,6 +192,18 @@ class Aws:
             for c in dict.fromkeys(x for x in map(cidr, cidrs) if x):
                 out.append(ProbeSource(c, f"VPC {vpc.get('VpcId')} CIDR"))
         return out, ("the VPC CIDR (the load balancer's subnets were not read)" if out else "")
+
+    def target_health(self, state: State) -> tuple[int, int]:
+        descs = [d for ds in state.aws.target_health.values() for d in ds or []]
+        healthy = sum(1 for d in descs if (d.get("TargetHealth") or {}).get("State") == "healthy")
+        return healthy, len(descs)
+
+    def settle_s(self, state: State) -> float:
+        spans = [
+            float(tg.get("HealthCheckIntervalSeconds") or 0) * float(tg.get("HealthyThresholdCount") or 0)
+            for tg in state.aws.target_groups
+        ]
+        return max(spans, default=0.0)
 
 
 PROVIDER = Aws()

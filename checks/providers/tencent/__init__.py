@@ -101,6 +101,7 @@ class Tencent:
     reads = TENCENT_READS
     lb_words = "CLB"
     target_health_command = "Tencent: tccli clb DescribeTargetHealth --LoadBalancerIds '[\"<lb-id>\"]'"
+    target_health_read = "tencent.target_health"
     sources = {
         "tencent.clb": Source(
             "the CLB and its listeners",
@@ -186,6 +187,25 @@ class Tencent:
         if vip_lbs:
             how.append("CLB SourceIpType 0 (the VIP)")
         return out, "; ".join(how)
+
+    def target_health(self, state: State) -> tuple[int, int]:
+        targets = [
+            t
+            for lb in state.tencent.target_health or []
+            for listener in lb.get("Listeners") or []
+            for rule in listener.get("Rules") or []
+            for t in rule.get("Targets") or []
+        ]
+        return sum(1 for t in targets if t.get("HealthStatus") is True), len(targets)
+
+    def settle_s(self, state: State) -> float:
+        """Listener-level health checks only (layer-4 listeners; an HTTP listener's are per rule)."""
+        spans = [
+            float((li.get("HealthCheck") or {}).get("IntervalTime") or 0) * float((li.get("HealthCheck") or {}).get("HealthNum") or 0)
+            for lis in state.tencent.listeners.values()
+            for li in lis or []
+        ]
+        return max(spans, default=0.0)
 
 
 PROVIDER = Tencent()
