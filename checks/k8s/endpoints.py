@@ -138,11 +138,11 @@ def endpoints(state: State) -> Finding:
         if not sel:
             summary = f"Service {state.target.ref} has no selector and no endpoint addresses: nothing receives its traffic"
             supports: tuple[str, ...] = ()
-            next_step = f"kubectl get endpointslices -n {ns} -l kubernetes.io/service-name={name}; add a selector or the manual endpoints"
+            next_step = f"kubectl get endpointslices -n {ns} -l kubernetes.io/service-name={name}  (a Service without a selector needs its endpoints added by hand, or a selector)"
         elif not selected and not pods_known:
             summary = f"Service {state.target.ref} has no endpoints (its pods could not be read to say why: {state.why_not_read('k8s.pods')})"
             supports = ()
-            next_step = f"kubectl get pods -n {ns} -l {fmt_selector(sel)} -o wide; kubectl describe svc {name} -n {ns}"
+            next_step = f"kubectl get pods -n {ns} -l {fmt_selector(sel)} -o wide"
         elif not selected:
             summary = f"Service {state.target.ref} has no endpoints because its selector {fmt_selector(sel)} matches no pod"
             supports = ("selector",)
@@ -156,7 +156,7 @@ def endpoints(state: State) -> Finding:
                 next_step = f"kubectl describe pod {unscheduled[0]} -n {ns}  (its Events say why it is not running; see K8S-POD-READY)"
             else:
                 supports = ("pods-not-ready", "targetport")
-                next_step = f"kubectl describe svc {name} -n {ns}; check the pods declare the named targetPort (see K8S-TARGETPORT) and are Running"
+                next_step = f"kubectl describe svc {name} -n {ns}  (the pods must be Running and declare the named targetPort: see K8S-TARGETPORT)"
         return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step, supports=supports)
     if not ready:
         return Finding(

@@ -8,7 +8,17 @@ the last termination reason plus the tail of the previous container's log usuall
 
 from __future__ import annotations
 
-from checks.k8s._podfacts import PodHealth, as_dict, as_list, fmt_selector, log_tail, ns_of, pod_health, ref
+from checks.k8s._podfacts import (
+    PodHealth,
+    as_dict,
+    as_list,
+    fmt_selector,
+    log_tail,
+    ns_of,
+    pod_health,
+    pod_status,
+    ref,
+)
 from checks.model import Finding, Status
 from checks.registry import check
 from checks.state import State
@@ -35,7 +45,19 @@ def _logs(state: State, h: PodHealth) -> list[str]:
     return out
 
 
+def _logs_command(first: PodHealth, ns: str) -> str:
+    """`kubectl logs --previous` of the crashing container: with more than one container in the pod,
+    kubectl refuses to guess and asks for -c."""
+    statuses = [s for s in as_list(pod_status(first.pod).get("containerStatuses")) if isinstance(s, dict)]
+    crashed = next((str(s.get("name")) for s in statuses
+                    if as_dict(as_dict(s.get("state")).get("waiting")).get("reason") == "CrashLoopBackOff"
+                    or as_dict(s.get("lastState")).get("terminated")), None)
+    flag = f" -c {crashed}" if crashed and len(statuses) > 1 else ""
+    return f"kubectl logs {first.name} -n {ns}{flag} --previous"
+
+
 def _next_step(ns: str, bad: list[PodHealth]) -> str:
+    """One command for the first unready pod, by why it is not ready; the advice after it in parentheses."""
     first = bad[0]
     text = first.short
     name = first.name
@@ -44,12 +66,12 @@ def _next_step(ns: str, bad: list[PodHealth]) -> str:
     if any(r in text for r in ("ImagePull", "ErrImage", "InvalidImageName")):
         return f"kubectl describe pod {name} -n {ns}  (check the image name/tag and the registry pull secret)"
     if "OOMKilled" in text or any("OOMKilled" in last for _c, _n, last in first.restarting):
-        return f"kubectl logs {name} -n {ns} --previous; raise resources.limits.memory of the container or fix the leak"
+        return f"{_logs_command(first, ns)}  (it ran out of memory: raise resources.limits.memory of the container, or fix the leak)"
     if "CrashLoopBackOff" in text or "terminated" in text:
-        return f"kubectl logs {name} -n {ns} --previous  (the app exits on start: fix its config/crash)"
+        return f"{_logs_command(first, ns)}  (the app exits on start: fix its config/crash)"
     if "readiness gate" in text:
         return f"kubectl get pod {name} -n {ns} -o jsonpath='{{.status.conditions}}'  (see K8S-READINESS-GATE: the load balancer marks the target unhealthy)"
-    return f"kubectl describe pod {name} -n {ns}  (readiness probe failures are in Events); kubectl logs {name} -n {ns}"
+    return f"kubectl describe pod {name} -n {ns}  (readiness probe failures are in its Events)"
 
 
 @check(

@@ -144,6 +144,6 @@ def selector(state: State) -> Finding:
         )
         summary = f"Selector {sel_text} matches no pod in {ns}; near miss: {diffs[0] if diffs else pod_name}"
     else:
-        next_step = f"Compare: kubectl get pods -n {ns} --show-labels; then fix spec.selector: kubectl edit svc {name} -n {ns}"
+        next_step = f"kubectl get pods -n {ns} --show-labels  (then set spec.selector of Service {name} to the labels of the pods meant to serve it)"
         summary = f"Selector {sel_text} matches none of the {len(pods)} pods in namespace {ns}"
     return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step, cause="selector")

@@ -27,8 +27,19 @@ def test_crashloop_with_oomkilled_and_previous_log_tail():
     assert "Previous log of shop/web-1 container app (last 5 lines):" in text
     assert "  | fatal: out of memory" in text
     assert "  | starting" not in text  # only the tail
-    assert "--previous" in f.next_step and "memory" in f.next_step
+    assert f.next_step.startswith("kubectl logs web-1 -n shop --previous  (it ran out of memory")  # one command, then why
+    assert ";" not in f.next_step
     assert "app-error" in f.supports
+
+
+def test_a_crashing_container_beside_a_sidecar_is_named_in_the_logs_command():
+    """kubectl logs refuses a pod of several containers without -c."""
+    p = pod("web-1", ready=False, restarts=3, waiting_reason="CrashLoopBackOff", last_terminated_reason="Error",
+            containers=[container(name="istio-proxy"), container(name="app")])
+    p["status"]["containerStatuses"][0].update(state={"running": {"startedAt": "2026-11-21T10:00:00Z"}}, ready=True, restartCount=0)
+    p["status"]["containerStatuses"][0].pop("lastState")
+    [f] = run_check(ID, make_state(service(), p))
+    assert f.next_step.startswith("kubectl logs web-1 -n shop -c app --previous"), f.next_step
 
 
 def test_image_pull_backoff():

@@ -163,6 +163,13 @@ def test_a_fix_is_one_command_shown_once(example, command):
     assert sum(command in b["text"]["text"] for b in blocks if b["type"] == "section") == 1
 
 
+@pytest.mark.parametrize("example", sorted(TARGETS))
+def test_a_next_step_holds_one_command(example):
+    """No 'cmd; cmd' nor 'cmd; then: cmd' in any finding of the examples, whatever its status."""
+    for f in report_of(example).findings:
+        assert not re.search(r";\s*(then:?\s*)?(kubectl|aws|tccli|curl|iptables)\s", f.next_step or ""), (f.check_id, f.next_step)
+
+
 # ---- Slack --------------------------------------------------------------------------------------
 
 
