@@ -91,7 +91,7 @@ def svc_exists(state: State) -> Finding:
             ID,
             Status.ERROR,
             f"Could not read Service {target.ref}: {reason}",
-            evidence=[f"read k8s.service failed: {reason}"],
+            evidence=[f"get Service {target.ref}: {reason}"],
             next_step=f"Grant the bot RBAC verb get on resource services in namespace {target.namespace}, "
             f"or check by hand: kubectl get svc {target.service} -n {target.namespace}",
         )

@@ -56,6 +56,7 @@ def test_error_names_the_failed_read():
     assert f.status == Status.ERROR
     assert "cannot get resource" in f.summary
     assert "RBAC verb get on resource services" in f.next_step
+    assert f.evidence[0].startswith("get Service shop/web: forbidden") and "k8s.service" not in " ".join(f.evidence)  # no read name
 
 
 def test_skip_when_not_read():
