@@ -1,5 +1,5 @@
-"""deploy/Dockerfile, read as Docker reads it (instructions per stage): multi-stage, the same pinned
-base in both stages, non-root, no build tools in the final stage, `lbhealth --version` last.
+"""deploy/Dockerfile, read as Docker reads it (instructions per stage): multi-stage, the same base
+pinned by digest in both stages, non-root, no build tools in the final stage, `lbhealth --version` last.
 (No image is built here: this machine has no Docker daemon and reaches no image registry.)"""
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def stages() -> list[list[tuple[str, str]]]:
 
 def test_multi_stage_on_one_pinned_base():
     args = dict(a.split("=", 1) for w, a in instructions() if w == "ARG" and "=" in a)
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", args["PYTHON_IMAGE"])
+    # an exact patch release on an exact Debian release, by digest: what is built is what was tested
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", args["PYTHON_IMAGE"])
     froms = [s[0][1] for s in stages()]
     assert len(froms) == 2 and all(f.split()[0] == "${PYTHON_IMAGE}" for f in froms)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +54,12 @@ def test_wheel_installs_no_top_level_templates_and_renders_from_package_data(ins
     slack = run(str(installed / "bin" / "lbhealth"), "diagnose", "shop/web", "--from", str(example), "--format", "slack", cwd=tmp_path)
     assert slack.returncode == 1, slack.stderr
     assert json.loads(slack.stdout)
+
+
+def test_the_installed_lbhealth_knows_the_version_the_chart_deploys(installed, tmp_path):
+    """The image's last build step runs `lbhealth --version`; the chart's default image tag is its appVersion."""
+    out = run(str(installed / "bin" / "lbhealth"), "--version", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((ROOT / "deploy" / "helm" / "lbhealth" / "Chart.yaml").read_text())
+    assert out.stdout.split()[-1] == project == chart["appVersion"], out.stdout
