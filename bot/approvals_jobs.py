@@ -41,12 +41,13 @@ log = logging.getLogger("lbhealth.fixes.flow")
 OFFER_JOB = "bot.approvals_jobs.run_offer"
 EXECUTE_JOB = "bot.approvals_jobs.run_execute"
 RETRY = [1, 5, 15, 30, 60, 120]  # a Slack outage of ~4 min: the stored result is posted when it is back
+FIX_JOB_TIMEOUT = 300  # seconds one fix job may run; the chart's writer waits this long on SIGTERM
 _groups: dict[int, UserGroups] = {}
 
 
 def enqueue(redis: Redis, queue: str, func: str, payload: dict[str, Any], job_id: str) -> None:
     """A fix job at the front of `queue` (LBHEALTH_FIX_QUEUE: the writer's queue where one is deployed)."""
-    get_queue(redis, queue).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=300, result_ttl=600,
+    get_queue(redis, queue).enqueue(func, payload, job_id=job_id, at_front=True, job_timeout=FIX_JOB_TIMEOUT, result_ttl=600,
                                     failure_ttl=7 * 24 * 3600, retry=Retry(max=len(RETRY), interval=RETRY),
                                     description=f"{func.rsplit('.', 1)[1]} {payload.get('id', '')}")
 

@@ -30,6 +30,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from rq.serializers import JSONSerializer
 
 from bot import metrics
+from bot.settings import get_settings
 
 QUEUE_NAME = "lbhealth"
 PREFIX = "lbhealth:"
@@ -38,7 +39,6 @@ FAILURE_CALLBACK = "bot.worker.on_job_failure"
 
 # Backoff between attempts after a transient error (rq Retry; 3 retries = 4 attempts in all).
 RETRY_INTERVALS = [2, 10, 30]
-DEFAULT_JOB_TIMEOUT = 120
 CLAIM_TTL = 60  # claim of a target while the bot posts the root message and enqueues
 RECORD_TTL = 7 * 24 * 3600
 COMMAND_DEDUP_TTL = 15 * 60  # Slack retries come within minutes; people retype within a few too
@@ -138,7 +138,7 @@ def enqueue_diagnosis(
     job: DiagnosisJob,
     *,
     post_root: Callable[[DiagnosisJob], str | None] | None = None,
-    job_timeout: int = DEFAULT_JOB_TIMEOUT,
+    job_timeout: int | None = None,
     retry_intervals: list[int] | None = None,
 ) -> EnqueueResult:
     """Enqueue `job` unless a job for the same target is queued or running.
@@ -146,7 +146,11 @@ def enqueue_diagnosis(
     `post_root(job)` is called only when this request wins the target (so a duplicate never
     posts a second root message); it returns the root message ts (the thread), or None. If it
     raises, the claim is released and the exception propagates (nothing is queued).
+    `job_timeout`: seconds one attempt may take; None is LBHEALTH_JOB_TIMEOUT, for every origin
+    (commands, alarms), since the workers' shutdown grace is sized for it (deploy/helm).
     """
+    if job_timeout is None:
+        job_timeout = get_settings().lbhealth_job_timeout
     intervals = list(RETRY_INTERVALS if retry_intervals is None else retry_intervals)
     key = PREFIX + "target:" + job.dedup_key
     if not redis.set(key, job.job_id, nx=True, ex=CLAIM_TTL):

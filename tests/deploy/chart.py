@@ -35,7 +35,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                 "port": 6380,
             },
         },
-        "worker": {"autoscaling": {"hpa": {"enabled": True}}},
+        "worker": {"autoscaling": {"hpa": {"enabled": True, "metric": "queue"}}},
     },
     "irsa": {
         "aws": {

@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import typing
+from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import BaseModel
 
+from bot.settings import FIX_IDS, FileConfig, load_file_config
 from checks.collect.node import reader_pod
+from checks.collect.probe import ALLOW_ENV, allow_list
+from checks.model import Target
+from checks.state import State
 from tests.deploy.chart import CHART, ROOT, SCENARIOS, env_of, named, notes, of_kind, pod_specs, render
 
 # Kubernetes minor versions in EKS's and TKE's standard and extended support at the time of writing
@@ -61,6 +68,11 @@ def test_values_schema_rejects_what_would_break_an_install():
     for values in bad:
         with pytest.raises(helm.HelmValuesError):
             chart.validate_schema(values)
+
+
+def test_tencent_needs_a_credentials_secret():
+    with pytest.raises(helm.HelmError, match="tencent.existingSecret is required"):
+        render({"tencent": {"enabled": True}})
 
 
 def test_external_redis_needs_a_url():
@@ -202,12 +214,16 @@ def test_tencent_credentials_come_from_secrets():
     assert "alarm_channel: C0123ABCD" in config and "cloud: tencent" in config
 
 
-def test_worker_probes_only_the_allow_list():
+def test_worker_probes_only_the_allow_list(monkeypatch):
     docs = render({"probe": {"allow": "10.1.0.0/16, 10.2.0.0/16"}})
     worker = named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(worker)["LBHEALTH_PROBE_ALLOW"] == "10.1.0.0/16, 10.2.0.0/16"
     egress = named(docs, "NetworkPolicy", "lbhealth-worker")["spec"]["egress"]
     assert {"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}, {"ipBlock": {"cidr": "10.2.0.0/16"}}]} in egress
+    # the probe collector reads that variable: the CIDRs it allows are the ones the policy opens
+    monkeypatch.setenv(ALLOW_ENV, env_of(worker)["LBHEALTH_PROBE_ALLOW"])
+    allowed = allow_list(State(target=Target.parse("shop/web"), options={}))
+    assert [{"ipBlock": {"cidr": str(net)}} for net in allowed] == egress[-1]["to"]
     assert not named(docs, "NetworkPolicy", "lbhealth-worker")["spec"].get("ingress")  # nothing may connect to a worker
 
 
@@ -220,10 +236,82 @@ def test_chart_version_and_default_image_follow_the_project_version():
             assert spec["containers"][0]["image"] == f"ghcr.io/example/lbhealth:{version}", name
 
 
-def test_values_schema_is_json_schema_and_documents_every_default():
+def uncovered(values: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Keys of `values` the schema does not name (below a free-form object, anything goes)."""
+    if isinstance(values, list):
+        return [p for v in values for p in uncovered(v, schema.get("items", {}), path + "[]")]
+    if not isinstance(values, dict) or "properties" not in schema:
+        return []
+    out = [f"{path}{k}" for k in values if k not in schema["properties"]]
+    return out + [p for k, v in values.items() if k in schema["properties"] for p in uncovered(v, schema["properties"][k], f"{path}{k}.")]
+
+
+def test_values_schema_covers_every_value_and_every_value_is_documented():
     schema = json.loads((CHART / "values.schema.json").read_text())
     defaults = helm.Chart.load(CHART).values
-    assert set(defaults) <= set(schema["properties"])
+    assert uncovered(defaults, schema) == []
+    for scenario in SCENARIOS.values():
+        assert uncovered(scenario, schema) == []
+    # every object the schema names is closed, unless it is one of Kubernetes's own free-form maps
+    free = {"global", "severity", "requests", "limits", "nodeSelector", "affinity", "annotations", "labels", "podAnnotations",
+            "tolerations[]", "ingressFrom[]"}
+
+    def open_objects(node: dict[str, Any], path: str) -> list[str]:
+        closed = node.get("type") != "object" or node.get("additionalProperties") is False
+        out = [] if closed or path.rsplit(".", 1)[-1] in free else [path]
+        for key, child in node.get("properties", {}).items():
+            out += open_objects(child, f"{path}.{key}" if path else key)
+        return out + (open_objects(node["items"], path + "[]") if isinstance(node.get("items"), dict) else [])
+
+    assert [p for p in open_objects(schema, "") if p] == []
+    # a comment above every top-level key of values.yaml says what it is
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = [line for i, line in enumerate(lines) if re.match(r"^[a-zA-Z]\w*:", line) and not lines[i - 1].startswith("#")]
+    assert undocumented == []
+
+
+CHART_SET = {"cloud_writes", "sns_topics", "tencent_webhook_secret", "tencent_basic_auth"}  # from other values / Secrets
+
+
+def model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (Model, list[Model], Model | None), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in typing.get_args(annotation) if (m := model_of(a))), None)
+
+
+def schema_vs_model(node: dict[str, Any], model: type[BaseModel], path: str, skip: set[str] = frozenset()) -> list[str]:
+    fields = set(model.model_fields) - skip
+    out = [f"{path}: schema {sorted(set(node['properties']) - fields)}, {model.__name__} {sorted(fields - set(node['properties']))}"] \
+        if set(node["properties"]) != fields or node.get("additionalProperties") is not False else []
+    for name in fields & set(node["properties"]):
+        inner = model_of(model.model_fields[name].annotation)
+        child = node["properties"][name]
+        if inner is not None:
+            out += schema_vs_model(child.get("items", child), inner, f"{path}.{name}")
+    return out
+
+
+def test_the_config_schema_is_the_bots_config_file():
+    """config is lbhealth.yaml: the schema names exactly what bot.settings.FileConfig reads (but what the
+    chart sets from other values or Secrets), so a key the bot would reject fails at install."""
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]
+    assert schema_vs_model(schema, FileConfig, "config", CHART_SET) == []
+    assert schema["properties"]["enabled_fixes"]["items"]["enum"] == list(FIX_IDS)
+    chart = helm.Chart.load(CHART)
+    for values in ({"config": {"tencent_webhook_secret": "in-a-configmap"}}, {"config": {"clusters": [{"name": "a", "channels": ["#ops"]}]}},
+                   {"config": {"enabled_fixes": ["FIX-EVERYTHING"]}}, {"config": {"approval": {"two_persons": False}}}):
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema(values)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_rendered_config_is_one_the_bot_loads(scenario, tmp_path):
+    config = named(render(SCENARIOS[scenario]), "ConfigMap", "lbhealth-config")["data"]["lbhealth.yaml"]
+    path = tmp_path / "lbhealth.yaml"
+    path.write_text(config)
+    loaded = load_file_config(path)
+    assert loaded.clusters and loaded.cloud_writes is bool(SCENARIOS[scenario].get("fixes", {}).get("cloudWrites"))
 
 
 def test_the_policy_files_the_values_and_readme_name_exist():
@@ -236,9 +324,14 @@ def test_the_policy_files_the_values_and_readme_name_exist():
 
 def test_the_readme_values_files_validate_and_render():
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "deploy" / "README.md").read_text(), re.S)
-    assert len(blocks) >= 3  # AWS, Tencent, fixes
     chart = helm.Chart.load(CHART)
+    clouds = set()
     for block in blocks:
         values = yaml.safe_load(block)
         chart.validate_schema(values)
-        assert render(values), block
+        docs = render(values)
+        for doc in docs:
+            if (doc["apiVersion"], doc["kind"]) not in CRD_KINDS:
+                kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
+        clouds |= {c.get("cloud") for c in values.get("config", {}).get("clusters", [])}
+    assert {"aws", "tencent"} <= clouds and len(blocks) >= 4  # minimal AWS, minimal Tencent, fixes, external Redis

@@ -134,6 +134,7 @@ capabilities:
 {{- $ := index . 0 -}}
 {{- $secret := index . 1 -}}
 {{- if $.Values.tencent.enabled }}
+{{- $secret = required "tencent.existingSecret is required with tencent.enabled: a Secret with TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY" $secret }}
 - name: TENCENTCLOUD_SECRET_ID
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: TENCENTCLOUD_SECRET_ID}
