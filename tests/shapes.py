@@ -5,7 +5,7 @@ the APIs really return (a `PolicyDescription` where Tencent's `NetworkAclEntry` 
 `Description`). Each validator walks the data beside the SDK's model and returns the problems
 as readable strings (`path: what is wrong`); an empty list means the data has the real shape.
 
-- AWS and Tencent: checks/collect/apishapes.py in strict mode (botocore's output shapes: keys,
+- AWS and Tencent: checks/collect/{aws,tencent}_shapes.py (through apishapes.py) in strict mode (botocore's output shapes: keys,
   types, enums, no nulls; the tencentcloud SDK model classes: attribute names and types).
 - Kubernetes: the official client's models (`openapi_types`/`attribute_map`, recursively), and
   required fields through the client's own deserializer.
@@ -17,11 +17,12 @@ from typing import Any
 
 from kubernetes import client as k8s_client
 
-from checks.collect import apishapes
-from checks.collect.apishapes import aws_output_shape, tencent_model
+from checks.collect import apishapes, aws_shapes, tencent_shapes
+from checks.collect.aws_shapes import aws_output_shape
+from checks.collect.tencent_shapes import tencent_model
 from checks.state import State
 
-# AWS and Tencent: the same walk the dump loader uses (checks/collect/apishapes.py), strict here.
+# AWS and Tencent: the same walk the dump loader uses (checks/collect/{aws,tencent}_shapes.py), strict here.
 
 
 def aws_member_shape(service: str, operation: str, *path: str):
@@ -33,11 +34,11 @@ def aws_member_shape(service: str, operation: str, *path: str):
 
 
 def aws_problems(shape, data: Any, path: str = "") -> list[str]:
-    return apishapes.aws_problems(shape, data, path, strict=True)
+    return aws_shapes.aws_problems(shape, data, path, strict=True)
 
 
 def tencent_problems(model, data: Any, path: str = "") -> list[str]:
-    return apishapes.tencent_problems(model, data, path, strict=True)
+    return tencent_shapes.tencent_problems(model, data, path, strict=True)
 
 
 # ---- Kubernetes (the official client's models) ------------------------------------------------------

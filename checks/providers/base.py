@@ -77,6 +77,7 @@ class Provider(Protocol):
     lb_domains: tuple[str, ...]  # suffixes of the hostnames its load balancers publish
     provider_id_prefixes: tuple[str, ...]  # node spec.providerID
     dump_module: str  # module whose Recogniser(state) takes its CLI's output from a dump (load, finish, seen)
+    shapes_module: str  # module whose recognise(doc) / problems(response, doc) check its CLI's output against its SDK
     dump_tool: str  # the CLI whose output a dump needs: "AWS CLI", "tccli"
     dump_evidence: str  # why its state in the input suggests this cloud
     check_prefix: str  # the layer's check IDs start with it: "AWS" -> AWS-TARGET-HEALTH

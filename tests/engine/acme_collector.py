@@ -30,3 +30,18 @@ class Recogniser:
 
     def finish(self) -> None:
         return None
+
+
+# ---- its shapes module: what acmectl prints, checked as an SDK model would -----------------------------
+
+
+def recognise(doc: dict[str, Any]) -> Any:
+    from checks.collect.apishapes import Response
+
+    return Response({"AcmeBalancers": list}, "acmectl balancers list", by_key=True) if "AcmeBalancers" in doc else None
+
+
+def problems(found: Any, doc: dict[str, Any], *, strict: bool = False) -> list[str]:
+    from checks.collect.apishapes import wrong
+
+    return [wrong(key, doc[key], "a list", found.command) for key, kind in found.model.items() if not isinstance(doc[key], kind)]

@@ -16,7 +16,7 @@ from bot.fixes import cloud, engine, sg_rule, verify
 from bot.fixes.base import CloudResult, CloudWrite, Permission, PlanError, require
 from bot.fixes.model import FixContext, Outcome
 from checks import providers
-from checks.collect import dump, live
+from checks.collect import apishapes, dump, live
 from checks.lbview import cloud_conflicts, detect_cloud, health_checks, probe_sources, target_type
 from checks.model import Finding, FixPlan, ObjectRef, Status, Target
 from checks.providers.base import HealthCheck, ProbeSource, Source
@@ -41,6 +41,7 @@ class Acme:
     title = "Acme Cloud"
     collector = "tests.engine.acme_collector"
     dump_module = "tests.engine.acme_collector"
+    shapes_module = "tests.engine.acme_collector"
     dump_tool = "acmectl"
     annotation_prefixes = ("acme.example/",)
     ingress_classes = ("acme",)
@@ -193,11 +194,21 @@ def test_dump_recognises_its_output_and_names_its_cli_when_absent(acme, tmp_path
     assert state.skipped_reads["acme.balancers"] == "offline: the dump has no acmectl output for this"
 
 
+def test_dump_checks_its_output_against_its_shapes(acme, tmp_path):
+    assert apishapes.response_model({"AcmeBalancers": ["b-1"]}) == ({"AcmeBalancers": list}, "acmectl balancers list")
+    assert apishapes.document_problems({"AcmeBalancers": ["b-1"]}) == []
+    (tmp_path / "svc.json").write_text(json.dumps(service()))
+    (tmp_path / "acme.json").write_text(json.dumps({"AcmeBalancers": "b-1"}))
+    with pytest.raises(dump.DumpError, match="AcmeBalancers is the string 'b-1'; acmectl balancers list prints a list there"):
+        dump.load_state(Target.parse("shop/web"), [str(tmp_path)])
+
+
 def test_without_the_registration_nothing_knows_it():
     state = make_state(service(annotations={"acme.example/balancer": "b-1"}), node(provider_id="acme://zone-a/vm-1"))
     assert "acme" not in providers.names()
     assert detect_cloud(state) is None
     assert health_checks(state) == []
+    assert apishapes.response_model({"AcmeBalancers": ["b-1"]}) is None and cloud.writer("acme") is None
 
 
 # ---- the fix engine: a registered provider's writer takes its plans, and verify asks the provider -----

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from checks.collect import apishapes
+from checks.collect import tencent_shapes
 from tests.fakes._loopback import LoopbackServer
 
 Answer = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
@@ -311,7 +311,7 @@ def _check_request(action: str, body: dict[str, Any]) -> None:
     product = ACTION_PRODUCTS.get(action)
     if product is None:
         return
-    problems = apishapes.tencent_problems(apishapes.tencent_model(product, f"{action}Request"), body, strict=True)
+    problems = tencent_shapes.tencent_problems(tencent_shapes.tencent_model(product, f"{action}Request"), body, strict=True)
     unknown = [p for p in problems if ": no such attribute" in p]
     if unknown:
         raise ApiError("UnknownParameter", f"the parameter {unknown[0].split(':', 1)[0]} is not recognized")

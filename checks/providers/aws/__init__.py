@@ -114,6 +114,7 @@ class Aws:
     title = "AWS"
     collector = "checks.collect.aws"
     dump_module = "checks.collect.aws_dump"
+    shapes_module = "checks.collect.aws_shapes"
     dump_tool = "AWS CLI"
     annotation_prefixes = ("service.beta.kubernetes.io/aws-", "service.kubernetes.io/aws-")
     ingress_classes = ("alb",)

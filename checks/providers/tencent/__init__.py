@@ -83,6 +83,7 @@ class Tencent:
     title = "Tencent Cloud"
     collector = "checks.collect.tencent"
     dump_module = "checks.collect.tencent_dump"
+    shapes_module = "checks.collect.tencent_shapes"
     dump_tool = "tccli"
     annotation_prefixes = (
         "service.kubernetes.io/loadbalance",
