@@ -96,11 +96,19 @@ def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Findi
             )
     out = [_unknown_cloud(state, specs)] if cloud is None and fronted_by_load_balancer(state) else []
     out = [m for m in out if m is not None]
+    if state.service is None and (why := state.why_not_read("k8s.service")) is not None:
+        # Without the Service no Kubernetes check applies: that is "could not decide", never "nothing applies".
+        source = SOURCES["k8s.service"]
+        reason = "not in the dump" if offline and "k8s.service" not in state.read_errors else why
+        supply = tuple(_fill(c, state, cloud) for c in source.dump) if offline else (_fill(source.grant, state, cloud),)
+        out.append(Missing("k8s.service", source.what, reason, supply, ("K8S-SVC-EXISTS",)))
     for read, check_ids in by_read.items():
         source = _source(read)
         if read in state.read_errors:
             reason = state.read_errors[read]
             supply: tuple[str, ...] = () if ("grant" in reason or "IAM" in reason or "CAM" in reason) else (_fill(source.grant, state, cloud),)
+            if offline:  # a refusal saved in the dump: the grant is in the reason, the command to run again here
+                supply = tuple(_fill(c, state, cloud) for c in source.dump)
         elif offline:
             reason = "not in the dump"
             supply = tuple(_fill(c, state, cloud) for c in source.dump)

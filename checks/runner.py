@@ -18,6 +18,7 @@ from checks.providers import provider
 from checks.rank import rank
 from checks.registry import CheckSpec, Registry, default_registry
 from checks.state import State
+from checks.textsafe import clean_finding
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def run_one(spec: CheckSpec, state: State) -> list[Finding]:
     for f in findings:
         f.check_id = spec.id
         f.symptom = spec.symptom
-    return findings
+    return [clean_finding(f) for f in findings]
 
 
 def run_checks(state: State, specs: list[CheckSpec]) -> list[Finding]:

@@ -157,6 +157,8 @@ def parse_documents(path: Source, skim: Skim | None = None) -> list[Any] | str:
             ) from exc
     if _looks_like_describe(text):
         raise DumpError(f"{path}: {DESCRIBE_MESSAGE}")
+    if _KUBECTL_ERROR.match(stripped):
+        return text  # kubectl's error saved instead of its output: a denied read (_load_text)
     if skim is not None and (docs := _skimmed(text, skim)) is not None:
         return docs
     try:
@@ -258,7 +260,7 @@ def load_state(
             _load_document(state, path, doc, seen_kinds, clouds)
     if skim is not None and skim.pods:
         seen_kinds.add("Pod")
-    if not (seen_kinds or any(c.seen for c in clouds) or state.node_facts or state.k8s.logs):
+    if not (seen_kinds or any(c.seen for c in clouds) or state.node_facts or state.k8s.logs or state.read_errors):
         # Empty files (a redirect that failed, `kubectl get` of nothing): a report would only skip.
         names = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         raise DumpError(
@@ -278,7 +280,44 @@ def _loaded_text(state: State) -> str:
     return repr((state.k8s.objects, state.k8s.logs, state.aws, state.tencent, state.clouds, state.node_facts))
 
 
+# `kubectl get` saved with its error (`> pods.yaml 2>&1`): the read was denied, not empty.
+_KUBECTL_ERROR = re.compile(r"Error from server \((Forbidden|Unauthorized)\)")
+_FORBIDDEN = re.compile(
+    r'^Error from server \(Forbidden\): .*?User "(?P<user>[^"]*)" cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<ns>[^"]*)")?',
+    re.M,
+)
+_RESOURCE_KIND = {
+    "services": "Service", "pods": "Pod", "endpointslices": "EndpointSlice", "endpoints": "Endpoints",
+    "nodes": "Node", "ingresses": "Ingress", "events": "Event", "networkpolicies": "NetworkPolicy",
+    "targetgroupbindings": "TargetGroupBinding", "daemonsets": "DaemonSet", "deployments": "Deployment",
+}
+
+
+def _load_denied(state: State, path: Source, text: str) -> None:
+    """Record each read kubectl was refused (the dump's `Error from server (Forbidden)` lines) as denied."""
+    found = list(_FORBIDDEN.finditer(text))
+    if not found:
+        first = text.strip().splitlines()[0][:300]
+        raise DumpError(f"{path}: kubectl's error instead of its output ({first}); run the command again with access")
+    for m in found:
+        kind = _RESOURCE_KIND.get(m["resource"])
+        if kind is None:
+            continue
+        read, command = KIND_READS[kind]
+        where = f' in namespace {m["ns"]}' if m["ns"] else " cluster-wide"
+        group = m["group"] or "core"
+        state.read_errors[read] = (
+            f'forbidden in the dump ({path}): {m["user"]} cannot {m["verb"]} {m["resource"]}{where}; grant RBAC '
+            f'{m["verb"]} on {m["resource"]} (API group {group}), then add the output of '
+            f"`{command.format(ns=m['ns'] or state.target.namespace)}`"
+        )
+
+
 def _load_text(state: State, path: Path, text: str) -> None:
+    if _KUBECTL_ERROR.match(text.lstrip()):
+        _load_denied(state, path, text)
+        return
     facts = facts_from_text(text)
     if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
         raise DumpError(
@@ -357,7 +396,7 @@ def _add_k8s(state: State, path: Path, obj: dict[str, Any], seen_kinds: set[str]
 
 def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
     ns = state.target.namespace
-    if seen_kinds:
+    if "Service" in seen_kinds:  # only Services of the dump show that one is absent; nodes or pods do not
         state.reads_done.update({"k8s.service", "k8s.services"})
     system = {
         (o.get("kind"), o["metadata"].get("name"))
@@ -368,6 +407,8 @@ def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
         seen_kinds.discard("DaemonSet")  # some other DaemonSet says nothing about kube-proxy
     if not any(k == "Deployment" and "load-balancer-controller" in (n or "") for k, n in system):
         seen_kinds.discard("Deployment")  # an app's Deployment says nothing about the controller
+    if "k8s.service" not in state.reads_done:
+        state.skipped_reads.setdefault("k8s.services", state.skipped_reads.get("k8s.service") or "the dump has no Service objects")
     for kind, (read, command) in KIND_READS.items():
         if kind in seen_kinds:
             state.reads_done.add(read)
@@ -378,6 +419,9 @@ def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
     for read in list(state.skipped_reads):
         if read in state.reads_done:
             del state.skipped_reads[read]
+    for read in list(state.read_errors):
+        if read in state.reads_done:  # another file of the dump holds what one kubectl call was refused
+            del state.read_errors[read]
     if "k8s.pods" in state.reads_done:
         state.reads_done.add("k8s.namespace_pods")
     elif "k8s.pods" in state.skipped_reads:  # offline the namespace's pods are the same Pod objects

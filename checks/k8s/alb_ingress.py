@@ -285,6 +285,47 @@ def _lb_path(state: State, s: _Settings) -> tuple[str, str, str, list[str]]:
     return path, codes, source, notes
 
 
+def _lb_protocol(state: State, s: _Settings) -> tuple[str, str]:
+    """The protocol the ALB health-checks with, and where that was read (the controller's default is HTTP)."""
+    protos = {str(tg.get("HealthCheckProtocol") or "").upper() for tg in state.aws.target_groups if tg.get("HealthCheckProtocol")}
+    if len(protos) == 1:
+        return next(iter(protos)), "target group HealthCheckProtocol"
+    ann, where = s.get("healthcheck-protocol")
+    if isinstance(ann, str) and ann.upper() in ("HTTP", "HTTPS"):
+        return ann.upper(), where
+    return "HTTP", f"{ALB_ANN}healthcheck-protocol absent -> HTTP (controller default)"
+
+
+def _scheme_mismatch(state: State, ing: dict[str, Any], s: _Settings, probes: list, lb_path: str, codes: str) -> Finding | None:
+    """The ALB checks with HTTP what the pods serve as HTTPS (or the reverse): every check fails
+    at the protocol level (a TLS port answers plain HTTP with 400, or the handshake fails), whatever the path."""
+    ready = [r for r in probes if r.pod_ready]
+    schemes = {str(r.scheme or "HTTP").upper() for r in ready}
+    proto, where = _lb_protocol(state, s)
+    if len(schemes) != 1 or proto in schemes or proto not in ("HTTP", "HTTPS"):
+        return None
+    ev = path_evidence(state, lb_path, codes)
+    if not ev.fails:
+        return None
+    scheme = schemes.pop()
+    r0 = ready[0]
+    fix = _annotation_fix(ing, {"healthcheck-protocol": scheme}, f"Set {ALB_ANN}healthcheck-protocol={scheme} on Ingress {ref(ing)} (the scheme the pods serve)")
+    return Finding(
+        ID,
+        Status.FAIL,
+        f"The ALB health-checks with {proto} but the pods of {state.target.ref} serve {scheme} (their passing readiness probes "
+        f"use {scheme} on port {r0.port if r0.port is not None else r0.port_raw}): every check fails whatever the path",
+        evidence=[
+            f"ALB health-check protocol {proto} ({where})",
+            f"readiness probe of pod {r0.pod} container {r0.container}: {scheme} GET {r0.path} on port {r0.port if r0.port is not None else r0.port_raw}; Ready",
+            *ev.failing[:5],
+        ],
+        next_step=fix.command,
+        fix=fix,
+        cause="healthcheck-settings",
+    )
+
+
 def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[Finding], list[str]]:
     """The app's readiness path vs the ALB's health-check path, with what the ALB/probes saw."""
     iref = ref(ing)
@@ -292,6 +333,8 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
     if (s.get("backend-protocol-version")[0] or "").upper() == "GRPC":
         return [], [f"{source}; gRPC health check, path comparison not applicable"]
     probes = readiness_probes(state)
+    if scheme := _scheme_mismatch(state, ing, s, probes, lb_path, codes):
+        return [scheme], []
     paths = readiness_paths(probes)
     ev = path_evidence(state, lb_path, codes)
     info = [f"ALB health check: GET {lb_path}, success codes {codes} ({source})", *notes]

@@ -104,13 +104,25 @@ def pod_ready(state: State) -> Finding:
             f"No pod matches selector {fmt_selector(state.selector)}; see K8S-SELECTOR",
         )
 
-    health = [pod_health(p) for p in sorted(pods, key=lambda p: ref(p))]
+    # A Pod without status (hand-written, or a dump cut inside it) says nothing about readiness:
+    # calling it not ready would blame the pod for what the dump lacks.
+    unknown = sorted(ref(p) for p in pods if not isinstance(p.get("status"), dict) or not p["status"])
+    health = [pod_health(p) for p in sorted(pods, key=lambda p: ref(p)) if ref(p) not in unknown]
+    if unknown and not health:
+        return Finding(
+            ID,
+            Status.SKIP,
+            f"No status in the dump for the {len(unknown)} pod(s) of {state.target.ref} ({', '.join(unknown[:3])}): "
+            f"their readiness is unknown (add the output of `kubectl get pods -n {ns} -o yaml`)",
+        )
     bad = [h for h in health if not h.ready]
     ready_n = len(health) - len(bad)
 
     if bad:
         gated_only = all(h.gated_only for h in bad)
         evidence = [f"{ready_n} of {len(health)} pods selected by {fmt_selector(state.selector)} are ready"]
+        if unknown:
+            evidence.append(f"no status in the dump, readiness unknown: {', '.join(unknown[:5])}")
         for h in bad[:MAX_DETAILED]:
             evidence.append(f"Pod {ref(h.pod)} phase {h.phase}: {h.short}")
             evidence.extend(h.details)
@@ -161,4 +173,8 @@ def pod_ready(state: State) -> Finding:
     evidence = [f"Pod {ref(h.pod)} Running and ready" + (f" ({h.restarts} restarts)" if h.restarts else "") for h in health[:10]]
     if len(health) > 10:
         evidence.append(f"... and {len(health) - 10} more ready pods")
+    if unknown:
+        evidence.append(f"no status in the dump, readiness unknown: {', '.join(unknown[:5])}")
+        return Finding(ID, Status.PASS, f"{len(health)} pods selected by {state.target.ref} are Running and ready; "
+                       f"{len(unknown)} more have no status in the dump", evidence=evidence)
     return Finding(ID, Status.PASS, f"All {len(health)} pods selected by {state.target.ref} are Running and ready", evidence=evidence)

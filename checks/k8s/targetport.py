@@ -141,6 +141,53 @@ def _choose(v: PortVerdict, pods: list[dict[str, Any]]) -> tuple[int | None, lis
     return None, sorted(common)
 
 
+def _probed_elsewhere(v: PortVerdict) -> int | None:
+    """The one port the Ready pods' passing probes use, when it is not the undeclared targetPort.
+
+    Containers that declare no ports still show where the app listens: a probe that passes on
+    port P. With every such probe on P and none on the targetPort, P is the port known to answer.
+    """
+    ports: set[int] = set()
+    for pod in v.undeclared:
+        if not pod_health(pod).ready:
+            return None
+        for c in containers(pod):
+            for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+                port = resolve_port(probe_port(c, kind), c)
+                if port is not None:
+                    ports.add(port)
+    return next(iter(ports)) if len(ports) == 1 and as_int(v.target) not in ports else None
+
+
+def _probed_elsewhere_finding(state: State, v: PortVerdict, port: int, evidence: list[str]) -> Finding:
+    ns, name = state.target.namespace, state.target.service
+    entry = {"name": v.port["name"]} if v.port.get("name") else {}
+    entry.update({"port": v.port.get("port"), "protocol": _proto(v.port.get("protocol")), "targetPort": port})
+    patch = {"spec": {"ports": [entry]}}
+    body = json.dumps(patch, separators=(",", ":"))
+    fix = FixPlan(
+        id="FIX-TARGETPORT",
+        title=f"Set targetPort of Service {state.target.ref}: port {v.port.get('port')} -> targetPort {port}",
+        patch=patch,
+        command=f"kubectl patch svc {name} -n {ns} --type=strategic -p '{body}'",
+        target=ObjectRef("Service", name, ns, "v1", meta(state.service or {}).get("resourceVersion")),
+        patch_type="strategic-merge",
+        tradeoff="Takes effect at once for new connections; the NodePort and the load balancer listener stay the same.",
+    )
+    pods = v.undeclared
+    return Finding(
+        ID,
+        Status.WARN,
+        f"Service {state.target.ref} {v.label} sends to targetPort {v.target}, but the app is known to answer on {port}: "
+        f"the passing probes of {len(pods)} Ready pod(s) use {port}, no container declares {v.target}",
+        evidence=[*evidence, f"probes of {', '.join(ref(p) for p in pods[:5])} pass on port {port}, none on {v.target}"],
+        next_step=f"Check with kubectl exec -n {ns} {meta(pods[0]).get('name')} -- ss -ltn; if nothing listens on {v.target}: {fix.command}",
+        fix=fix,
+        cause="targetport",
+        supports=("targetport",),
+    )
+
+
 @check(
     ID,
     title="Service targetPort matches a container port",
@@ -246,6 +293,8 @@ def targetport(state: State) -> Finding:
         return Finding(ID, Status.FAIL, summary, evidence=evidence, next_step=next_step, fix=fix, cause="targetport")
 
     unknown = [v for v in verdicts if v.undeclared]
+    if unknown and (elsewhere := _probed_elsewhere(unknown[0])):
+        return _probed_elsewhere_finding(state, unknown[0], elsewhere, evidence)
     if unknown:
         v = unknown[0]
         return Finding(

@@ -16,7 +16,7 @@ import ipaddress
 
 from checks.model import Finding, Status
 from checks.probe._common import capped, not_run, split
-from checks.probe._targets import SKIP_LISTEN, plan
+from checks.probe._targets import SKIP_LISTEN, plan, resolve_target_port, tcp_service_ports
 from checks.registry import check
 from checks.state import State
 
@@ -43,6 +43,17 @@ def _ports_by_subject(state: State) -> tuple[dict[str, set[int]], set[int]]:
         for key in filter(None, (t.pod, t.pod.split("/", 1)[-1] if t.pod else "", t.node if not t.pod else "", t.address)):
             by.setdefault(key, set()).add(t.port)
     return by, every
+
+
+def _pod_ports(state: State, subject: str) -> set[int]:
+    """The Service's target ports in pod `subject` (netstat run inside a pod shows container ports,
+    while node targets are planned on their NodePort)."""
+    name = subject.split("/", 1)[-1]
+    pod = next((p for p in state.selected_pods if ((p.get("metadata") or {}).get("name")) == name), None)
+    if pod is None:
+        return set()
+    ports = {resolve_target_port(p, pod) for p in tcp_service_ports(state)}
+    return {p for p in ports if isinstance(p, int)}
 
 
 def _exec_step(state: State, ports: set[int]) -> str:
@@ -86,7 +97,8 @@ def probe_listen(state: State) -> Finding:
         if not isinstance(entries, list) or not entries:
             continue
         subject = str(facts.get("pod") or key)
-        ports = by_subject.get(subject) or by_subject.get(subject.split("/", 1)[-1]) or every
+        ports = (by_subject.get(subject) or by_subject.get(subject.split("/", 1)[-1])
+                 or _pod_ports(state, subject) or every)
         if not ports:
             ports = {e.get("port") for e in entries if isinstance(e, dict) and isinstance(e.get("port"), int)}
         for port in sorted(p for p in ports if isinstance(p, int)):

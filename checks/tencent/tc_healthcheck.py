@@ -131,6 +131,24 @@ def _readiness_issues(state: State, hcr: HealthCheckRef, path: str, mask: int, d
     return issues, [fact, by_hand]
 
 
+def _domain_matches(host: str, pattern: str) -> bool:
+    host, pattern = host.lower().rstrip("."), pattern.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and host.count(".") == pattern.count(".")
+    return host == pattern
+
+
+def _foreign_domain(hc: dict, rule: dict | None) -> str | None:
+    """The rule's domain when the check's HttpCheckDomain is set to a host the rule does not serve."""
+    check_host = str(hc.get("HttpCheckDomain") or "").strip()
+    if not check_host or not isinstance(rule, dict):
+        return None
+    served = [str(d) for d in (rule.get("Domains") or [rule.get("Domain")]) if isinstance(d, str) and d.strip()]
+    if not served or any(_domain_matches(check_host, d) for d in served):
+        return None
+    return served[0]
+
+
 def _container_ports(state: State) -> set[int]:
     out = set()
     for p in state.selected_pods:
@@ -233,6 +251,12 @@ def tc_healthcheck(state: State) -> list[Finding]:
                 issues.append(Issue(Status.FAIL, "healthcheck-path", f"{label}: HttpCheckPath {path!r} does not start with /", hcr, {"HttpCheckPath": "/" + str(path)}))
             if hcr.rule is None and not hc.get("HttpCheckDomain"):
                 line += " (no HttpCheckDomain: the probe sends no Host the app may route on)"
+            if other := _foreign_domain(hc, hcr.rule):
+                issues.append(Issue(Status.FAIL if hcr.ref.id in unhealthy_listeners else Status.WARN, "healthcheck-path",
+                                    f"{label}: the check sends Host {hc.get('HttpCheckDomain')}, but the rule serves {other}: an app "
+                                    "that routes on Host (virtual hosts, an ingress controller) answers the check as another site, "
+                                    "often 404, so healthy backends are marked Dead",
+                                    hcr, {"HttpCheckDomain": other}))
             inferred, facts = _readiness_issues(state, hcr, str(path), mask, hcr.ref.id in unhealthy_listeners, direct)
             issues.extend(inferred)
             evidence.extend(facts)

@@ -17,6 +17,7 @@ from checks.state import State, meta
 from checks.tencent._common import (
     as_int,
     as_list,
+    known_lb_ids,
     not_applicable,
     region_flag,
     relevant_listeners,
@@ -78,6 +79,17 @@ def tc_map(state: State) -> Finding:
         seen = [lb.get("LoadBalancerId") for lb in state.tencent.load_balancers if isinstance(lb, dict)]
         tried.append(f"CLBs read in {region}: {', '.join(str(s) for s in seen) if seen else 'none matched'}")
         named = [v for v, _ in ann_ids] + [v for ing in ingresses for v, _ in ingress_lb_ids(ing)]
+        answered = [v for v in named if v in known_lb_ids(state)]
+        if answered and not seen:
+            # Its listeners, targets or health were read: it exists, only DescribeLoadBalancers is missing.
+            return Finding(
+                ID,
+                Status.SKIP,
+                f"CLB {', '.join(answered)} of {ns}/{name} was not described (its listeners or targets were read, "
+                "the load balancer itself was not): its VIP, VPC and security groups are unknown",
+                evidence=tried,
+                next_step=f"tccli clb DescribeLoadBalancers{region_flag(state)} --LoadBalancerIds '{_json(answered)}'",
+            )
         if named:
             summary = f"CLB {', '.join(named)} named by the annotations of {ns}/{name} does not exist in {region}"
             step = (
