@@ -91,7 +91,7 @@ def build_report(
     priors.update(severity or {})
     missing = missing_reads(state, specs, findings)
     ordered, verdict = rank(findings, priors, missing=missing)
-    notes = cloud_conflicts(state)
+    notes = cloud_conflicts(state) + list(state.notes)
     if missing and verdict.status != Status.INCOMPLETE:
         notes.append(
             "Not read: " + ", ".join(dict.fromkeys(m.what for m in missing))

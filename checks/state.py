@@ -307,6 +307,7 @@ class State:
     skipped_reads: dict[str, str] = field(default_factory=dict)  # read -> why not read (no creds, offline)
     api_calls: Counter = field(default_factory=Counter)
     options: dict[str, Any] = field(default_factory=dict)  # probe: bool, node: bool, offline: bool
+    notes: list[str] = field(default_factory=list)  # what the reader wants the report to say (damaged dump parts)
 
     # ---- reads bookkeeping -------------------------------------------------------------
 

@@ -189,6 +189,16 @@ def _skimmed(text: str, skim: Skim) -> list[Any] | None:
     return docs
 
 
+def skim_note(path: Source, errors: list[tuple[int, str]]) -> str:
+    """What the report says of errors in the Pod items a skim left out (a full parse would refuse the file)."""
+    line, problem = errors[0]
+    more = f" (and {len(errors) - 1} more item(s))" if len(errors) > 1 else ""
+    return (
+        f"{path}: pods of other namespaces, which this diagnosis does not read, have errors a full parse refuses: "
+        f"line {line}: {problem}{more}. The diagnosis did not use them; repair the file before relying on it elsewhere"
+    )
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a parser builds a tree of plain dicts and lists.
@@ -253,6 +263,9 @@ def load_state(
     skim = Skim(frozenset({target.namespace, "kube-system"})) if skimmable else None
     for path in files:
         docs = parse_documents(path, skim)
+        if skim is not None and skim.errors:
+            state.notes.append(skim_note(path, skim.errors))
+            skim.errors = []
         if isinstance(docs, str):
             _load_text(state, path, docs)
             continue

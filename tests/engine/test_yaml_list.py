@@ -7,6 +7,7 @@ notes, missing reads) and what a check can read; odd YAML must fall back to the 
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import yaml
 
 from checks.collect import yaml_list
 from checks.collect.dump import load_state
+from checks.collect.errors import DumpError
 from checks.model import Target
 from checks.registry import default_registry
 from checks.runner import build_report, select
@@ -177,3 +179,48 @@ def test_host_network_pods_of_other_namespaces_get_the_same_diagnosis(tmp_path):
     full, skimmed = assert_same_diagnosis("shop/web", with_pods_file(tmp_path, kubectl_list(pods)))
     assert len(skimmed.k8s.of_kind("Pod")) == len(full.k8s.of_kind("Pod")) - 40
     assert skimmed.pod_by_ip("192.168.93.144") == full.pod_by_ip("192.168.93.144")
+
+
+def _damage(text: str, how: str) -> tuple[str, int]:
+    """`text` with one left-out pod (team-2's app-2) damaged as `how` says, and the file line of the damage."""
+    anchor = "    name: app-2\n    namespace: team-2\n"
+    at = text.index(anchor) + len(anchor)
+    line = text.count("\n", 0, at) + 1
+    damage = {
+        "odd indentation": "   owner: ops\n",
+        "a tab": "    \tnote: x\n",
+        "a lost colon": "    annotations\n",
+        "an unclosed quote": "    generateName: 'app-2-\n",
+    }
+    if how == "a containerPort string":
+        i = text.index("containerPort: ", at)
+        end = text.index("\n", i)
+        return text[:i] + "containerPort: '8080'" + text[end:], None
+    return text[:at] + damage[how] + text[at:], line
+
+
+@pytest.mark.parametrize("how", ["odd indentation", "a tab", "a lost colon", "an unclosed quote", "a containerPort string"])
+def test_errors_in_left_out_pods_are_reported_with_the_file_and_line(tmp_path, how):
+    text, line = _damage(kubectl_list(other_teams_pods()), how)
+    sources = with_pods_file(tmp_path, text)
+    with pytest.raises(DumpError) as whole:  # the whole parse refuses the file ...
+        diagnosis("shop/web", sources, skim=False)
+    assert "pods-A.yaml" in str(whole.value)
+    report, skimmed = diagnosis("shop/web", sources, skim=True)  # ... the skim diagnoses and says why it could
+    assert report["verdict"]["check_id"] == "K8S-TARGETPORT"
+    note = next(n for n in report["notes"] if "pods of other namespaces" in n)
+    assert "pods-A.yaml" in note
+    if line is not None:  # the line the whole parse names (libyaml may see the damage a line later)
+        named = int(re.search(r"at line (\d+)", str(whole.value)).group(1))
+        assert named in (line, line + 1) and f"line {named}: invalid YAML" in note
+    else:
+        assert "containerPort is the string '8080'" in note
+
+
+def test_a_clean_list_gets_no_note_and_a_file_with_several_damaged_pods_counts_them(tmp_path):
+    clean = kubectl_list(other_teams_pods())
+    report, _ = diagnosis("shop/web", with_pods_file(tmp_path / "a", clean), skim=True)
+    assert not [n for n in report["notes"] if "pods of other namespaces" in n]
+    text = clean.replace("    namespace: team-3\n", "    namespace: team-3\n   x: 1\n")
+    report, _ = diagnosis("shop/web", with_pods_file(tmp_path / "b", text), skim=True)
+    assert any("(and 9 more item(s))" in n for n in report["notes"])
