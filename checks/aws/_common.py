@@ -210,6 +210,8 @@ def describe_target(state: State, tg: dict[str, Any], desc: dict[str, Any]) -> s
         node = state.node_by_address(tid)
         if node:
             return f"{where} = node {meta(node).get('name')} ({'Ready' if node_ready(node) else 'NotReady'})"
+        if not state.did_read("k8s.nodes"):
+            return f"{where} = a node not known here (the nodes were not read)"
         return f"{where} = no node in the cluster has this instance ID"
     pod = state.pod_by_ip(tid)
     if pod:
@@ -219,6 +221,8 @@ def describe_target(state: State, tg: dict[str, Any], desc: dict[str, Any]) -> s
     node = state.node_by_address(tid)
     if node:
         return f"{where} = node {meta(node).get('name')} (host network)"
+    if not state.did_read("k8s.pods"):
+        return f"{where} = a pod not known here (the pods were not read)"
     return f"{where} = no pod in the collected state has this IP"
 
 

@@ -104,6 +104,14 @@ def test_a_pod_cut_before_its_status_is_not_called_not_ready(capsys):
     assert any("readiness unknown: quota/limits-6b5c4d3e2f-cc2dd" in e for e in pod_ready[0]["evidence"])
 
 
+def test_targets_of_a_dump_without_pods_are_not_called_strangers(capsys):
+    _, out, _ = _diagnose(capsys, UNSEEN / "p04-svc-unhealthy-targets-no-pods", "quota/limits")
+    root = json.loads(out)["findings"][0]
+    assert root["check_id"] == "AWS-TARGET-HEALTH"
+    assert any("10.9.3.14:8080 = a pod not known here (the pods were not read)" in e for e in root["evidence"])
+    assert not any("no pod in the collected state" in e for e in root["evidence"])
+
+
 def test_denied_read_in_the_dump_names_the_rbac_grant(capsys):
     code, out, _ = _diagnose(capsys, UNSEEN / "p03-pods-denied", "quota/limits")
     pods = next(m for m in json.loads(out)["missing"] if m["what"] == "the pods the Service selects")
