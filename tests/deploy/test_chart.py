@@ -147,6 +147,12 @@ def test_serve_and_worker_probes_disruption_and_warm_shutdown():
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" and c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     pdb = named(docs, "PodDisruptionBudget", "lbhealth-serve")
     assert pdb["spec"]["selector"]["matchLabels"] == serve["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["minAvailable"] == 1 < serve["spec"]["replicas"]  # a drain can always take one
+    assert not of_kind(render({"serve": {"replicas": 1}}), "PodDisruptionBudget")  # it would block every drain
+    with pytest.raises(helm.HelmError, match="minAvailable must be below serve.replicas"):
+        render({"serve": {"replicas": 2, "podDisruptionBudget": {"minAvailable": 2}}})
+    assert named(render({"serve": {"replicas": 3, "podDisruptionBudget": {"minAvailable": "50%"}}}),
+                 "PodDisruptionBudget", "lbhealth-serve")["spec"]["minAvailable"] == "50%"
     worker = named(docs, "Deployment", "lbhealth-worker")["spec"]["template"]["spec"]
     assert worker["containers"][0]["args"][:1] == ["worker"]
     assert env_of(worker["containers"][0])["LBHEALTH_JOB_TIMEOUT"] == "300"

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import helm_python as helm
 import pytest
 from moto import mock_aws
 
+from bot.settings import FIX_IDS
 from checks.collect.alarm_map import Clients as MapClients
 from checks.collect.alarm_map import map_aws, map_tencent
 from checks.collect.aws import IAM_READ_ACTIONS
@@ -250,3 +252,33 @@ def test_write_policies_are_exactly_the_declared_cloud_actions():
     # and the read policies hold no write
     reads = policy_actions(DEPLOY / "iam-policy-read.json", "Statement", "Action") | policy_actions(DEPLOY / "cam-policy-read.json", "statement", "action")
     assert not reads & (iam | cam - {"vpc:DescribeSecurityGroupPolicies"})
+
+
+def writes_needing(fix_id: str) -> set[str]:
+    """The fixes.* values that grant what a fix declares it writes."""
+    from bot.fixes.registry import FIXES
+
+    return {"cloudWrites" if p.kind in ("iam", "cam") else "kubeProxy" if p.namespace == "kube-system" else "namespaces"
+            for p in FIXES[fix_id].PERMISSIONS}
+
+
+@pytest.mark.parametrize("fix_id", FIX_IDS)
+def test_a_fix_is_enabled_only_where_the_writer_may_make_its_writes(fix_id):
+    """config.enabled_fixes (or an approval scope's) names a fix: the install fails unless the writer
+    exists and holds the grant for each write the fix declares, and needs no other grant."""
+    from bot.fixes.registry import FIXES
+
+    assert set(FIXES) == set(FIX_IDS)
+    granted = {"enabled": True, "namespaces": ["shop"], "kubeProxy": True, "cloudWrites": True}
+    withheld = {"namespaces": [], "kubeProxy": False, "cloudWrites": False}
+    for config in ({"enabled_fixes": [fix_id]}, {"approval": {"scopes": [{"namespace": "shop", "enabled_fixes": [fix_id]}]}}):
+        assert render({"config": config, "fixes": granted})
+        with pytest.raises(helm.HelmError, match="set fixes.enabled"):
+            render({"config": config})
+        for value, off in withheld.items():
+            values = {"config": config, "fixes": {**granted, value: off}}
+            if value in writes_needing(fix_id):
+                with pytest.raises(helm.HelmError, match=f"{fix_id} .*fixes.{value}"):
+                    render(values)
+            else:
+                assert render(values), value
