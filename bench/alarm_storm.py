@@ -2,11 +2,14 @@
 
 Starts, all on loopback: a private redis-server, the fake Slack Web API, the fake Kubernetes API
 (TargetGroupBindings + Services for the AWS target groups, Services annotated with their CLB id
-for the Tencent ones), the fake Tencent API (one CLB per Tencent alarm), and a server process that
+for the Tencent ones), the fake Tencent API (one CLB per Tencent alarm), a server process that
 builds the app exactly as `lbhealth serve` does (bot.serve.WebServer: gunicorn, same processes, threads
 and body limit) except for one thing: the SNS certificate source reads the bench's self-signed
 certificate from a file instead of fetching https://sns.<region>.amazonaws.com (nothing here
-leaves the machine). Then, released together from --clients threads with keep-alive connections:
+leaves the machine); the server gets no kubeconfig and no cloud credentials, as in the chart.
+And one process running what each `lbhealth worker` runs for new incidents (bot.app.alarm_follow_ups:
+the Service behind the alarm, the root message, the diagnosis job) but no rq worker, so that the
+jobs stay queued to be counted. Then, released together from --clients threads with keep-alive connections:
 
 - 1,000 deliveries of ONE CloudWatch alarm (SNS, signed): half are SNS retries of the first
   message (same MessageId), half are re-deliveries with their own MessageIds (the alarm repeating);
@@ -15,7 +18,7 @@ leaves the machine). Then, released together from --clients threads with keep-al
 
 Bars (DESIGN.md / issue 4): diagnosis jobs queued == 101, Slack root messages == 101, webhook
 p99 < 150 ms. What is answered 5xx is re-sent afterwards, as SNS and Tencent Cloud Monitor do
-(1 s apart instead of SNS's 20 s), and must then be accepted. No worker runs: the jobs stay in the queue, to be counted.
+(1 s apart instead of SNS's 20 s), and must then be accepted. No diagnosis runs: the jobs stay in the queue, to be counted.
 
     .venv/bin/python bench/alarm_storm.py
     .venv/bin/python bench/alarm_storm.py --copies 1000 --distinct 100 --clients 64 --threads 16
@@ -76,6 +79,28 @@ def serve(port_file: str, cert: str) -> int:
     Path(port_file).write_text(str(port))
     use_metrics_dir()
     WebServer(settings, "127.0.0.1", port, webhook_options={"cert_source": FileCertSource(cert)}).run()
+    return 0
+
+
+def follow(ready_file: str) -> int:
+    """The alarm follow-up of one `lbhealth worker` process (bot.worker_process builds it the same way)."""
+    import signal
+
+    from bot.app import alarm_follow_ups
+    from bot.logs import setup_logging
+    from bot.redis_conn import redis_client
+    from bot.settings import get_settings
+    from bot.slack.client import client_from_settings
+
+    settings = get_settings()
+    setup_logging("WARNING")
+    redis = redis_client(settings, role="worker")
+    follow_ups = alarm_follow_ups(settings, redis, client_from_settings(settings), warm=True).start()
+    Path(ready_file).write_text("ready")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    follow_ups.stop()
     return 0
 
 
@@ -235,6 +260,16 @@ def wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 60) -> i
     raise RuntimeError("server did not start")
 
 
+def wait_ready(ready_file: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"follow-up process exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("follow-up process did not start")
+        time.sleep(0.1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=1000, help="deliveries of the one repeated alarm")
@@ -245,9 +280,12 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2, help="web processes of lbhealth serve (LBHEALTH_HTTP_PROCESSES; 2 = the cores here)")
     ap.add_argument("--runs", type=int, default=3, help="repeat the whole storm (fresh servers); p99 bar on the median")
     ap.add_argument("--serve", nargs=2, metavar=("PORT_FILE", "CERT"), help=argparse.SUPPRESS)
+    ap.add_argument("--follow", metavar="READY_FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         return serve(*args.serve)
+    if args.follow:
+        return follow(args.follow)
     runs = [run_storm(args, i + 1) for i in range(max(1, args.runs))]
     p99s = [r["p99"] for r in runs]
     median = sorted(p99s)[len(p99s) // 2]
@@ -293,13 +331,19 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
     (tmp / "sns.pem").write_bytes(signer.cert)
     env = dict(os.environ, REDIS_URL=redis_srv.url, SLACK_API_URL=slack.url, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="bench",
                LBHEALTH_CONFIG=str(cfg), LBHEALTH_SNS_TOPICS=TOPIC, LBHEALTH_TENCENT_WEBHOOK_SECRET=TENCENT_SECRET,
-               LBHEALTH_HTTP_THREADS=str(args.threads), LBHEALTH_HTTP_PROCESSES=str(args.processes), KUBECONFIG=kubeconfig, LBHEALTH_TENCENT_ENDPOINT=tencent.url,
-               TENCENTCLOUD_SECRET_ID="AKIDbench", TENCENTCLOUD_SECRET_KEY="bench", AWS_ACCESS_KEY_ID="bench",
-               AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL="http://127.0.0.1:9", PYTHONPATH=str(ROOT))
-    port_file = tmp / "port"
+               LBHEALTH_HTTP_THREADS=str(args.threads), LBHEALTH_HTTP_PROCESSES=str(args.processes), KUBECONFIG=str(tmp / "none"),
+               PYTHONPATH=str(ROOT))
+    for name in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name, None)
+    worker_env = dict(env, KUBECONFIG=kubeconfig, LBHEALTH_TENCENT_ENDPOINT=tencent.url, TENCENTCLOUD_SECRET_ID="AKIDbench",
+                      TENCENTCLOUD_SECRET_KEY="bench", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    port_file, ready_file = tmp / "port", tmp / "follow-ready"
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port_file), str(tmp / "sns.pem")], env=env, cwd=ROOT)
+    follower = subprocess.Popen([sys.executable, __file__, "--follow", str(ready_file)], env=worker_env, cwd=ROOT)
     try:
         port = wait_port(port_file, server)
+        wait_ready(ready_file, follower)
 
         # Pre-sign everything (RSA signing is the client's cost, not the server's).
         requests: list[tuple[str, str, bytes, dict[str, str]]] = []  # (kind, path, body, headers)
@@ -350,7 +394,7 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
         redis = Redis.from_url(redis_srv.url)
         expected = 1 + args.distinct
         # The answers come once the alarm is recorded; Service lookup, root message and job follow
-        # off the request path: wait for them (bounded), then count.
+        # in the worker-side follow-up: wait for them (bounded), then count.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (queue_counts(redis)["queued"] < expected or redis.zcard("lbhealth:incidents:pending")):
             time.sleep(0.1)
@@ -408,11 +452,12 @@ def run_storm(args: argparse.Namespace, run_no: int = 1) -> dict:
         redis.close()
         return {"p99": pct(lat, 99), "counts_ok": all(ok for name, *_, ok in rows if "p99" not in name)}
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc in (server, follower):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         kube.stop()
         tencent.stop()
         slack.stop()

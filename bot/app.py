@@ -7,7 +7,8 @@
 Where a request enters and where it goes:
     POST /slack/events     bot.http (signature check by bolt) -> bot.slack.commands (parse, record, ack)
                            -> intake list -> bot.slack.starter in a worker (root message, job on rq)
-    POST /webhooks/...     bot.webhooks.routes (verify, parse) -> bot.incidents (record, follow up, job)
+    POST /webhooks/...     bot.webhooks.routes (verify, parse) -> bot.incidents.desk (record, ack)
+                           -> pending set -> bot.incidents.followup in a worker (Service, root message, job on rq)
     rq job                 bot.worker.run_diagnosis -> checks.runner -> bot.render -> Slack (posted once)
 
     POST /slack/events     (buttons) bot.slack.actions (authorise, claim) -> rq job bot.approvals_jobs
@@ -30,7 +31,9 @@ from slack_sdk import WebClient
 
 from bot import job_runtime, worker
 from bot.http import create_flask
-from bot.incidents import update_alarm_root
+from bot.incidents import Incidents, Policy, update_alarm_root
+from bot.incidents.followup import FollowUps
+from bot.incidents.routing import AlarmRouter
 from bot.queue import enqueue_diagnosis
 from bot.readiness import RedisHealth
 from bot.redis_conn import redis_client
@@ -40,7 +43,7 @@ from bot.slack.actions import register_fix_actions
 from bot.slack.app import new_bolt_app
 from bot.slack.client import client_from_settings
 from bot.webhooks import routes
-from bot.webhooks.jobs import prepare_alarm_job
+from bot.webhooks.jobs import Mapper, prepare_alarm_job
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Deps:
     redis: Redis  # the web tier's client: short timeouts (bot.redis_conn)
     slack: WebClient
     health: RedisHealth
-    webhook_options: dict[str, Any] = field(default_factory=dict)  # tests: cert_source, mapper, policy, ...
+    webhook_options: dict[str, Any] = field(default_factory=dict)  # tests: cert_source, confirmer, policy, ...
 
 
 @dataclass
@@ -74,7 +77,7 @@ def register_commands(app: App, deps: Deps) -> None:
 
 
 def register_alarm_webhooks(app: App, deps: Deps) -> None:
-    options = {"settings": deps.settings, "redis": deps.redis, "slack": deps.slack, "enqueue": enqueue_diagnosis}
+    options = {"settings": deps.settings, "redis": deps.redis, "slack": deps.slack}
     app.webhooks = routes.register(app.flask, {**options, **deps.webhook_options})
 
 
@@ -113,3 +116,18 @@ def worker_deps(settings: Settings, *, redis: Redis | None = None, client: WebCl
         root_updaters={"command": worker.update_command_root, "alarm": update_alarm_root},
         job_preparers={"alarm": prepare_alarm_job},
     )
+
+
+def alarm_follow_ups(settings: Settings, redis: Redis, client: WebClient, *, mapper: Any = None,
+                     policy: Policy | None = None, warm: bool = False) -> FollowUps:
+    """What a worker process runs for new incidents: the Service behind the alarm (with the worker's
+    read grants), the channel, the root message and the diagnosis job (`start()` runs its threads)."""
+    if mapper is None:
+        mapper = Mapper(redis, settings, timeout=settings.lbhealth_alarm_map_timeout)
+        if warm:
+            mapper.warm()
+    policy = policy or Policy(rediagnose_after=settings.lbhealth_alarm_rediagnose_after,
+                              flap_window=settings.lbhealth_alarm_flap_window)
+    return FollowUps(Incidents(redis, policy), slack=client, enqueue=enqueue_diagnosis,
+                     route=AlarmRouter(settings, redis), mapper=mapper,
+                     threads=settings.lbhealth_alarm_follow_up_threads)

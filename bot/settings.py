@@ -213,7 +213,7 @@ class Settings(BaseSettings):
     lbhealth_alarm_rediagnose_after: float = 15 * 60  # a repeat ALARM re-queues a diagnosis when the last is older
     lbhealth_alarm_flap_window: float = 10 * 60  # an ALARM this soon after recovery continues the same incident
     lbhealth_alarm_map_timeout: float = 10.0  # seconds to find the Service behind an alarm (off the request path)
-    lbhealth_alarm_follow_up_threads: int = 2  # threads per web process that map, post roots and enqueue for new incidents
+    lbhealth_alarm_follow_up_threads: int = 2  # threads per worker process that map, post roots and enqueue for new incidents
     lbhealth_job_timeout: int = 120
     lbhealth_log_level: str = "INFO"
     # Slack bot and workers (issue 3)

@@ -4,6 +4,8 @@ Each worker process runs, on one Redis client built by bot.redis_conn:
 - an rq SimpleWorker on the `lbhealth` queue (jobs run in the process: no fork per job, the
   engine's imports and clients stay warm; rq's own scheduler is not started, see bot.worker);
 - the intake consumer (bot.slack.intake): accepted /lbhealth commands -> root message -> job;
+- the alarm follow-up (bot.incidents.followup): recorded alarms -> Service -> root message -> job
+  (the web tier records alarms but has no Kubernetes permissions to find their Service);
 - a liveness key and the reaper (bot.liveness, bot.worker.Reaper): a SIGKILLed worker's job is
   handed back within ~11 s (rq alone needs up to ~13 min; the bar is 60 s).
 
@@ -30,7 +32,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
-from bot.app import worker_deps
+from bot.app import alarm_follow_ups, worker_deps
 from bot.job_runtime import configure, configured
 from bot.liveness import Liveness
 from bot.logs import setup_logging
@@ -82,6 +84,7 @@ class LbhealthWorker(SimpleWorker):
         reaper = Reaper(self.connection, self.name)
         intake = IntakeConsumer(settings, self.connection, CommandStarter(settings, self.connection, deps.client),
                                 threads=settings.lbhealth_listener_threads, name=f"intake-{self.name}")
+        follow_ups = None
         liveness.start()
         if burst:
             reaper.tick()
@@ -89,6 +92,7 @@ class LbhealthWorker(SimpleWorker):
             reaper.start()
             if QUEUE_NAME in self.queue_names():  # the fix writer (`--queue lbhealth-fixes`) runs fix jobs only
                 intake.start()
+                follow_ups = alarm_follow_ups(settings, self.connection, deps.client, warm=True).start()
         log.info("worker started", extra={"worker": self.name, "pid": os.getpid(), "burst": burst})
         try:
             return super().work(*args, **kwargs)
@@ -96,6 +100,8 @@ class LbhealthWorker(SimpleWorker):
             health.saw_down(f"{type(exc).__name__}: {exc}")
             return False
         finally:
+            if follow_ups is not None:
+                follow_ups.stop()
             intake.stop()
             reaper.stop()
             liveness.stop()  # a job abandoned by a cold shutdown is handed back within a reaper period

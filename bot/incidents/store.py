@@ -16,6 +16,7 @@ from bot.webhooks.alarms import Alarm
 
 PREFIX = "lbhealth:incident:"
 PENDING = "lbhealth:incidents:pending"  # incident keys with a diagnosis recorded but not yet queued (score: since)
+WAKE = "lbhealth:incidents:wake"  # the same keys as a list the workers' follow-up blocks on (a hint; PENDING is the record)
 SEEN_PREFIX = "lbhealth:alarm:seen:"
 SEEN_TTL = 2 * 24 * 3600
 MAX_FOLLOW_ATTEMPTS = 6  # root message + job: the first try, then the sweeper every requeue_after s
@@ -70,7 +71,7 @@ class Incidents:
         seen = f"{SEEN_PREFIX}{alarm.source}:{alarm.dedup_id}" if alarm.dedup_id else ""
         p = self.policy
         res = self._record(
-            keys=[seen, incident_hash(key), incident_hash(key) + ":upd", PENDING],
+            keys=[seen, incident_hash(key), incident_hash(key) + ":upd", PENDING, WAKE],
             args=[
                 repr(self.clock()), alarm.state, "" if alarm.changed_at is None else repr(alarm.changed_at), SEEN_TTL,
                 p.rediagnose_after, p.flap_window, uuid.uuid4().hex[:12], json.dumps(alarm.to_dict()), p.requeue_after,

@@ -18,7 +18,7 @@ local requeue = tonumber(ARGV[9])
 local ikey = ARGV[10]
 local resolved_ttl = tonumber(ARGV[11])
 
-local upd_key, upd_ms, pending = KEYS[3], tonumber(ARGV[12]), KEYS[4]
+local upd_key, upd_ms, pending, wake = KEYS[3], tonumber(ARGV[12]), KEYS[4], KEYS[5]
 
 local function info(outcome, force)
   local h = redis.call('HMGET', inc, 'id', 'count', 'job_seq', 'queued_seq', 'root_ts', 'channel',
@@ -36,6 +36,10 @@ local function info(outcome, force)
   elseif h[9] == 'open' and tonumber(h[4] or '0') < tonumber(h[3] or '0')
          and now - tonumber(h[8] or '0') >= requeue then
     need = 1
+  end
+  if need == 1 then  -- a hint for the workers' follow-up; `pending` is the record (a lost hint is swept)
+    redis.call('RPUSH', wake, ikey)
+    redis.call('LTRIM', wake, -10000, -1)
   end
   return {outcome, h[1] or '', tonumber(h[2] or '0'), tonumber(h[3] or '0'), need,
           h[5] or '', h[6] or '', h[7] or '', h[10] or '', refresh}

@@ -7,9 +7,9 @@ A job for an alarm carries, besides the Service the alarm was mapped to, `extra`
              {"aws_target_groups": [arn], "aws_region": ..} or {"tencent_lb": {"id", "vip", "port", ..}}
   unmapped   true when no Service was found: the worker still runs the cloud-side checks
 
-The mapping runs in the incident's follow-up (off the request path, bot.incidents.AlarmDesk) when it
-opens, bounded by `timeout` seconds; results are cached in Redis per incident key (10 min when a
-Service was found, 1 min when not).
+The mapping runs in the incident's follow-up in a worker (bot.incidents.followup: the web tier has no
+Kubernetes permissions) when it opens, bounded by `timeout` seconds; results are cached in Redis per
+incident key (10 min when a Service was found, 1 min when not).
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ class Mapper:
             return []
 
     def warm(self) -> None:
-        """Import the API clients and build those of the configured clusters now, at startup, so the
-        first alarm of an incident does not pay ~1 s of imports inside Tencent's 5 s (or the bench's p99)."""
+        """Import the API clients and build those of the configured clusters now, at worker start, so
+        the first alarm of an incident does not pay ~1 s of imports before its root message."""
         try:
             from kubernetes import client as k8s
             from tencentcloud.clb.v20180317 import clb_client, models  # noqa: F401

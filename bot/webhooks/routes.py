@@ -3,19 +3,18 @@
     register(app, deps)     # bot/http.py calls this on the one Flask app
 
 `deps` is any object (or dict) with: `settings` (bot.settings.Settings), `redis` (a redis client),
-`slack` (a slack_sdk WebClient, or None), `enqueue` (bot.queue.enqueue_diagnosis: enqueue(redis, job,
-post_root=...)); optional: `cert_source` (SNS certificates; default HTTPS GET with cache),
-`confirmer` (SNS subscriptions; default ConfirmSubscription(TopicArn, Token) through boto3),
-`mapper` (alarm -> mapping dict; default bot.webhooks.jobs.Mapper over the configured clusters),
-`map_clients` (checks.collect.alarm_map.Clients for that mapper), `policy` (bot.incidents.Policy), `clock`.
+`slack` (a slack_sdk WebClient for the root updates of repeats, or None); optional: `cert_source`
+(SNS certificates; default HTTPS GET with cache), `confirmer` (SNS subscriptions; default
+ConfirmSubscription(TopicArn, Token) through boto3), `policy` (bot.incidents.Policy), `clock`.
 
 EventBridge ("CloudWatch Alarm State Change", via an API destination) posts to /webhooks/eventbridge
 or /webhooks/cloudwatch with the header `X-Lbhealth-Secret: $LBHEALTH_EVENTBRIDGE_SECRET`.
 
 Answers, as the senders need them:
 - 2xx only after the alarm is recorded in Redis (the Lua transition); finding the Service, the root
-  message and the job follow off the request path (bot.incidents.AlarmDesk), retried from Redis;
-- 503 when Redis (or the queue) is unavailable, so SNS / Tencent retry;
+  message and the job follow in the workers (bot.incidents.followup), retried from Redis: this web
+  tier has no Kubernetes permissions and never reads the cluster;
+- 503 when Redis is unavailable, so SNS / Tencent retry;
 - 403 forged (bad signature, certificate URL, secret, unknown topic), 400 malformed, 413 > 256 KB;
   logged with the reason, counted, nothing recorded;
 - Tencent always gets {"sessionId": ..., "retCode": 0} on success (its legacy success contract).
@@ -33,14 +32,11 @@ from typing import Any
 import redis as redis_lib
 from flask import Blueprint, Flask, Response, request
 
-from bot.incidents import AlarmDesk, Incidents, Policy, route_channel
+from bot.incidents import AlarmDesk, Incidents, Policy
 from bot.logs import Sampled, register_secret
-from bot.policy import Access, NotAdmitted, RateLimiter
-from bot.queue import enqueue_diagnosis
 from bot.settings import Settings
 from bot.webhooks import alarms as parse
 from bot.webhooks import metrics
-from bot.webhooks.jobs import Mapper
 from bot.webhooks.sns import (
     ApiConfirmer,
     CertificateFetcher,
@@ -83,23 +79,13 @@ class WebhookApp:
         self.certificates = CertificateFetcher(_get(deps, "cert_source") or HttpsCertificateSource())
         self.verifier = SnsVerifier(self.certificates, clock=self.clock)
         self.confirmer = _get(deps, "confirmer") or ApiConfirmer()
-        self.mapper = _get(deps, "mapper")
         self.max_body = self.settings.lbhealth_max_body_bytes
         policy = _get(deps, "policy") or Policy(
             rediagnose_after=self.settings.lbhealth_alarm_rediagnose_after,
             flap_window=self.settings.lbhealth_alarm_flap_window,
         )
         self.incidents = Incidents(self.redis, policy, clock=self.clock)
-        self.limiter = RateLimiter(self.redis)
-        mapper = self.mapper
-        if mapper is None and _get(deps, "map_alarms", True):
-            mapper = Mapper(self.redis, self.settings, clients=_get(deps, "map_clients"),
-                            timeout=self.settings.lbhealth_alarm_map_timeout)
-            mapper.warm()
-        enqueue = _get(deps, "enqueue") or enqueue_diagnosis
-        self.desk = AlarmDesk(self.incidents, slack=_get(deps, "slack"), enqueue=enqueue, route=self.route,
-                              follow_up_threads=self.settings.lbhealth_alarm_follow_up_threads,
-                              mapper=mapper, metrics=self)
+        self.desk = AlarmDesk(self.incidents, slack=_get(deps, "slack"), metrics=self)
 
     # -- metrics hooks -------------------------------------------------------------------------
     def deduplicated(self, source: str) -> None:
@@ -133,48 +119,12 @@ class WebhookApp:
         except RecursionError as exc:  # nested deeper than the interpreter's recursion limit
             raise Refused(400, "body is nested too deeply") from exc
 
-    # -- routing and the job ---------------------------------------------------------------------
     def _file_config(self):
         try:
             return self.settings.file_config()
-        except Exception as exc:  # a broken config must not lose the alarm: route to the default
-            log.error("config unreadable while routing an alarm: %s", exc)
+        except Exception as exc:  # a broken config: no basic auth is known (Tencent's optional extra)
+            log.error("config unreadable while receiving an alarm: %s", exc)
             return None
-
-    def route(self, alarm: parse.Alarm, mapping: dict[str, Any] | None = None) -> str | None:
-        """The channel for an incident: config routes by cluster, namespace, alarm name; then the
-        cluster's channel; then LBHEALTH_ALARM_CHANNEL / alarm_channel."""
-        cfg = self._file_config()
-        routes = list(cfg.alarm_routes) if cfg else []
-        clusters = list(cfg.clusters) if cfg else []
-        cluster = (mapping or {}).get("cluster")
-        if not cluster:
-            same_cloud = [c for c in clusters if c.cloud in (None, alarm.cloud) and (not c.region or not alarm.region or c.region == alarm.region)]
-            if len(same_cloud) == 1:
-                cluster = same_cloud[0].name
-        services = (mapping or {}).get("services") or []
-        namespace = services[0].split("/", 1)[0] if services else None
-        cluster_channel = next((c.channel for c in clusters if c.name == cluster and c.channel), None)
-        default = cluster_channel or self.settings.lbhealth_alarm_channel or (cfg.alarm_channel if cfg else None)
-        channel = route_channel(routes, default, alarm_name=alarm.name, cluster=cluster, namespace=namespace)
-        return self._admit(alarm, cfg, cluster, channel)
-
-    def _admit(self, alarm: parse.Alarm, cfg: Any, cluster: str | None, channel: str | None) -> str | None:
-        """The access policy on a new incident's channel, and the per-sender bound on new incidents
-        (raises NotAdmitted with the reason, which the incident desk logs and records).
-
-        Only new incidents come here (repeats already have their thread), so a storm of retries
-        or repeats is still answered 2xx and counted on the existing root message."""
-        if cfg is None or channel is None:
-            return channel
-        where = Access(cfg).alarm_channel(cluster, channel)
-        if not where:
-            raise NotAdmitted(f"not posted: {where.reason}")
-        within = self.limiter.sender(cfg, alarm_sender(alarm))
-        if not within:
-            self.metrics.ALARMS_RECEIVED.labels(alarm.source, "rate_limited").inc()
-            raise NotAdmitted(f"no new incident thread: {within.reason}")
-        return channel
 
     # -- receiving ---------------------------------------------------------------------------------
     def _record(self, source: str, alarm: parse.Alarm) -> Any:
@@ -182,12 +132,12 @@ class WebhookApp:
             delivery = self.desk.receive(alarm)
         except (redis_lib.exceptions.RedisError, OSError) as exc:
             self.metrics.ALARMS_RECEIVED.labels(source, "unavailable").inc()
-            log.error("webhook %s: alarm %s NOT recorded (Redis/queue unavailable: %s); answering 503 so it is retried",
+            log.error("webhook %s: alarm %s NOT recorded (Redis unavailable: %s); answering 503 so it is retried",
                       source, alarm.dedup_id, exc)
             raise Refused(503, "alarm store unavailable, retry later") from exc
         self.metrics.ALARMS_RECEIVED.labels(source, delivery.outcome).inc()
         log.info("webhook %s: %s %s %s -> %s (incident %s%s)", source, alarm.name, alarm.state, alarm.incident_key,
-                 delivery.outcome, delivery.incident_id, ", job queued" if delivery.queued else "")
+                 delivery.outcome, delivery.incident_id, ", follow-up due" if delivery.queued else "")
         return delivery
 
     def cloudwatch(self) -> Response:
@@ -323,11 +273,6 @@ class WebhookApp:
                 given = ""
         if not hmac.compare_digest(given.encode(), want.encode()):
             raise Refused(401, "basic auth missing or wrong")
-
-
-def alarm_sender(alarm: parse.Alarm) -> str:
-    """Who sent an alarm, for the per-sender bound: the source and its AWS account or Tencent region."""
-    return f"{alarm.source}:{alarm.account or alarm.region or '-'}"
 
 
 def register(app: Flask, deps: Any) -> WebhookApp:

@@ -215,7 +215,7 @@ def tencent(h, vip: str, port: int, session: str):
     dims = {"protocol": "tcp", "vip": vip, "vport": port, "objId": f"{vip}#{port}#tcp"}
     r = h.client.post(f"/webhooks/tencent/{TENCENT_SECRET}", data=json.dumps(p.tencent_clb(session=session, dims=dims)),
                       content_type="application/json")
-    h.hooks.desk.drain()
+    h.drain()
     return r
 
 
@@ -236,6 +236,7 @@ def alarm_harness(request, redis_url, tmp_path):
     yield make
     for h in harnesses:
         h.hooks.desk.close()
+        h.follow.stop()
         h.redis.close()
     api.stop()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from bot.app import build_app
+from bot.app import alarm_follow_ups, build_app
 from bot.redis_conn import redis_client
 from bot.slack import commands
 from bot.slack.intake import IntakeConsumer
@@ -52,7 +52,7 @@ def test_a_hung_redis_costs_acks_and_webhooks_at_most_a_second_and_their_answers
         own_redis, slack_api, config_file, worker_deps):
     settings = make_settings(own_redis.url, slack_api.url, config_file, lbhealth_tencent_webhook_secret=TENCENT_SECRET,
                              lbhealth_alarm_channel="C0ALARMS")
-    app = build_app(settings, webhook_options={"mapper": lambda alarm: None})
+    app = build_app(settings)
     web = Server(app.flask)
     worker_redis = redis_client(settings, role="worker")
     consumer = IntakeConsumer(settings, worker_redis, CommandStarter(settings, worker_redis, worker_deps.client),
@@ -106,7 +106,9 @@ def test_a_hung_redis_costs_acks_and_webhooks_at_most_a_second_and_their_answers
             status, resp, _ = post(web.url + f"/webhooks/tencent/{TENCENT_SECRET}",
                                    json.dumps(p.tencent_clb(session=f"hang-{i}")), {"Content-Type": "application/json"})
             assert status == 200 and json.loads(resp)["retCode"] == 0
-        app.webhooks.desk.drain()
+        follow = alarm_follow_ups(settings, worker_redis, worker_deps.client, mapper=lambda alarm: None)
+        assert follow.drain()  # what the workers do next
+        follow.stop()
         assert len(slack_api.roots("C0ALARMS")) == 1  # three deliveries of one alarm episode: one thread
     finally:
         consumer.stop()

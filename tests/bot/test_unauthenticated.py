@@ -68,8 +68,7 @@ def app(redis_url, slack_api, config_file, silent, worker_deps, intake):
     session = requests.Session()
     session.trust_env = False
     session.proxies = {"https": silent.url}  # the certificate "host" hangs
-    built = build_app(settings, webhook_options={"cert_source": HttpsCertificateSource(session=session),
-                                                 "mapper": lambda alarm: None})
+    built = build_app(settings, webhook_options={"cert_source": HttpsCertificateSource(session=session)})
     server = Server(built.flask)
     yield server
     server.stop()
@@ -246,7 +245,7 @@ def test_no_response_url_in_the_lines_logged_when_redis_is_down(redis_url, slack
 
     settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", slack_api.url, config_file)
     down = redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5)
-    built = build_app(settings, redis=down, webhook_options={"mapper": lambda alarm: None, "map_alarms": False})
+    built = build_app(settings, redis=down)
     server = Server(built.flask)
     try:
         body = urlencode({"team_id": "T111", "channel_id": "C111", "user_id": "U111", "command": "/lbhealth",

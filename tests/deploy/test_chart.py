@@ -102,11 +102,25 @@ def test_each_process_has_its_own_service_account():
     for name in ("lbhealth-serve", "lbhealth-worker", "lbhealth-writer"):  # every enqueuer and the writer agree on the queue
         assert env_of(pods[name]["containers"][0])["LBHEALTH_FIX_QUEUE"] == "lbhealth-fixes", name
     assert "LBHEALTH_FIX_QUEUE" not in env_of(pod_specs(render())["lbhealth-worker"]["containers"][0])
-    assert {sa for role, sa in bound if role.endswith("-map")} == {"lbhealth-serve"}
-    # without alarm mapping, serve has no Kubernetes permission and no token at all
-    docs = render({"webhooks": {"mapAlarms": False}})
-    assert not [b for b in of_kind(docs, "ClusterRoleBinding") if b["subjects"][0]["name"] == "lbhealth-serve"]
-    assert pod_specs(docs)["lbhealth-serve"]["automountServiceAccountToken"] is False
+    assert "lbhealth-serve" not in {sa for _role, sa in bound}  # serve reads nothing: the workers map alarms
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_serve_is_bound_to_no_role_and_has_no_token(scenario):
+    """serve is internet-facing: its ServiceAccount is the subject of no RoleBinding or ClusterRoleBinding
+    (the default values, and every documented scenario), and neither it nor its pod mounts a token."""
+    docs = render(SCENARIOS[scenario])
+    bindings = of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding")
+    assert bindings, "the chart binds the worker's roles: the check below looks at real bindings"
+    serve_bound = [b["metadata"]["name"] for b in bindings
+                   if any(s.get("kind") == "ServiceAccount" and s.get("name") == "lbhealth-serve" for s in b["subjects"])]
+    assert serve_bound == []
+    [account] = [a for a in of_kind(docs, "ServiceAccount") if a["metadata"]["name"] == "lbhealth-serve"]
+    assert account["automountServiceAccountToken"] is False
+    serve = pod_specs(docs)["lbhealth-serve"]
+    assert serve["automountServiceAccountToken"] is False
+    env = env_of(serve["containers"][0])
+    assert not {"TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY"} & set(env)  # no cloud keys either
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -198,7 +212,11 @@ def test_external_redis_with_tls_acl_user_and_sentinel():
 def test_irsa_annotations_and_the_public_endpoints():
     docs = render(SCENARIOS["irsa"])
     role = {sa["metadata"]["name"]: sa["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn") for sa in of_kind(docs, "ServiceAccount")}
-    assert role["lbhealth-worker"] == role["lbhealth-serve"] == "arn:aws:iam::111122223333:role/lbhealth-read"
+    assert role["lbhealth-worker"] == "arn:aws:iam::111122223333:role/lbhealth-read"
+    assert role["lbhealth-serve"] is None  # serve reads nothing; only aws.serveRoleArn (ConfirmSubscription) gives it a role
+    confirm = render({**SCENARIOS["irsa"], "aws": {**SCENARIOS["irsa"]["aws"], "serveRoleArn": "arn:aws:iam::111122223333:role/lbhealth-sns"}})
+    assert named(confirm, "ServiceAccount", "lbhealth-serve")["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/lbhealth-sns"}
     assert role["lbhealth-writer"] == "arn:aws:iam::111122223333:role/lbhealth-write"
     ingress = named(docs, "Ingress", "lbhealth")
     paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}

@@ -1,7 +1,8 @@
 """The rendered chart grants exactly what lbhealth uses: every request a live diagnosis, the node
-reader and the alarm mapper make is granted to the ServiceAccount of the process that makes it, and
-every granted rule is used by one of them (a permission nobody uses fails). The IAM and CAM read
-policies list the collectors' declared actions."""
+reader and the alarm mapper make is granted to the ServiceAccount of the process that makes it (the
+worker: serve only records and queues, and holds no Kubernetes permission at all), and every granted
+rule is used by one of them (a permission nobody uses fails). The IAM and CAM read policies list the
+collectors' declared actions."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from checks.model import Target
 from checks.registry import default_registry
 from tests import factories as f
 from tests.collect.test_node import IPTABLES_KUBE_PROXY, SYSCTL_TKE, _kubelet, _svc_state
-from tests.deploy.chart import NAMESPACE, of_kind, render
+from tests.deploy.chart import NAMESPACE, SCENARIOS, of_kind, render
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.tencent_api import FakeTencentAPI
 
@@ -119,9 +120,9 @@ def diagnose(api: FakeKubeAPI) -> None:
         collect(Target.parse(target), specs, options={"probe": False, "node": False, "offline": False}, clients=clients)
 
 
-def test_worker_rbac_is_exactly_what_diagnoses_and_node_readers_request(no_cloud):
+def test_worker_rbac_is_exactly_what_diagnoses_node_readers_and_alarm_mapping_request(no_cloud, monkeypatch):
     docs = render({"nodeChecks": {"enabled": True}})
-    requests = []
+    requests = map_alarms(monkeypatch)  # a new incident's follow-up runs in the worker
     with FakeKubeAPI(cluster_objects()) as api:
         api.set_log("shop", "web-1", "app", "panic: config missing", previous=True)
         api.set_log("kube-system", "aws-load-balancer-controller-1", "controller", "AccessDenied: elasticloadbalancing:DescribeTags")
@@ -156,8 +157,9 @@ def test_node_reader_role_only_with_node_checks():
     assert roles["lbhealth-node-reader"]["metadata"]["namespace"] == "lbhealth-node"
 
 
-def test_serve_rbac_is_exactly_what_alarm_mapping_requests(no_cloud, monkeypatch):
-    docs = render()
+def map_alarms(monkeypatch) -> list[Any]:
+    """The Kubernetes requests of mapping an AWS alarm (TargetGroupBinding; target-group tags -> Ingress)
+    and a Tencent one (CLB -> annotated Service) to their Services."""
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-shop-web-6f3c1b2a9d/73e2d6bc24d8a067"
     tgb = {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding", "metadata": {"name": "web", "namespace": "shop"},
            "spec": {"serviceRef": {"name": "web", "port": 80}, "targetGroupARN": arn, "targetType": "ip"}}
@@ -188,9 +190,13 @@ def test_serve_rbac_is_exactly_what_alarm_mapping_requests(no_cloud, monkeypatch
                                                 {"Key": "ingress.k8s.aws/resource", "Value": f"shop/{ing['metadata']['name']}-web:80"}])
         assert map_aws([tg], region="us-east-1", clients=MapClients(kube=lambda ctx: api.api_client())).services
         requests += api.calls()
-    requests = [r for r in requests if r.verb != "discovery"]
-    hold(grants(docs, "lbhealth-serve"), requests, "serve (alarm mapping)")
-    assert grants(render({"webhooks": {"mapAlarms": False}}), "lbhealth-serve") == set()
+    return requests
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_serve_has_zero_kubernetes_permissions(scenario):
+    assert grants(render(SCENARIOS[scenario]), "lbhealth-serve") == set()
+    assert grants(render(SCENARIOS[scenario]), "lbhealth-worker")  # the same reading finds the worker's
 
 
 def policy_actions(path: Path, statement: str, action: str) -> set[str]:

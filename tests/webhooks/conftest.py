@@ -52,6 +52,15 @@ class Harness:
     confirmer: Confirmer
     hooks: Any
     mapped: dict[str, Any]
+    follow: Any  # the workers' follow-up (bot.incidents.followup.FollowUps), run by drain()
+
+    def drain(self) -> None:
+        """What a worker does next for every recorded incident: Service, channel, root message, job
+        (nothing while Redis is down: a worker waits for it to come back)."""
+        try:
+            assert self.follow.drain()
+        except redis_lib.exceptions.ConnectionError:
+            pass
 
     def rq_jobs(self) -> list[Any]:
         from bot.queue import get_queue
@@ -77,8 +86,9 @@ def make_settings(**over: Any) -> Settings:
 
 
 def make_harness(redis_url: str, signer: Signer, slack_api: FakeSlackAPI, *, settings: Settings | None = None,
-                 mapping: dict[str, Any] | None = None, policy: Policy | None = None, **deps: Any) -> Harness:
-    from bot.queue import enqueue_diagnosis
+                 mapping: dict[str, Any] | None = None, policy: Policy | None = None, follow_started: bool = False,
+                 **deps: Any) -> Harness:
+    from bot.app import alarm_follow_ups
     from bot.slack.client import web_client
     from bot.webhooks.routes import register
 
@@ -91,19 +101,23 @@ def make_harness(redis_url: str, signer: Signer, slack_api: FakeSlackAPI, *, set
 
     confirmer = Confirmer()
     app = Flask("test-webhooks")
+    settings = settings or make_settings()
+    policy = policy or Policy(update_every=0.2)
+    slack = web_client("xoxb-test", slack_api.url)
     values = {
-        "settings": settings or make_settings(),
+        "settings": settings,
         "redis": r,
-        "slack": web_client("xoxb-test", slack_api.url),
-        "enqueue": enqueue_diagnosis,
+        "slack": slack,
         "cert_source": signer.source,
         "confirmer": confirmer,
-        "mapper": mapper,
-        "policy": policy or Policy(update_every=0.2),
+        "policy": policy,
     }
     values.update(deps)
     hooks = register(app, values)
-    return Harness(app.test_client(), app, r, slack_api, confirmer, hooks, mapped)
+    follow = alarm_follow_ups(settings, r, values["slack"], mapper=mapper, policy=policy)
+    if follow_started:
+        follow.start()
+    return Harness(app.test_client(), app, r, slack_api, confirmer, hooks, mapped, follow)
 
 
 @pytest.fixture
@@ -112,4 +126,5 @@ def harness(redis_url, signer, slack_api):
     h = make_harness(redis_url, signer, slack_api, mapping={"services": ["shop/web"], "cluster": None, "how": "TargetGroupBinding shop/k8s-shop-web", "why": None, "lb": {}})
     yield h
     h.hooks.desk.close()
+    h.follow.stop()
     h.redis.close()

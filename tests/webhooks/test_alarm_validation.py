@@ -90,7 +90,7 @@ def test_a_hostile_tencent_callback_reaches_slack_inert(harness):
     payload["alarmPolicyInfo"]["policyName"] = PROBE_PATH
     payload["alarmPolicyInfo"]["conditions"]["metricShowName"] = EVIL
     assert post_tencent(harness, payload).status_code == 200
-    harness.hooks.desk.drain()
+    harness.drain()
     posts = harness.slack.calls_to("chat.postMessage")
     assert posts
     messages = []

@@ -44,8 +44,7 @@ def world(tmp_path, redis_url, signer, slack_api):
     )
     settings = make_settings(lbhealth_config=cfg, lbhealth_sns_topics=TOPIC, redis_url=redis_url, slack_api_url=slack_api.url)
     from bot import job_runtime
-    from bot.app import worker_deps
-    from bot.queue import enqueue_diagnosis
+    from bot.app import alarm_follow_ups, worker_deps
     from bot.slack.client import web_client
     from bot.webhooks.routes import register
 
@@ -54,10 +53,12 @@ def world(tmp_path, redis_url, signer, slack_api):
     client = web_client("xoxb-test", slack_api.url)
     job_runtime.configure(worker_deps(settings, redis=r, client=client))
     app = Flask("e2e")
-    hooks = register(app, {"settings": settings, "redis": r, "slack": client, "enqueue": enqueue_diagnosis,
-                           "cert_source": signer.source, "policy": Policy(update_every=0.2)})
+    policy = Policy(update_every=0.2)
+    hooks = register(app, {"settings": settings, "redis": r, "slack": client, "cert_source": signer.source, "policy": policy})
+    app.extensions["follow_ups"] = alarm_follow_ups(settings, r, client, policy=policy)  # a worker's, with its Mapper
     yield app.test_client(), r, slack_api, hooks
     hooks.desk.close()
+    app.extensions["follow_ups"].stop()
     job_runtime.configure(None)
     r.close()
 
@@ -78,13 +79,13 @@ def alarm(state="ALARM", changed="2026-11-21T10:00:00.000+0000"):
 
 def sns(client, msg):
     resp = client.post("/webhooks/cloudwatch", data=json.dumps(msg), headers={"x-amz-sns-message-type": msg["Type"]})
-    client.application.extensions["lbhealth_webhooks"].desk.drain()  # the follow-up runs after the answer
+    assert client.application.extensions["follow_ups"].drain()  # a worker follows the recorded alarm up
     return resp
 
 
 def tencent(client, body):
     resp = client.post("/webhooks/tencent/t0p-s3cret-path-token", json=body)
-    client.application.extensions["lbhealth_webhooks"].desk.drain()
+    assert client.application.extensions["follow_ups"].drain()
     return resp
 
 

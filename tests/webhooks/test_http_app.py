@@ -6,7 +6,7 @@ import json
 
 import redis as redis_lib
 
-from bot.app import build_app
+from bot.app import alarm_follow_ups, build_app
 from bot.slack.client import web_client
 from tests.webhooks import payloads as p
 from tests.webhooks.conftest import TENCENT_SECRET, make_settings
@@ -19,15 +19,16 @@ def test_create_app_mounts_the_webhooks_and_exports_their_metrics(redis_url, sig
     r = redis_lib.Redis.from_url(redis_url)
     client = web_client("xoxb-test", slack_api.url)
     built = build_app(settings.model_copy(update={"slack_signing_secret": "s"}), redis=r, slack=client,
-                      webhook_options={"cert_source": signer.source, "mapper": lambda alarm: None})
+                      webhook_options={"cert_source": signer.source})
     app, hooks = built.flask, built.webhooks
+    follow = alarm_follow_ups(settings, r, client, mapper=lambda alarm: None)  # what the workers run
     try:
         c = app.test_client()
         msg = signer.notification(p.cloudwatch_alb())
         resp = c.post("/webhooks/cloudwatch", data=json.dumps(msg), headers={"x-amz-sns-message-type": "Notification"})
         assert resp.status_code == 200 and resp.get_json()["outcome"] == "opened"
         assert c.post(f"/webhooks/tencent/{TENCENT_SECRET}", json=p.tencent_clb()).get_json()["retCode"] == 0
-        hooks.desk.drain()
+        assert follow.drain()
         assert len([x for x in slack_api.calls_to("chat.postMessage") if not x.args.get("thread_ts")]) == 2
         big = c.post("/webhooks/cloudwatch", data=b"x" * (300 * 1024))
         assert big.status_code == 413
@@ -36,4 +37,5 @@ def test_create_app_mounts_the_webhooks_and_exports_their_metrics(redis_url, sig
         assert "lbhealth_alarms_refused_total" in metrics and "lbhealth_alarms_deduplicated_total" in metrics
     finally:
         hooks.desk.close()
+        follow.stop()
         r.close()

@@ -24,13 +24,13 @@ def post_sns(h, msg, *, header_type=None):
                "x-amz-sns-topic-arn": msg["TopicArn"], "Content-Type": "text/plain; charset=UTF-8",
                "User-Agent": "Amazon Simple Notification Service Agent"}
     resp = h.client.post("/webhooks/cloudwatch", data=json.dumps(msg), headers=headers)
-    h.hooks.desk.drain()  # the follow-up (Service, root message, job) runs after the answer
+    h.drain()  # the follow-up (Service, root message, job) runs after the answer
     return resp
 
 
 def post_tencent(h, body, secret=TENCENT_SECRET, **kw):
     resp = h.client.post(f"/webhooks/tencent/{secret}", data=json.dumps(body), content_type="application/json", **kw)
-    h.hooks.desk.drain()
+    h.drain()
     return resp
 
 
@@ -229,7 +229,7 @@ def test_bodies_over_256_kb_and_non_json(harness, signer):
 
 def test_metric_math_and_nlb_alarms_open_separate_incidents(harness, signer):
     h = harness
-    h.hooks.desk.mapper = lambda a: {"services": ["pay/api" if "pay" in a.name else "shop/web"], "cluster": None, "how": "tag", "lb": {}}
+    h.follow.mapper = lambda a: {"services": ["pay/api" if "pay" in a.name else "shop/web"], "cluster": None, "how": "tag", "lb": {}}
     assert post_sns(h, signer.notification(p.cloudwatch_metric_math())).get_json()["outcome"] == "opened"
     assert post_sns(h, signer.notification(p.cloudwatch_nlb())).get_json()["outcome"] == "opened"
     # the metric-math alarm is on the same target group as the ALB alarm: same incident
@@ -273,7 +273,7 @@ def test_eventbridge_needs_the_shared_secret(harness):
     nothing_happened(h)
     r = h.client.post("/webhooks/eventbridge", json=ev, headers={"X-Lbhealth-Secret": EVENTBRIDGE_SECRET})
     assert r.status_code == 200 and r.get_json()["outcome"] == "opened"
-    h.hooks.desk.drain()
+    h.drain()
     r = h.client.post("/webhooks/cloudwatch", json=ev, headers={"X-Lbhealth-Secret": EVENTBRIDGE_SECRET})
     assert r.get_json()["outcome"] == "duplicate"  # same event id, on the other path
     assert len(h.rq_jobs()) == 1
@@ -345,7 +345,7 @@ def test_routing_by_namespace_and_alarm_name(redis_url, signer, slack_api, tmp_p
     try:
         post_sns(h, signer.notification(p.cloudwatch_alb()))
         assert slack_api.calls_to("chat.postMessage")[-1].args["channel"] == "C0SHOP"
-        h.hooks.desk.mapper = lambda alarm: None
+        h.follow.mapper = lambda alarm: None
         post_sns(h, signer.notification(p.cloudwatch_nlb()))
         assert slack_api.calls_to("chat.postMessage")[-1].args["channel"] == "C0NLB"
     finally:
@@ -381,13 +381,14 @@ def test_an_alarm_recorded_by_a_process_that_died_is_followed_up_by_the_sweeper(
     inc = h.hooks.incidents
     alarm = parse_cloudwatch(p.cloudwatch_alb(), message_id="lost-1")
     assert inc.record(alarm).need_enqueue  # recorded, answered 2xx, then the process died
-    assert h.hooks.desk.sweep() == []  # too recent: the process that recorded it may still be at it
-    inc.clock = lambda: time.time() + 60
+    assert h.follow.sweep() == []  # too recent: the worker that took its wake-up may still be at it
+    h.redis.delete("lbhealth:incidents:wake")  # ... and that worker died: only the record in `pending` is left
+    h.follow.incidents.clock = lambda: time.time() + 60
     try:
-        assert h.hooks.desk.sweep() == [alarm.incident_key]
-        h.hooks.desk.drain()
+        assert h.follow.sweep() == [alarm.incident_key]
+        assert h.follow.wait()
     finally:
-        inc.clock = time.time
+        h.follow.incidents.clock = time.time
     assert len(h.rq_jobs()) == 1 and len(h.slack.calls_to("chat.postMessage")) == 1
     assert h.redis.zcard("lbhealth:incidents:pending") == 0
 
@@ -398,12 +399,12 @@ def test_slack_down_queues_nothing_until_the_root_message_is_posted(harness, sig
     r = post_sns(h, signer.notification(p.cloudwatch_alb()))
     assert r.status_code == 200  # recorded: SNS must not retry
     assert h.rq_jobs() == [] and h.redis.zcard("lbhealth:incidents:pending") == 1
-    h.hooks.incidents.clock = lambda: time.time() + 60
+    h.follow.incidents.clock = lambda: time.time() + 60
     try:
-        h.hooks.desk.sweep()
-        h.hooks.desk.drain()
+        h.follow.sweep()
+        assert h.follow.wait()
     finally:
-        h.hooks.incidents.clock = time.time
+        h.follow.incidents.clock = time.time
     assert len(h.rq_jobs()) == 1
     roots = [c for c in h.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
     assert len(roots) == 2 and h.rq_jobs()[0].args[0]["root_ts"]  # one failed, one posted
@@ -442,8 +443,7 @@ def test_an_alarm_that_recovers_before_its_follow_up_gets_a_resolved_root_and_no
     inc = h.hooks.incidents
     inc.record(parse_cloudwatch(p.cloudwatch_alb(), message_id="a"))  # recorded; the follow-up has not run yet
     inc.record(parse_cloudwatch(p.cloudwatch_alb("OK", changed="2026-11-21T10:00:05.000+0000"), message_id="b"))
-    h.hooks.desk.submit("aws:" + p.tg_arn())
-    h.hooks.desk.drain()
+    h.drain()
     roots = [c for c in h.slack.calls_to("chat.postMessage") if not c.args.get("thread_ts")]
     assert len(roots) == 1 and roots[0].args["text"].startswith("Resolved after")
     assert h.rq_jobs() == [] and h.redis.zcard("lbhealth:incidents:pending") == 0

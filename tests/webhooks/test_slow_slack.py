@@ -15,7 +15,7 @@ MAPPING = {"services": ["shop/web"], "cluster": None, "how": "annotation", "why"
 def test_a_slack_stall_while_posting_an_incident_root_gives_one_root(redis_url, signer, slack_api):
     slack_api.reset()
     h = make_harness(redis_url, signer, slack_api, mapping=MAPPING, slack=web_client("xoxb-test", slack_api.url, timeout=1),
-                     policy=Policy(update_every=0.2, requeue_after=1.0))
+                     policy=Policy(update_every=0.2, requeue_after=1.0), follow_started=True)
     try:
         slack_api.stall(40 / 15 * 1.01)
         resp = h.client.post(f"/webhooks/tencent/{TENCENT_SECRET}", json=p.tencent_clb())
@@ -26,4 +26,5 @@ def test_a_slack_stall_while_posting_an_incident_root_gives_one_root(redis_url, 
         assert roots[0]["metadata"]["event_payload"]["key"].startswith("incident:")
     finally:
         h.hooks.desk.close()
+        h.follow.stop()
         h.redis.close()
