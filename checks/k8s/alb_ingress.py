@@ -23,6 +23,7 @@ from checks.k8s._lbfacts import (
     name_of,
     norm_path,
     path_evidence,
+    pod_ready,
     readiness_paths,
     readiness_probes,
     ref,
@@ -326,6 +327,15 @@ def _scheme_mismatch(state: State, ing: dict[str, Any], s: _Settings, probes: li
     )
 
 
+def _pod_url(state: State, path: str, host: bool = False) -> str:
+    """The URL of a ready pod on its traffic port, as the ALB's check asks it (`-H Host:` the target IP when
+    `host`); placeholders only when no ready pod or port is known."""
+    ip = next((str(as_dict(p.get("status")).get("podIP")) for p in state.selected_pods
+               if pod_ready(p) and as_dict(p.get("status")).get("podIP")), "<pod-ip>")
+    port = min(traffic_container_ports(state), default="<port>")
+    return (f"-H 'Host: {ip}' " if host else "") + f"http://{ip}:{port}{path}"
+
+
 def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[Finding], list[str]]:
     """The app's readiness path vs the ALB's health-check path, with what the ALB/probes saw."""
     iref = ref(ing)
@@ -416,8 +426,8 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
                 f"The ALB health-checks {lb_path} but the app's readiness probe uses {app_path}; nothing shows yet whether {lb_path} answers {codes}. "
                 f"If targets are unhealthy, set the health-check path to {app_path}",
                 evidence=evidence,
-                next_step=f"kubectl -n {state.target.namespace} run lbhealth-curl --rm -it --image=curlimages/curl -- curl -s -o /dev/null -w '%{{http_code}}' "
-                f"http://<pod-ip>:<port>{lb_path}; if it is not {codes}: {next_step}",
+                next_step=f"kubectl -n {state.target.namespace} run lbhealth-curl --rm -it --restart=Never --image=curlimages/curl -- "
+                f"curl -s -o /dev/null -w '%{{http_code}}' {_pod_url(state, lb_path)}  (if it is not {codes}, set the health-check path to {app_path})",
                 fix=fix,
                 supports=("healthcheck-path",),
             )
@@ -468,7 +478,7 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
                     f"Readiness passes on {app_path} but the ALB gets {', '.join(map(str, codes_seen)) or 'an unaccepted code'} on the same path: "
                     "the app may answer differently to the ALB (Host header is the target IP, different port)",
                     evidence=evidence,
-                    next_step=f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: <pod-ip>' http://<pod-ip>:<port>{lb_path} from a pod in the VPC",
+                    next_step=f"curl -s -o /dev/null -w '%{{http_code}}' {_pod_url(state, lb_path, host=True)}  (from a pod or host in the VPC)",
                     supports=("healthcheck-path",),
                 )
             ], []

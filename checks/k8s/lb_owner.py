@@ -111,8 +111,8 @@ def lb_owner(state: State) -> list[Finding]:
                 f"{len(ignored)} annotation(s) on {state.target.ref}" + (" and its Ingress" if state.ingresses else "")
                 + f" are ignored by the controller that owns the load balancer ({owner.name}): the load balancer does not have those settings",
                 evidence=ignored + evidence,
-                next_step=f"kubectl -n {state.target.namespace} get svc {state.target.service} -o yaml; move each setting to the owning controller's annotation "
-                "or change the owner (changing the owner replaces the load balancer: new DNS name)",
+                next_step=f"kubectl -n {state.target.namespace} get svc {state.target.service} -o yaml  (move each setting to the owning controller's "
+                "annotation, or change the owner: that replaces the load balancer, with a new DNS name)",
                 supports=("healthcheck-settings",) if hc_related else (),
             )
         ]

@@ -19,10 +19,13 @@ from typing import Any
 from checks.k8s._lbfacts import (
     alb_ingresses,
     annotate_command,
+    as_dict,
     as_int,
+    as_list,
     name_of,
     norm_path,
     path_evidence,
+    pod_ready,
     readiness_paths,
     readiness_probes,
     spec_of,
@@ -64,6 +67,42 @@ def _kube_proxy_answers(state: State, hc: HealthCheck) -> bool:
     return hc.source.startswith("Service annotations") and SVC_ANN + "healthcheck-port" not in state.service_annotations
 
 
+def _target_address(state: State, hc: HealthCheck) -> str:
+    """An address the load balancer checks: a ready pod (ip targets) or a node (instance targets)."""
+    if hc.target_type == "ip":
+        return next((str(as_dict(p.get("status")).get("podIP")) for p in state.selected_pods
+                     if pod_ready(p) and as_dict(p.get("status")).get("podIP")), "<pod-ip>")
+    for node in state.nodes:
+        for a in as_list(as_dict(node.get("status")).get("addresses")):
+            if as_dict(a).get("type") == "InternalIP" and as_dict(a).get("address"):
+                return str(as_dict(a)["address"])
+    return "<node-ip>"
+
+
+def _check_port(state: State, hc: HealthCheck) -> str:
+    """The port the check reaches: its own number, else the traffic port (container port or NodePort)."""
+    if as_int(hc.port) is not None:
+        return str(hc.port)
+    spec = spec_of(state.service)
+    ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
+    if hc.target_type == "ip":
+        return str(min(traffic_container_ports(state), default="<port>"))
+    return str(next((p.get("nodePort") for p in ports if p.get("nodePort")), "<node-port>"))
+
+
+def _traffic_port_step(state: State, nlb: bool) -> str:
+    """One command that points the check back at the traffic port, on the object its controller reads."""
+    if nlb:
+        return annotate_command("svc", state.service or {}, {SVC_ANN + "healthcheck-port": "traffic-port"})
+    albs = alb_ingresses(state) if detect_cloud(state) == "aws" else []
+    if albs:
+        return annotate_command("ingress", albs[0], {"alb.ingress.kubernetes.io/healthcheck-port": "traffic-port"})
+    if detect_cloud(state) == "tencent":
+        return ("Point the CLB health check back at the backend port in the healthCheck of the Service's TkeServiceConfig "
+                "(annotation service.cloud.tencent.com/tke-service-config); TC-HEALTHCHECK names the listener")
+    return "Set the load balancer's health-check port to the traffic port"
+
+
 def _hc_text(hc: HealthCheck) -> str:
     what = f"{hc.protocol} {hc.path}" if hc.protocol.startswith("HTTP") else hc.protocol
     return f"{what} on port {hc.port}" + (f", codes {hc.success_codes}" if hc.success_codes else "") + f" ({hc.source})"
@@ -103,7 +142,7 @@ def _port_findings(state: State, hc: HealthCheck, traffic: set[int], r_ports: se
                 Status.FAIL,
                 summary + ": the checks time out or are refused",
                 evidence=evidence,
-                next_step=(annotate_command("svc", state.service or {}, {SVC_ANN + "healthcheck-port": "traffic-port"}) if nlb else "Set the health-check port to traffic-port"),
+                next_step=_traffic_port_step(state, nlb),
                 fix=_nlb_fix(state, {"healthcheck-port": "traffic-port"}) if nlb else None,
                 cause="healthcheck-port",
             )
@@ -114,7 +153,7 @@ def _port_findings(state: State, hc: HealthCheck, traffic: set[int], r_ports: se
             Status.WARN,
             summary,
             evidence=evidence,
-            next_step="Check that port from a pod in the VPC: nc -zv <target-ip> " + str(port),
+            next_step=f"nc -zv -w 5 {_target_address(state, hc)} {port}  (from a host in the VPC: does anything answer on the checked port?)",
             supports=("healthcheck-port",),
         )
     ]
@@ -199,7 +238,8 @@ def _path_findings(state: State, hc: HealthCheck, app_path: str, rp: list, traff
             Status.WARN,
             f"The load balancer checks {lb_path} but readiness uses {app_path}; no result shows yet whether {lb_path} answers {hc.success_codes or 'as expected'}",
             evidence=evidence,
-            next_step=f"curl -s -o /dev/null -w '%{{http_code}}' http://<target-ip>:<port>{lb_path} from a host in the VPC; if it fails: {next_step}",
+            next_step=f"curl -s -o /dev/null -w '%{{http_code}}' http://{_target_address(state, hc)}:{_check_port(state, hc)}{lb_path}"
+            f"  (from a host in the VPC; if it is not {hc.success_codes or '200-399'}, set the health-check path to {app_path})",
             fix=fix,
             supports=("healthcheck-path",),
         )

@@ -213,3 +213,12 @@ def test_ranking_example_verdict_is_the_path_fix():
     assert verdict.check_id == ID
     assert ordered[0].fix is not None and ordered[0].fix.id == "FIX-HEALTHCHECK-PATH"
     assert ordered[0].cause == "healthcheck-path"
+
+
+def test_an_unverified_path_mismatch_gives_a_curl_of_a_real_pod_not_placeholders():
+    """Readiness on /healthz, the ALB on / and no health result yet: the command names a ready pod and its port."""
+    [f] = run_check(ID, alb_state())
+    assert f.status == Status.WARN and "nothing shows yet" in f.summary, f
+    assert "<pod-ip>" not in f.next_step and "<port>" not in f.next_step
+    assert "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.2:80/  (if it is not 200" in f.next_step
+    assert ";" not in f.next_step

@@ -42,6 +42,14 @@ def test_nlb_path_fails_while_readiness_passes():
 def test_mismatch_without_evidence_warns():
     [f] = run_check(ID, make_state(service(annotations=NLB_HTTP), ready_pod()))
     assert f.status == Status.WARN and f.supports == ("healthcheck-path",) and f.cause == ""
+    # one command on a real target (a ready pod: ip targets) and port, the advice after it
+    assert f.next_step.startswith("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.2:80/  (from a host in the VPC"), f.next_step
+
+
+def test_a_checked_port_nothing_serves_without_failures_names_a_real_target():
+    ann = dict(NLB_HTTP, **{SVC + "healthcheck-path": "/healthz", SVC + "healthcheck-port": "8081"})
+    [f] = run_check(ID, make_state(service(annotations=ann), ready_pod()))
+    assert f.status == Status.WARN and f.next_step.startswith("nc -zv -w 5 127.0.0.2 8081"), f.next_step
 
 
 def test_mismatch_with_lb_path_passing_is_a_pass():
