@@ -251,6 +251,16 @@ def test_worker_probes_only_the_allow_list(monkeypatch):
     assert not named(docs, "NetworkPolicy", "lbhealth-worker")["spec"].get("ingress")  # nothing may connect to a worker
 
 
+def test_the_api_server_egress_is_its_endpoints_address_and_port():
+    values = {"fixes": {"enabled": True}, "networkPolicy": {"apiServerPorts": [60002], "apiServerCidrs": ["169.254.128.0/24"]}}
+    docs = render(values)
+    rule = {"ports": [{"port": 60002, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "169.254.128.0/24"}}]}
+    for name in ("lbhealth-worker", "lbhealth-writer"):
+        assert rule in named(docs, "NetworkPolicy", name)["spec"]["egress"], name
+    default = named(render(), "NetworkPolicy", "lbhealth-worker")["spec"]["egress"]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]} in default
+
+
 def test_chart_version_and_default_image_follow_the_project_version():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     chart = helm.Chart.load(CHART)

@@ -27,10 +27,13 @@
     - {port: 443, protocol: TCP}
 {{- end -}}
 
-{{/* The Kubernetes API (443 is above; EKS and TKE endpoints may also listen on 6443). */}}
+{{/* The Kubernetes API: policies see the endpoint's port (after the Service's DNAT), which is not
+always 443; networkPolicy.apiServerPorts lists them. */}}
 {{- define "lbhealth.egressApiServer" -}}
 - ports:
-    - {port: 6443, protocol: TCP}
+    {{- range .Values.networkPolicy.apiServerPorts }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
   {{- with .Values.networkPolicy.apiServerCidrs }}
   to:
     {{- range . }}
