@@ -15,38 +15,9 @@ from collections.abc import Iterable
 from checks.lbview import detect_cloud, fronted_by_load_balancer
 from checks.model import Finding, Missing, Status
 from checks.providers import provider, providers
-from checks.providers.base import Source
 from checks.registry import CheckSpec
+from checks.sources import fill, source
 from checks.state import State
-
-# The Kubernetes reads; each cloud provider names its own (checks/providers/<name>.py `sources`).
-# {ns} {svc} {region} and the providers' identifiers are filled from the state; unknown ones stay <placeholders>.
-SOURCES: dict[str, Source] = {
-    "k8s.service": Source("the Service", ("kubectl get svc {svc} -n {ns} -o yaml",), "RBAC verb 'get' on 'services' in namespace {ns}"),
-    "k8s.pods": Source(
-        "the pods the Service selects", ("kubectl get pods -n {ns} -o yaml",), "RBAC verb 'list' on 'pods' in namespace {ns}"
-    ),
-    "k8s.endpoints": Source(
-        "the Service's endpoints",
-        ("kubectl get endpointslices -n {ns} -o yaml",),
-        "RBAC verb 'list' on 'endpointslices' (group discovery.k8s.io) in namespace {ns}",
-    ),
-}
-
-
-def _fill(text: str, state: State, cloud: str | None) -> str:
-    p = provider(cloud)
-    region = p.state_slice(state).region if p else None
-    fields = {"ns": state.target.namespace, "svc": state.target.service, "region": (" --region " + region) if region else ""}
-    for each in providers():
-        fields.update(each.command_fields(state))
-    return text.format_map(fields)
-
-
-def _source(read: str) -> Source:
-    if read in SOURCES:
-        return SOURCES[read]
-    return next((p.sources[read] for p in providers() if read in p.sources), Source(read, (), ""))
 
 
 def _applies(spec: CheckSpec, state: State, cloud: str | None) -> bool:
@@ -98,22 +69,22 @@ def missing_reads(state: State, specs: Iterable[CheckSpec], findings: list[Findi
     out = [m for m in out if m is not None]
     if state.service is None and (why := state.why_not_read("k8s.service")) is not None:
         # Without the Service no Kubernetes check applies: that is "could not decide", never "nothing applies".
-        source = SOURCES["k8s.service"]
+        svc = source("k8s.service")
         reason = "not in the dump" if offline and "k8s.service" not in state.read_errors else why
-        supply = tuple(_fill(c, state, cloud) for c in source.dump) if offline else (_fill(source.grant, state, cloud),)
-        out.append(Missing("k8s.service", source.what, reason, supply, ("K8S-SVC-EXISTS",)))
+        supply = tuple(fill(c, state, cloud) for c in svc.dump) if offline else (fill(svc.grant, state, cloud),)
+        out.append(Missing("k8s.service", svc.what, reason, supply, ("K8S-SVC-EXISTS",)))
     for read, check_ids in by_read.items():
-        source = _source(read)
+        src = source(read)
         if read in state.read_errors:
             reason = state.read_errors[read]
-            supply: tuple[str, ...] = () if ("grant" in reason or "IAM" in reason or "CAM" in reason) else (_fill(source.grant, state, cloud),)
+            supply: tuple[str, ...] = () if ("grant" in reason or "IAM" in reason or "CAM" in reason) else (fill(src.grant, state, cloud),)
             if offline:  # a refusal saved in the dump: the grant is in the reason, the command to run again here
-                supply = tuple(_fill(c, state, cloud) for c in source.dump)
+                supply = tuple(fill(c, state, cloud) for c in src.dump)
         elif offline:
             reason = "not in the dump"
-            supply = tuple(_fill(c, state, cloud) for c in source.dump)
+            supply = tuple(fill(c, state, cloud) for c in src.dump)
         else:
             reason = state.skipped_reads.get(read) or state.skipped_reads.get(read.split(".")[0] + ".*") or "not read"
-            supply = tuple(_fill(c, state, cloud) for c in source.dump)
-        out.append(Missing(read, source.what, reason, supply, tuple(check_ids)))
+            supply = tuple(fill(c, state, cloud) for c in src.dump)
+        out.append(Missing(read, fill(src.what, state, cloud), reason, supply, tuple(check_ids)))
     return out + crashed

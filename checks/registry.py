@@ -4,10 +4,15 @@ A check module looks like::
 
     @check("K8S-TARGETPORT", title="Service targetPort matches a container port",
            seed="Verify that the service is configured for targetPort",
-           reads=("k8s.service", "k8s.pods"), fixes=("FIX-TARGETPORT",))
+           reads=("k8s.pods",), uses=("k8s.events",), fixes=("FIX-TARGETPORT",))
     def targetport(state: State) -> list[Finding]: ...
 
-The collector reads the union of `reads` of the selected checks, once per diagnosis.
+`reads` are what the check cannot judge without: the runner calls it only when each was read
+(checks/gating.py), and otherwise reports `error` naming the grant (the read failed) or `skip`
+naming the command that supplies it (not collected), so a check never re-declares them by hand.
+`uses` are read when available and used as extra evidence (events, target health): the check
+runs without them and says itself what it could not confirm. The collector reads the union of
+both over the selected checks, once per diagnosis.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class CheckSpec:
     layer: str
     func: Callable[..., Finding | Iterable[Finding] | None]
     fixes: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()  # read when available, not required: the runner does not gate on them
     severity: int = 50  # prior for the ranker: how likely a failure here is the root cause (0-100)
     opt_in: bool = False  # node checks run only when enabled
     # Reads without which this check cannot rule its cause out: when one is missing or denied and
@@ -108,6 +114,11 @@ class CheckSpec:
     symptom: bool = False
     doc: str = field(default="", compare=False)
 
+    @property
+    def all_reads(self) -> tuple[str, ...]:
+        """Everything the collector reads for this check: the required reads, then the optional ones."""
+        return self.reads + tuple(r for r in self.uses if r not in self.reads)
+
 
 class Registry:
     def __init__(self) -> None:
@@ -116,7 +127,7 @@ class Registry:
     def add(self, spec: CheckSpec) -> None:
         if spec.id in self._specs and self._specs[spec.id].func is not spec.func:
             raise ValueError(f"check ID {spec.id} is declared twice")
-        unknown = set(spec.reads) - known_reads()
+        unknown = set(spec.all_reads) - known_reads()
         if unknown:
             raise ValueError(f"{spec.id} reads unknown state {sorted(unknown)}")
         if spec.layer not in layers():
@@ -124,8 +135,10 @@ class Registry:
         for fix in spec.fixes:
             if fix not in FIXES:
                 raise ValueError(f"{spec.id}: unknown fix {fix}")
-        if not set(spec.decides) <= set(spec.reads):
-            raise ValueError(f"{spec.id}: decides {sorted(set(spec.decides) - set(spec.reads))} without reading it")
+        if not set(spec.decides) <= set(spec.all_reads):
+            raise ValueError(f"{spec.id}: decides {sorted(set(spec.decides) - set(spec.all_reads))} without reading it")
+        if set(spec.reads) & set(spec.uses):
+            raise ValueError(f"{spec.id}: {sorted(set(spec.reads) & set(spec.uses))} both required (reads) and optional (uses)")
         self._specs[spec.id] = spec
 
     def get(self, check_id: str) -> CheckSpec:
@@ -152,6 +165,7 @@ def check(
     title: str,
     seed: str,
     reads: Iterable[str],
+    uses: Iterable[str] = (),
     fixes: Iterable[str] = (),
     severity: int = 50,
     opt_in: bool = False,
@@ -170,6 +184,7 @@ def check(
                 title=title,
                 seed=seed,
                 reads=tuple(reads),
+                uses=tuple(uses),
                 layer=layer,
                 func=func,
                 fixes=tuple(fixes),

@@ -1,7 +1,8 @@
 """Run the applicable checks over collected state, each in isolation, and build the report.
 
 A crashing check yields an `error` finding naming the exception; it never crashes the
-diagnosis. When the Service does not exist, the Kubernetes checks that need it are skipped
+diagnosis. A check whose required reads failed or were not collected is not called: checks/gating.py
+answers for it (`error` with the grant, `skip` with the command that supplies the read). When the Service does not exist, the Kubernetes checks that need it are skipped
 (one clear "not found" beats twenty confused failures) while cloud checks still run, so an
 alarm whose load balancer maps to no Service is still diagnosed on the cloud side.
 """
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from checks.gating import gate
 from checks.model import Finding, Report, Status, Target, no_api_calls
 from checks.providers import provider
 from checks.rank import rank
@@ -43,10 +45,14 @@ def run_one(spec: CheckSpec, state: State) -> list[Finding]:
     if (
         state.service is None
         and spec.id != SERVICE_CHECK
-        and any(r.startswith("k8s.") for r in spec.reads)
+        and any(r.startswith("k8s.") for r in spec.all_reads)
         and provider(spec.layer) is None
     ):
         return [Finding(spec.id, Status.SKIP, f"Service {state.target.ref} was not found")]
+    stand_in = gate(spec, state)
+    if stand_in is not None:
+        stand_in.symptom = spec.symptom
+        return [stand_in]
     try:
         result = spec.func(state)
     except Exception as exc:  # a check bug must not take the diagnosis down

@@ -321,7 +321,8 @@ class State:
         if name in self.skipped_reads:
             return self.skipped_reads[name]
         if name not in self.reads_done:
-            return "not read in this diagnosis"
+            # a collector that skipped all of its reads at once ("aws.*": no credentials)
+            return self.skipped_reads.get(name.split(".")[0] + ".*") or "not read in this diagnosis"
         return None
 
     # ---- the Service and what it selects ----------------------------------------------

@@ -1,11 +1,9 @@
-"""Helpers the AWS checks share: when to skip, what a reason code means, which pod/node a target is."""
+"""Helpers the AWS checks share: what a reason code means, which pod/node a target is."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from checks.gates import read_failure
-from checks.lbview import detect_cloud
 from checks.model import Finding, Status
 from checks.providers.aws.mapping import lb_for_target_group, service_load_balancers, service_target_groups
 from checks.state import State, meta
@@ -72,32 +70,6 @@ REASON_SUPPORTS: dict[str, tuple[str, ...]] = {
 
 UNHEALTHY_STATES = ("unhealthy", "unhealthy.draining")
 DRAINING_STATES = ("draining", "unhealthy.draining")
-
-
-def unavailable(state: State, check_id: str, needs: tuple[str, ...] = ("aws.elbv2",)) -> Finding | None:
-    """A skip/error finding when this check has nothing to judge, else None.
-
-    Order matters: "this is not AWS" first, then a read that failed (error, naming the IAM
-    action), then a read that was skipped or not collected (skip, saying why).
-    """
-    cloud = detect_cloud(state)
-    if cloud != "aws":
-        why = state.skipped_reads.get("aws.elbv2") or state.skipped_reads.get("aws.*")
-        text = f"Not an AWS load balancer (cloud: {cloud or 'not detected'})"
-        if why and "credential" in why:
-            text = why
-        return Finding(check_id, Status.SKIP, text)
-    failed = read_failure(state, check_id, needs, "Grant the IAM action named above to the lbhealth worker's role (deploy/iam-policy-read.json), then re-run")
-    if failed:
-        return failed
-    for read in needs:
-        if read in state.skipped_reads:
-            return Finding(check_id, Status.SKIP, state.skipped_reads[read])
-        if "aws.*" in state.skipped_reads and read not in state.reads_done:
-            return Finding(check_id, Status.SKIP, state.skipped_reads["aws.*"])
-        if read not in state.reads_done:
-            return Finding(check_id, Status.SKIP, state.why_not_read(read) or "not read in this diagnosis")
-    return None
 
 
 def exposed_by_lb(state: State) -> bool:

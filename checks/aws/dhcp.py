@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.aws._common import region, unavailable
+from checks.aws._common import region
 from checks.aws._net import vpc_by_id
 from checks.model import Finding, Status
 from checks.providers.aws.mapping import service_load_balancers, service_target_groups
@@ -21,7 +21,8 @@ def default_domain(region_name: str) -> str:
     CHECK,
     title="The VPC's DHCP options keep the default EC2 domain name",
     seed="NLB with externalTrafficPolicy Local and custom DNS in the DHCP options set (seed 000)",
-    reads=("aws.elbv2", "aws.dhcp", "k8s.nodes", "k8s.service"),
+    reads=("aws.elbv2", "aws.dhcp"),
+    uses=("k8s.nodes", "k8s.service"),
     severity=40,
 )
 def dhcp(state: State) -> Finding:
@@ -31,9 +32,6 @@ def dhcp(state: State) -> Finding:
     `externalTrafficPolicy: Local` sees every node unhealthy. The fix is
     `--hostname-override` on kube-proxy (K8S-TRAFFIC-POLICY, FIX-KUBE-PROXY-HOSTNAME).
     """
-    skip = unavailable(state, CHECK, ("aws.elbv2", "aws.dhcp"))
-    if skip:
-        return skip
     tgs = [tg for tg, _ in service_target_groups(state)]
     if not external_traffic_local(state) or not any(tg.get("TargetType") == "instance" for tg in tgs):
         return Finding(

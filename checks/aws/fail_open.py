@@ -10,7 +10,6 @@ from checks.aws._common import (
     region_flag,
     tg_name,
     th_state,
-    unavailable,
 )
 from checks.lbview import fail_open_consequence
 from checks.model import Finding, Status
@@ -35,7 +34,7 @@ def fail_open(state: State) -> Finding:
     fails, so the alarm looks false; it is not. The outage is only waiting: the day one
     target really dies, nothing tells it apart from the others.
     """
-    skip = unavailable(state, CHECK, ("aws.elbv2", "aws.target_health")) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return skip
     open_groups = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.aws._common import no_target_groups, tg_lb_kind, tg_name, unavailable
+from checks.aws._common import no_target_groups, tg_lb_kind, tg_name
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.providers.aws import ALB_ANN, SVC_ANN
 from checks.providers.aws.mapping import service_target_groups
@@ -18,7 +18,8 @@ CHECK = "AWS-HC-NODEPORT"
     CHECK,
     title="Local traffic policy: the health check goes to healthCheckNodePort /healthz",
     seed="Check the service traffic policy (externalTrafficPolicy: Local)",
-    reads=("aws.elbv2", "k8s.service"),
+    reads=("aws.elbv2",),
+    uses=("k8s.service",),
     fixes=("FIX-NLB-ANNOTATION",),
     severity=70,
 )
@@ -29,7 +30,7 @@ def hc_nodeport(state: State) -> Finding:
     instead marks the empty nodes healthy or not depending on chance, and a TCP check on the
     health port always passes: traffic then lands on nodes that drop it.
     """
-    skip = unavailable(state, CHECK) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return skip
     spec = (state.service or {}).get("spec") or {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.aws._common import exposed_by_lb, lb_label, region_flag, tg_name, unavailable
+from checks.aws._common import exposed_by_lb, lb_label, region_flag, tg_name
 from checks.model import Finding, Status
 from checks.providers.aws import is_lbc_service
 from checks.providers.aws.mapping import (
@@ -23,7 +23,8 @@ from checks.state import State, meta
     "AWS-MAP",
     title="The Service's load balancer and target groups are found",
     seed="all (find the load balancer and target group of the Service)",
-    reads=("aws.elbv2", "k8s.service", "k8s.ingresses", "k8s.targetgroupbindings"),
+    reads=("aws.elbv2",),
+    uses=("k8s.service", "k8s.ingresses", "k8s.targetgroupbindings"),
     severity=35,
 )
 def aws_map(state: State) -> Finding:
@@ -32,9 +33,6 @@ def aws_map(state: State) -> Finding:
     Without a load balancer at all, nothing else can be healthy: the controller never created
     it (permissions, a rejected annotation) or the Service is not what the alarm points at.
     """
-    skip = unavailable(state, "AWS-MAP")
-    if skip:
-        return skip
     svc = state.service
     if svc is None and not state.aws.target_groups and not state.aws.load_balancers:
         return Finding(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.aws._common import no_target_groups, region_flag, unavailable
+from checks.aws._common import no_target_groups, region_flag
 from checks.aws._net import (
     ALLOW,
     DENY,
@@ -20,14 +20,14 @@ from checks.state import State
 from checks.values import as_int
 
 CHECK = "AWS-NACL"
-NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
 
 
 @check(
     CHECK,
     title="Network ACLs admit the load balancer's subnets and the return traffic",
     seed="The network ACL of the pods' subnet admits the LB subnet CIDR; the LB subnet's ACL admits return traffic on ephemeral ports",
-    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
+    reads=("aws.elbv2", "aws.ec2_network", "aws.instances"),
+    uses=("aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     severity=65,
 )
 def network_acls(state: State) -> list[Finding]:
@@ -37,7 +37,7 @@ def network_acls(state: State) -> list[Finding]:
     evaluated lowest RuleNumber first and the first match wins, so an early DENY hides a
     later ALLOW. Traffic inside one subnet is not filtered by its ACL.
     """
-    skip = unavailable(state, CHECK, NEEDS) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return [skip]
     if not state.aws.network_acls:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.aws._common import no_target_groups, region_flag, unavailable
+from checks.aws._common import no_target_groups, region_flag
 from checks.aws._net import (
     best_route,
     lb_subnets,
@@ -20,14 +20,14 @@ from checks.registry import check
 from checks.state import State
 
 CHECK = "AWS-ROUTES"
-NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
 
 
 @check(
     CHECK,
     title="Route tables keep the local route between the load balancer and the targets",
     seed="The route table allows local traffic within the VPC CIDR range",
-    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
+    reads=("aws.elbv2", "aws.ec2_network", "aws.instances"),
+    uses=("aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     severity=60,
 )
 def routes(state: State) -> list[Finding]:
@@ -36,7 +36,7 @@ def routes(state: State) -> list[Finding]:
     subnet's traffic elsewhere. Then health checks leave for a firewall or nowhere. A subnet
     without its own route table uses the VPC's main one.
     """
-    skip = unavailable(state, CHECK, NEEDS) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return [skip]
     if not state.aws.route_tables:

@@ -11,7 +11,6 @@ from checks.aws._common import (
     pod_ports,
     region,
     region_flag,
-    unavailable,
 )
 from checks.aws._net import (
     ALLOW,
@@ -31,14 +30,14 @@ from checks.registry import check
 from checks.state import State, meta
 
 CHECK = "AWS-SG"
-NEEDS = ("aws.elbv2", "aws.ec2_network", "aws.instances")
 
 
 @check(
     CHECK,
     title="Security groups admit the load balancer (and node groups admit each other)",
     seed="Check the cluster security groups; multiple node groups can communicate freely",
-    reads=(*NEEDS, "aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
+    reads=("aws.elbv2", "aws.ec2_network", "aws.instances"),
+    uses=("aws.target_health", "k8s.pods", "k8s.nodes", "k8s.service"),
     fixes=("FIX-SG-RULE",),
     severity=75,
 )
@@ -50,7 +49,7 @@ def security_groups(state: State) -> list[Finding]:
     traffic port and the health-check port. With instance targets and the Cluster traffic
     policy, kube-proxy forwards between nodes, so node groups must admit each other too.
     """
-    skip = unavailable(state, CHECK, NEEDS) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return [skip]
     findings: list[Finding] = []

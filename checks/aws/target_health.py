@@ -19,7 +19,6 @@ from checks.aws._common import (
     tg_name,
     th_reason,
     th_state,
-    unavailable,
 )
 from checks.model import Finding, Status
 from checks.providers.aws.mapping import service_target_groups
@@ -34,7 +33,8 @@ CHECK = "AWS-TARGET-HEALTH"
     CHECK,
     title="Every registered target is healthy, and every ready pod is registered",
     seed="Check the health status of the targets (describe-target-health)",
-    reads=("aws.elbv2", "aws.target_health", "k8s.pods", "k8s.nodes"),
+    reads=("aws.elbv2", "aws.target_health"),
+    uses=("k8s.pods", "k8s.nodes"),
     decides=("aws.elbv2", "aws.target_health"),
     symptom=True,
     severity=30,
@@ -47,7 +47,7 @@ def target_health(state: State) -> list[Finding]:
     Pods missing from an `ip` target group, or IPs registered for pods long gone, point at the
     controller instead.
     """
-    skip = unavailable(state, CHECK, ("aws.elbv2", "aws.target_health")) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return [skip]
     findings: list[Finding] = []

@@ -11,7 +11,6 @@ from checks.aws._common import (
     service_port_entry,
     tg_lb_kind,
     tg_name,
-    unavailable,
 )
 from checks.k8s._lbfacts import annotate_command, controller_step, service_owner
 from checks.model import Finding, Status
@@ -51,7 +50,8 @@ _ALB_FIELDS = {
     CHECK,
     title="The target group's health check is the one the annotations ask for, and the app passes it",
     seed="Verify the health check settings of the target group",
-    reads=("aws.elbv2", "aws.target_health", "k8s.service", "k8s.ingresses", "k8s.pods", "probe"),
+    reads=("aws.elbv2",),
+    uses=("aws.target_health", "k8s.service", "k8s.ingresses", "k8s.pods", "probe"),
     severity=55,
 )
 def tg_healthcheck(state: State) -> list[Finding]:
@@ -62,7 +62,7 @@ def tg_healthcheck(state: State) -> list[Finding]:
     group's own settings, gets a code the matcher rejects or answers slower than its timeout,
     the health check itself is wrong, not the app.
     """
-    skip = unavailable(state, CHECK) or no_target_groups(state, CHECK)
+    skip = no_target_groups(state, CHECK)
     if skip:
         return [skip]
     findings: list[Finding] = []

@@ -86,7 +86,7 @@ def shared_api_client(context: str | None) -> Any:
 def reads_of(specs: Iterable[CheckSpec]) -> set[str]:
     reads: set[str] = set()
     for spec in specs:
-        reads.update(spec.reads)
+        reads.update(spec.all_reads)
     return reads
 
 

@@ -492,24 +492,13 @@ def _cross_check(state: State, ing: dict[str, Any], s: _Settings) -> tuple[list[
     ID,
     title="ALB Ingress annotations and backends are valid and probe what the app serves",
     seed="Check ingress annotations",
-    reads=("k8s.service", "k8s.ingresses", "k8s.pods", "aws.elbv2", "aws.target_health", "probe"),
+    reads=("k8s.service", "k8s.ingresses"),
+    uses=("k8s.pods", "aws.elbv2", "aws.target_health", "probe"),
     fixes=("FIX-HEALTHCHECK-PATH",),
     severity=65,
 )
 def alb_ingress(state: State) -> list[Finding]:
     """Validate each ALB Ingress routing to the Service and compare its health-check path with the app's."""
-    why = state.why_not_read("k8s.ingresses")
-    if why:
-        if "k8s.ingresses" in state.read_errors:
-            return [
-                Finding(
-                    ID,
-                    Status.ERROR,
-                    f"Could not read Ingresses in {state.target.namespace}: {why}",
-                    next_step="Grant list on ingresses.networking.k8s.io in the namespace to the lbhealth service account",
-                )
-            ]
-        return [Finding(ID, Status.SKIP, f"Ingresses were not read ({why})")]
     ings = state.ingresses
     if not ings:
         return [Finding(ID, Status.SKIP, f"No Ingress in {state.target.namespace} routes to {state.target.service}: no ALB Ingress to check")]

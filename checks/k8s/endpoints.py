@@ -84,7 +84,8 @@ def _why(state: State, addr: Address) -> str:
     ID,
     title="The Service has ready endpoints",
     seed="Check for missing endpoints",
-    reads=("k8s.service", "k8s.endpoints", "k8s.pods"),
+    reads=("k8s.service", "k8s.endpoints"),
+    uses=("k8s.pods",),
     decides=("k8s.endpoints",),
     symptom=True,
     severity=40,
@@ -96,17 +97,8 @@ def endpoints(state: State) -> Finding:
     ns, name = state.target.namespace, state.target.service
     if spec.get("type") == "ExternalName":
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} is of type ExternalName: it has no endpoints")
-    if "k8s.endpoints" in state.read_errors:
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read the endpoints of {state.target.ref}: {state.read_errors['k8s.endpoints']}",
-            next_step=f"Grant the bot RBAC verb list on resource endpointslices (discovery.k8s.io) and endpoints in namespace {ns}",
-        )
     slices = state.endpoint_slices
     legacy = state.endpoints
-    if not state.did_read("k8s.endpoints") and not slices and legacy is None:
-        return Finding(ID, Status.SKIP, f"Endpoints were not read: {state.why_not_read('k8s.endpoints')}")
 
     if slices:
         addrs = _from_slices(slices)

@@ -124,24 +124,14 @@ def _next_step(state: State, mechanisms: list[str], pod: str, pod_events: list[E
     ID,
     title="Recent Warning events on the Service, its pods and Ingresses",
     seed="beyond",
-    reads=("k8s.service", "k8s.events", "k8s.pods", "k8s.ingresses"),
+    reads=("k8s.service", "k8s.events"),
+    uses=("k8s.pods", "k8s.ingresses"),
     symptom=True,
     severity=30,
 )
 def events(state: State) -> Finding:
     """Warning events (probe failures, controller errors) explain what the kubelet and controllers saw."""
     ns, svc_name = state.target.namespace, state.target.service
-    if "k8s.events" in state.read_errors:
-        reason = state.read_errors["k8s.events"]
-        hint = "" if "grant" in reason.lower() else f": grant RBAC verb list on resource events in namespace {ns}"
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read events: {reason}{hint}",
-            next_step=f"kubectl get events -n {ns} --field-selector type=Warning --sort-by=.lastTimestamp  (by hand, with your own permissions)",
-        )
-    if not state.did_read("k8s.events") and not state.k8s.of_kind("Event", ns):
-        return Finding(ID, Status.SKIP, f"Events were not read: {state.why_not_read('k8s.events')}")
 
     # Pods the Service selects, terminating ones included (their events still explain a crash loop).
     pod_names = {name_of(p) for p in state.namespace_pods if labels_match(state.selector, meta(p).get("labels"))}

@@ -75,25 +75,15 @@ def _restart_fix(ds: dict[str, Any]) -> FixPlan:
     ID,
     title="kube-proxy is ready and stable on the target nodes",
     seed="Restart kube-proxy",
-    reads=("k8s.service", "k8s.pods", "k8s.nodes", "k8s.kube_proxy", "k8s.logs"),
+    reads=("k8s.service", "k8s.kube_proxy"),
+    uses=("k8s.pods", "k8s.nodes", "k8s.logs"),
     fixes=("FIX-RESTART-KUBE-PROXY",),
     severity=60,
 )
 def kube_proxy(state: State) -> Finding:
     """kube-proxy down or failing on a target node leaves stale NodePort rules: health checks to that node fail."""
-    if "k8s.kube_proxy" in state.read_errors:
-        reason = state.read_errors["k8s.kube_proxy"]
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read kube-proxy in kube-system: {reason}",
-            next_step="Grant the bot RBAC verb get on daemonsets (apps) and list on pods in namespace kube-system; "
-            "by hand: kubectl get ds kube-proxy -n kube-system; kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide",
-        )
     ds = state.k8s.get("DaemonSet", NS, "kube-proxy")
     proxies = [p for p in state.k8s.of_kind("Pod", NS) if _is_kube_proxy(p)]
-    if not state.did_read("k8s.kube_proxy") and ds is None and not proxies:
-        return Finding(ID, Status.SKIP, f"kube-proxy was not read: {state.why_not_read('k8s.kube_proxy')}")
     if ds is None and not proxies:
         others = sorted(name_of(d) for d in state.k8s.of_kind("DaemonSet", NS))
         cilium = [n for n in others if "cilium" in n]

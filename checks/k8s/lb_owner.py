@@ -43,7 +43,8 @@ HC_KEYS = ("nlb-target-type", "healthcheck-success-codes")
     ID,
     title="The annotations belong to the controller that owns the load balancer",
     seed="beyond",
-    reads=("k8s.service", "k8s.ingresses"),
+    reads=("k8s.service",),
+    uses=("k8s.ingresses",),
     severity=35,
 )
 def lb_owner(state: State) -> list[Finding]:

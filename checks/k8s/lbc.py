@@ -125,7 +125,8 @@ def _event_hits(state: State, ingress_names: set[str]) -> list[str]:
     ID,
     title="The AWS Load Balancer Controller is ready and has the IAM permissions it needs",
     seed="AWS Load Balancer Controller has the correct permissions (001)",
-    reads=("k8s.service", "k8s.ingresses", "k8s.lbc", "k8s.logs", "k8s.events"),
+    reads=("k8s.service",),
+    uses=("k8s.ingresses", "k8s.lbc", "k8s.logs", "k8s.events"),
     severity=55,
 )
 def lbc(state: State) -> list[Finding]:

@@ -301,30 +301,18 @@ def _coverage(src: Net, admitted: list[Net]) -> str:
     ID,
     title="NetworkPolicies admit the load balancer's traffic",
     seed="beyond",
-    reads=("k8s.service", "k8s.pods", "k8s.networkpolicies", "k8s.nodes", "aws.elbv2", "aws.ec2_network"),
+    reads=("k8s.service", "k8s.networkpolicies", "k8s.pods"),
+    uses=("k8s.nodes", "aws.elbv2", "aws.ec2_network"),
     severity=65,
 )
 def networkpolicy(state: State) -> Finding:
     """An Ingress NetworkPolicy that admits only in-cluster peers silently drops the load balancer's health checks."""
     ns, svc = state.target.namespace, state.target.service
-    if "k8s.networkpolicies" in state.read_errors:
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read NetworkPolicies in {ns}: {state.read_errors['k8s.networkpolicies']}",
-            next_step=f"Grant the bot RBAC verb list on resource networkpolicies (networking.k8s.io) in namespace {ns}; "
-            f"by hand: kubectl get networkpolicy -n {ns}",
-        )
     policies_all = state.k8s.of_kind("NetworkPolicy", ns)
-    if not state.did_read("k8s.networkpolicies") and not policies_all:
-        return Finding(ID, Status.SKIP, f"NetworkPolicies were not read: {state.why_not_read('k8s.networkpolicies')}")
     svc_type = as_dict((state.service or {}).get("spec")).get("type") or "ClusterIP"
     if svc_type not in ("LoadBalancer", "NodePort") and not state.ingresses:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} is {svc_type} with no Ingress: no load balancer sends to its pods")
     pods = sorted(state.selected_pods, key=ref)
-    if not pods and state.why_not_read("k8s.pods"):
-        status = Status.ERROR if "k8s.pods" in state.read_errors else Status.SKIP
-        return Finding(ID, status, f"The pods were not read ({state.why_not_read('k8s.pods')}): cannot tell which policies isolate them")
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; no pod for a NetworkPolicy to isolate")
 

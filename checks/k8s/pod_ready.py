@@ -78,22 +78,14 @@ def _next_step(ns: str, bad: list[PodHealth]) -> str:
     ID,
     title="Selected pods are Running and ready",
     seed="Check the pod status",
-    reads=("k8s.service", "k8s.pods", "k8s.logs"),
+    reads=("k8s.service", "k8s.pods"),
+    uses=("k8s.logs",),
     decides=("k8s.pods",),
     severity=85,
 )
 def pod_ready(state: State) -> Finding:
     """Pods not Running/ready (CrashLoopBackOff, ImagePullBackOff, Pending, OOMKilled) fail their LB health checks."""
     ns = state.target.namespace
-    if "k8s.pods" in state.read_errors:
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read the pods of {state.target.ref}: {state.read_errors['k8s.pods']}",
-            next_step=f"Grant the bot RBAC verb list on resource pods in namespace {ns}",
-        )
-    if not state.did_read("k8s.pods") and not state.namespace_pods:
-        return Finding(ID, Status.SKIP, f"Pods were not read: {state.why_not_read('k8s.pods')}")
     if not state.selector:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} has no selector, so it selects no pods to check")
     pods = state.selected_pods

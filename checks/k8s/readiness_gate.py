@@ -108,11 +108,6 @@ def _no_gate_hint(state: State) -> str:
 def readiness_gate(state: State) -> Finding:
     """A False target-health gate is the load balancer saying, in the pod, why the target is unhealthy."""
     ns = state.target.namespace
-    if "k8s.pods" in state.read_errors:
-        return Finding(ID, Status.ERROR, f"Could not read the pods of {state.target.ref}: {state.read_errors['k8s.pods']}",
-                       next_step=f"Grant the bot RBAC verb list on resource pods in namespace {ns}")
-    if not state.did_read("k8s.pods") and not state.namespace_pods:
-        return Finding(ID, Status.SKIP, f"Pods were not read: {state.why_not_read('k8s.pods')}")
     pods = sorted(state.selected_pods, key=ref)
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; no readiness gate to read")

@@ -250,16 +250,13 @@ def _path_findings(state: State, hc: HealthCheck, app_path: str, rp: list, traff
     ID,
     title="The readiness probe and the load balancer's health check agree",
     seed="beyond",
-    reads=("k8s.service", "k8s.pods", "k8s.ingresses", "aws.elbv2", "aws.target_health", "tencent.clb", "probe"),
+    reads=("k8s.service", "k8s.pods"),
+    uses=("k8s.ingresses", "aws.elbv2", "aws.target_health", "tencent.clb", "probe"),
     fixes=("FIX-NLB-ANNOTATION",),
     severity=60,
 )
 def readiness_vs_lb(state: State) -> list[Finding]:
     """Compare each pod readiness probe's path/port with what the load balancer probes."""
-    why = state.why_not_read("k8s.pods")
-    if why:
-        status = Status.ERROR if "k8s.pods" in state.read_errors else Status.SKIP
-        return [Finding(ID, status, f"Pods were not read ({why})", next_step="Grant list on pods in the namespace" if status == Status.ERROR else "")]
     if not state.selected_pods:
         return [Finding(ID, Status.SKIP, f"No pod is selected by {state.target.ref}: nothing to compare (see K8S-SELECTOR)")]
     probes = readiness_probes(state)

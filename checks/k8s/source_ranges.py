@@ -9,6 +9,7 @@ failure mechanism; it is said once so that a fix under pressure does not leave i
 
 from __future__ import annotations
 
+from checks.gating import unread
 from checks.k8s._lbfacts import as_dict, as_list, name_of, spec_of
 from checks.lbview import detect_cloud
 from checks.model import Finding, Status
@@ -33,7 +34,8 @@ def _public_nodes(state: State) -> list[tuple[str, str]]:
     ID,
     title="LoadBalancer Service restricts its NodePort sources on public nodes",
     seed="loadBalancerSourceRanges (000, last section)",
-    reads=("k8s.service", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("k8s.nodes",),
     severity=5,
 )
 def source_ranges(state: State) -> Finding:
@@ -51,11 +53,8 @@ def source_ranges(state: State) -> Finding:
         if isinstance(raw, str) and raw.strip():
             ranges = [r.strip() for r in raw.split(",") if r.strip()]
             source = f"annotation {ANN}"
-    why = state.why_not_read("k8s.nodes")
-    if why:
-        status = Status.ERROR if "k8s.nodes" in state.read_errors else Status.SKIP
-        return Finding(ID, status, f"Nodes were not read ({why}): cannot tell whether the NodePort is reachable from the internet",
-                       next_step="Grant list on nodes to lbhealth" if status == Status.ERROR else "")
+    if stand_in := unread(ID, state, ("k8s.nodes",)):  # needed only now: a LoadBalancer Service off TKE
+        return stand_in
     public = _public_nodes(state)
     ports = ", ".join(str(p.get("nodePort")) for p in as_list(spec.get("ports")) if isinstance(p, dict) and p.get("nodePort")) or "its NodePort(s)"
     shown = ", ".join(f"{n} ({ip})" for n, ip in public[:5]) + (f" and {len(public) - 5} more" if len(public) > 5 else "")

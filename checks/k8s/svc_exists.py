@@ -59,7 +59,8 @@ def _close(name: str, candidates: list[str], n: int = 5) -> list[str]:
     ID,
     title="The Service exists",
     seed="all",
-    reads=("k8s.service", "k8s.services", "k8s.ingresses", "k8s.events", "k8s.targetgroupbindings", "aws.elbv2"),
+    reads=(),
+    uses=("k8s.service", "k8s.services", "k8s.ingresses", "k8s.events", "k8s.targetgroupbindings", "aws.elbv2"),
     severity=95,
 )
 def svc_exists(state: State) -> Finding:

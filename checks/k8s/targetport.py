@@ -205,15 +205,6 @@ def targetport(state: State) -> Finding:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} is of type ExternalName: no targetPort")
     if not state.selector:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} has no selector: targetPorts point at hand-managed endpoints")
-    if "k8s.pods" in state.read_errors:
-        return Finding(
-            ID,
-            Status.ERROR,
-            f"Could not read the pods of {state.target.ref}: {state.read_errors['k8s.pods']}",
-            next_step=f"Grant the bot RBAC verb list on resource pods in namespace {ns}",
-        )
-    if not state.did_read("k8s.pods") and not state.namespace_pods:
-        return Finding(ID, Status.SKIP, f"Pods were not read: {state.why_not_read('k8s.pods')}")
     pods = sorted(state.selected_pods, key=ref)
     if not pods:
         return Finding(ID, Status.SKIP, f"No pod matches selector {fmt_selector(state.selector)}; nothing to compare targetPort with (see K8S-SELECTOR)")

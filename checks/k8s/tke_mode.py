@@ -77,7 +77,8 @@ def _problem_step(state: State, problem: str) -> str:
     ID,
     title="TKE direct access (CLB to pod) or NodePort mode",
     seed="containers: direct access vs NodePort (004)",
-    reads=("k8s.service", "k8s.ingresses", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("k8s.ingresses", "k8s.pods", "k8s.nodes"),
     severity=20,
 )
 def tke_mode(state: State) -> list[Finding]:

@@ -19,6 +19,7 @@ import re
 import shlex
 from typing import Any
 
+from checks.gating import unread
 from checks.k8s._lbfacts import as_dict, as_list, name_of, pod_ready, service_owner, shell_quote_json, spec_of
 from checks.lbview import detect_cloud, target_type
 from checks.model import Finding, FixPlan, ObjectRef, Status
@@ -239,7 +240,8 @@ def _hostname_finding(state: State, states: dict[str, str]) -> Finding | None:
     ID,
     title="externalTrafficPolicy Local: which nodes can pass the health check",
     seed="service traffic policy (001); kube-proxy hostname override (000)",
-    reads=("k8s.service", "k8s.pods", "k8s.nodes", "k8s.endpoints", "k8s.kube_proxy", "aws.elbv2", "aws.target_health", "aws.dhcp"),
+    reads=("k8s.service",),
+    uses=("k8s.pods", "k8s.nodes", "k8s.endpoints", "k8s.kube_proxy", "aws.elbv2", "aws.target_health", "aws.dhcp"),
     fixes=("FIX-TRAFFIC-POLICY", "FIX-KUBE-PROXY-HOSTNAME"),
     severity=60,
 )
@@ -278,19 +280,8 @@ def traffic_policy(state: State) -> list[Finding]:
                 evidence=[f"Service {state.target.ref} annotation {TKE_ONLY_NODES_WITH_POD} = true"],
             )
         ]
-    for read in ("k8s.nodes", "k8s.pods"):
-        why = state.why_not_read(read)
-        if why:
-            status = Status.ERROR if read in state.read_errors else Status.SKIP
-            what = "nodes (cluster-scoped list)" if read == "k8s.nodes" else "pods in the namespace"
-            return [
-                Finding(
-                    ID,
-                    status,
-                    f"externalTrafficPolicy is Local but {read} could not be read ({why}): cannot tell which nodes can pass",
-                    next_step=f"Grant list on {what} to lbhealth" if status == Status.ERROR else "",
-                )
-            ]
+    if stand_in := unread(ID, state, ("k8s.nodes", "k8s.pods")):  # needed only under Local with node targets
+        return [stand_in]
 
     candidates, notes = _candidates(state)
     by_node = _ready_pods_by_node(state)

@@ -32,7 +32,8 @@ def _bad_keys(sysctl: dict[str, str]) -> tuple[list[tuple[str, str]], int]:
     ID,
     title="Target nodes forward IPv4 (ip_forward and every conf.*.forwarding = 1)",
     seed="004: sysctl net.ipv4.ip_forward; sysctl -a | grep ipv4 | grep -w forwarding",
-    reads=("node", "k8s.service", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("node", "k8s.pods", "k8s.nodes"),
     severity=75,
     opt_in=True,
 )

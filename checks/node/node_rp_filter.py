@@ -53,7 +53,8 @@ def _strict(sysctl: dict[str, str]) -> tuple[list[tuple[str, int]], list[str]]:
     ID,
     title="Reverse-path filtering is not strict on nodes with directly reached pods (VPC-CNI)",
     seed="004: container direct access (VPC-CNI): check node configuration",
-    reads=("node", "k8s.service", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("node", "k8s.pods", "k8s.nodes"),
     severity=70,
     opt_in=True,
 )

@@ -106,7 +106,8 @@ _SUMMARY = {
     ID,
     title="Targets answer the load balancer's HTTP health check",
     seed="Test a health check manually (curl APPLICATION_POD_IP/HEALTH_CHECK_PATH); 004: curl -H Host, HttpCode classes",
-    reads=("probe", "k8s.service", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("probe", "k8s.pods", "k8s.nodes"),
     severity=55,
 )
 def probe_http(state: State) -> Finding:

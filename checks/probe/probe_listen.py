@@ -73,7 +73,8 @@ FIX_ADVICE = ("Make the app listen on all addresses instead of 127.0.0.1 (nginx 
     ID,
     title="The health-check port listens on the pod/node IP, not only on localhost",
     seed="004: netstat -anltu | grep -w 80 must show 0.0.0.0 or the private IP, not only 127.0.0.1",
-    reads=("probe", "k8s.service", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("probe", "k8s.pods", "k8s.nodes"),
     severity=70,
 )
 def probe_listen(state: State) -> Finding:

@@ -27,7 +27,8 @@ def _line(r: ProbeResult) -> str:
     ID,
     title="Targets accept TCP connections on the health-check port",
     seed="Test a health check manually (nc -z); 004: telnet IP PORT",
-    reads=("probe", "k8s.service", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service",),
+    uses=("probe", "k8s.pods", "k8s.nodes"),
     severity=50,
 )
 def probe_tcp(state: State) -> Finding:

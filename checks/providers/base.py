@@ -83,7 +83,8 @@ class Provider(Protocol):
     check_prefix: str  # the layer's check IDs start with it: "AWS" -> AWS-TARGET-HEALTH
     check_package: str  # where its checks live, imported by the catalogue
     reads: tuple[str, ...]  # what its collector and dump recognisers can fill, as checks name it
-    sources: dict[str, Source]  # the reads a verdict depends on, and the command or grant supplying each
+    sources: dict[str, Source]  # each of its reads, and the command or grant supplying it
+    grantee: str  # who its grants go to: "the lbhealth worker's IAM role (deploy/iam-policy-read.json)"
     lb_words: str  # how its load balancers show themselves, for "no cloud was recognised"
     target_health_command: str  # the one command that shows what the load balancer thinks of its targets
     target_health_read: str  # the read holding what the load balancer thinks of its targets

@@ -10,9 +10,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.gates import read_failure
-from checks.lbview import detect_cloud
-from checks.model import Finding, Status
 from checks.providers.tencent import tencent_direct_access
 from checks.providers.tencent.mapping import match_reasons
 from checks.state import State, annotations, meta
@@ -56,30 +53,6 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 def region_flag(state: State) -> str:
     return f" --region {state.tencent.region}" if state.tencent.region else ""
-
-
-# ---- applicability ------------------------------------------------------------------------
-
-
-def not_applicable(state: State, check_id: str, *reads: str) -> Finding | None:
-    """A skip/error Finding when the check cannot run, else None.
-
-    Not on Tencent Cloud -> skip; a read that failed -> error naming it (the CAM action);
-    a read that was skipped or not collected -> skip with the reason.
-    """
-    cloud = detect_cloud(state)
-    if cloud not in (None, "tencent"):
-        return Finding(check_id, Status.SKIP, f"Not a Tencent Cloud load balancer (this Service is on {cloud.upper()})")
-    failed = read_failure(state, check_id, reads, "Grant the CAM action named above to the bot's credentials (deploy/cam-policy-read.json), then re-run")
-    if failed:
-        return failed
-    for read in reads:
-        why = state.why_not_read(read)
-        if why:
-            return Finding(check_id, Status.SKIP, f"Not checked: {why}")
-    if cloud is None and state.tencent.empty:
-        return Finding(check_id, Status.SKIP, "Not a Tencent Cloud load balancer (no CLB data and no TKE annotations)")
-    return None
 
 
 # ---- the Service's CLBs -------------------------------------------------------------------

@@ -15,7 +15,6 @@ from checks.tencent._common import (
     backend_nets,
     evaluate_rules,
     health_check_refs,
-    not_applicable,
     probe_protocol,
     probe_sources,
     region_flag,
@@ -48,7 +47,8 @@ def _verdict(action: str | None, rule: str) -> str:
     ID,
     title="Subnet network ACL admits the CLB probe source both ways",
     seed="004 步骤3: 确认子网的网络 ACL 放通健康探测源 IP",
-    reads=("tencent.vpc_network", "tencent.instances", "tencent.clb", "tencent.target_health"),
+    reads=("tencent.vpc_network",),
+    uses=("tencent.instances", "tencent.clb", "tencent.target_health"),
     severity=65,
 )
 def tc_acl(state: State) -> list[Finding]:
@@ -57,9 +57,6 @@ def tc_acl(state: State) -> list[Finding]:
     reply outbound (destination = the same source, its ephemeral port). Unlike security groups,
     ACLs must admit 100.64.0.0/10 explicitly. Entries are evaluated in order, first match wins,
     and the default entries at the bottom deny everything."""
-    skip = not_applicable(state, ID, "tencent.vpc_network")
-    if skip:
-        return [skip]
     tied = tied_lbs(state)
     targets = target_refs(state, tied)
     if not targets:

@@ -16,7 +16,6 @@ from checks.tencent._common import (
     direct_access,
     health_check_refs,
     node_ports,
-    not_applicable,
     region_flag,
     target_refs,
     tied_lbs,
@@ -164,7 +163,8 @@ def _container_ports(state: State) -> set[int]:
     ID,
     title="CLB health-check settings fit what the backend answers",
     seed="004: 响应状态码以控制台配置为准; 后端协议为 HTTPS 的场景，健康检查异常建议修改为 HTTP",
-    reads=("tencent.clb", "tencent.target_health", "probe", "k8s.pods"),
+    reads=("tencent.clb",),
+    uses=("tencent.target_health", "probe", "k8s.pods"),
     severity=70,
 )
 def tc_healthcheck(state: State) -> list[Finding]:
@@ -175,9 +175,6 @@ def tc_healthcheck(state: State) -> list[Finding]:
     not care about: CLB's guide suggests an HTTP check there; and backends need a certificate
     only when the backend protocol itself is HTTPS. Settings come from the TKE controller
     (TkeServiceConfig), so fix them there or the controller puts them back."""
-    skip = not_applicable(state, ID, "tencent.clb")
-    if skip:
-        return [skip]
     tied = tied_lbs(state)
     refs = health_check_refs(state)
     if not refs:

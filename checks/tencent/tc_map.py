@@ -18,7 +18,6 @@ from checks.tencent._common import (
     as_int,
     as_list,
     known_lb_ids,
-    not_applicable,
     region_flag,
     relevant_listeners,
     service_ports,
@@ -32,7 +31,8 @@ ID = "TC-MAP"
     ID,
     title="The Service's CLB and listener are found",
     seed="004: CLB console, instance ID, listener management",
-    reads=("k8s.service", "k8s.ingresses", "tencent.clb"),
+    reads=("tencent.clb",),
+    uses=("k8s.service", "k8s.ingresses"),
     severity=60,
 )
 def tc_map(state: State) -> Finding:
@@ -40,9 +40,6 @@ def tc_map(state: State) -> Finding:
     cannot be found (annotation pointing at a deleted CLB, a Service stuck without an ingress
     IP, a CLB in another region), nothing else can be judged, and that itself is often the
     incident: the TKE service controller failed to create or bind the CLB."""
-    skip = not_applicable(state, ID, "tencent.clb")
-    if skip:
-        return skip
     svc = state.service
     if svc is None:
         return Finding(ID, Status.SKIP, f"Service {state.target.ref} was not found, so it has no CLB to look up")

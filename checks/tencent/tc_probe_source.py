@@ -11,7 +11,6 @@ from checks.tencent._common import (
     VIP_SOURCE,
     health_check_refs,
     kube_proxy_mode,
-    not_applicable,
     region_flag,
 )
 
@@ -22,7 +21,8 @@ ID = "TC-PROBE-SOURCE"
     ID,
     title="CLB health-check source (VIP or 100.64.0.0/10) fits the cluster",
     seed="004 步骤1: 查看实例健康探测源 IP",
-    reads=("tencent.clb", "k8s.kube_proxy"),
+    reads=("tencent.clb",),
+    uses=("k8s.kube_proxy",),
     severity=65,
 )
 def tc_probe_source(state: State) -> Finding:
@@ -31,9 +31,6 @@ def tc_probe_source(state: State) -> Finding:
     it; the VIP must be admitted everywhere. With IPVS-mode kube-proxy every node binds the
     Service's load-balancer IP on kube-ipvs0, so a probe whose source is that VIP looks local:
     the reply never leaves the node and the private CLB marks every backend unhealthy."""
-    skip = not_applicable(state, ID, "tencent.clb")
-    if skip:
-        return skip
     refs = [r for r in health_check_refs(state) if r.switched_on]
     if not refs:
         return Finding(ID, Status.SKIP, "No switched-on health check on the Service's listeners (see TC-HEALTHCHECK)")

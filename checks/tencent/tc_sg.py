@@ -18,7 +18,6 @@ from checks.tencent._common import (
     direct_access,
     evaluate_rules,
     health_check_refs,
-    not_applicable,
     probe_protocol,
     probe_sources,
     region_flag,
@@ -79,7 +78,8 @@ def _fix(state: State, sg: str, vip: str, ports: list[int], protocol: str, lb_id
     ID,
     title="Backend security groups admit the CLB probe source and clients",
     seed="004 步骤2: 确认安全组放通健康探测源 IP; 4.4 检查安全组是否放通",
-    reads=("tencent.vpc_network", "tencent.instances", "tencent.clb", "tencent.target_health"),
+    reads=("tencent.vpc_network",),
+    uses=("tencent.instances", "tencent.clb", "tencent.target_health"),
     fixes=("FIX-SG-RULE",),
     severity=75,
 )
@@ -90,9 +90,6 @@ def tc_sg(state: State) -> list[Finding]:
     on the backend port; probes from 100.64.0.0/10 need no rule. Clients reach layer-4 backends
     with their own addresses, so the groups must admit them too, and in NodePort mode the
     nodePort (30000-32768) rather than the Service port."""
-    skip = not_applicable(state, ID, "tencent.vpc_network")
-    if skip:
-        return [skip]
     tied = tied_lbs(state)
     targets = target_refs(state, tied)
     if not targets:

@@ -11,7 +11,6 @@ from checks.tencent._common import (
     as_list,
     backend_ips,
     backends,
-    not_applicable,
     region_flag,
     target_refs,
     tied_lbs,
@@ -25,7 +24,8 @@ IDC_TYPES = ("CCN", "NAT", "DC")
     ID,
     title="IDC backends admit the CLB's SNAT IPs",
     seed="004 步骤4: 确认 IDC 放通 SNAT IP",
-    reads=("tencent.clb", "tencent.target_health"),
+    reads=("tencent.clb",),
+    uses=("tencent.target_health",),
     severity=60,
 )
 def tc_snat(state: State) -> Finding:
@@ -34,9 +34,6 @@ def tc_snat(state: State) -> Finding:
     VIP or 100.64.0.0/10. The IDC's firewalls and the machines' iptables must admit those
     addresses; nothing in the VPC shows whether they do, so list them next to the failing
     targets."""
-    skip = not_applicable(state, ID, "tencent.clb")
-    if skip:
-        return skip
     tied = tied_lbs(state)
     idc = [b for b in backends(state, tied) if str(b.get("Type") or "").upper() in IDC_TYPES]
     snat_lbs = [t for t in tied if as_bool(t.lb.get("SnatPro"))]

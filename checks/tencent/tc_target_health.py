@@ -11,7 +11,6 @@ from checks.tencent._common import (
     DETAIL_MEANING,
     describe_target,
     direct_access,
-    not_applicable,
     region_flag,
     relevant_listeners,
     target_refs,
@@ -46,7 +45,8 @@ def _ready_pod_nodes(state: State) -> set[str]:
     ID,
     title="CLB target health tied to pods and nodes",
     seed="004: 当健康检查探测到所有后端服务都有异常时，请求将会被转发给所有后端服务",
-    reads=("tencent.target_health", "tencent.clb", "k8s.pods", "k8s.nodes"),
+    reads=("tencent.target_health",),
+    uses=("tencent.clb", "k8s.pods", "k8s.nodes"),
     decides=("tencent.clb", "tencent.target_health"),
     symptom=True,
     severity=30,
@@ -57,9 +57,6 @@ def tc_target_health(state: State) -> Finding:
     its pod or node turns "10.0.0.5:30080 Dead" into "node-2 fails, node-1 passes", which
     separates per-node causes (kube-proxy, traffic policy) from shared ones (path, probe
     source, security group). When every target fails, CLB forwards to all of them anyway."""
-    skip = not_applicable(state, ID, "tencent.target_health")
-    if skip:
-        return skip
     tied = tied_lbs(state)
     if not tied:
         return Finding(ID, Status.SKIP, "No CLB is tied to the Service (see TC-MAP)")

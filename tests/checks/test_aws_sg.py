@@ -95,7 +95,11 @@ def test_skips_when_network_not_suspected():
     state = a.world(network=False)
     [finding] = run_check("AWS-SG", state)
     assert finding.status == Status.SKIP
-    assert finding.summary == "targets answered health checks; network path not suspected"
+    assert finding.summary == (
+        "Not checked without the VPC's security groups, subnets, network ACLs and route tables "
+        "(targets answered health checks; network path not suspected)"
+    )
+    assert "aws ec2 describe-security-groups" in finding.next_step
 
 
 def test_unknown_with_prefix_list_warns():

@@ -83,8 +83,9 @@ def test_error_names_missing_permission():
     state.read_errors["k8s.events"] = "forbidden: cannot list events in namespace shop"
     [f] = run_check(ID, state)
     assert f.status == Status.ERROR
-    assert f.summary == ("Could not read events: forbidden: cannot list events in namespace shop: "
-                         "grant RBAC verb list on resource events in namespace shop")
+    assert f.summary == "Could not read the events of namespace shop: forbidden: cannot list events in namespace shop"
+    assert f.next_step.startswith("Grant RBAC verb 'list' on 'events' in namespace shop to the lbhealth worker's ServiceAccount")
+    assert "`kubectl get events -n shop -o yaml`" in f.next_step  # what to run meanwhile, by hand
 
 
 def test_skip_when_not_read():

@@ -105,7 +105,7 @@ def test_error_and_not_read():
     state.read_errors["k8s.kube_proxy"] = "forbidden: cannot get daemonsets.apps in namespace kube-system"
     [f] = run_check(ID, state)
     assert f.status == Status.ERROR
-    assert "daemonsets (apps)" in f.next_step
+    assert "'daemonsets' (group apps)" in f.next_step and "kubectl get ds kube-proxy -n kube-system" in f.next_step
     [f] = run_check(ID, make_state(service(), reads={"k8s.service"}))
     assert f.status == Status.SKIP and "not read in this diagnosis" in f.summary
 

@@ -125,7 +125,7 @@ def test_skip_when_no_pod_selected_and_error_when_forbidden():
     state.read_errors["k8s.pods"] = "forbidden: cannot list pods in namespace shop"
     [f] = run_check(ID, state)
     assert f.status == Status.ERROR
-    assert "RBAC verb list on resource pods" in f.next_step
+    assert "Grant RBAC verb 'list' on 'pods' in namespace shop" in f.next_step
 
 
 def test_multi_line_scheduler_message_stays_one_line_in_the_summary():

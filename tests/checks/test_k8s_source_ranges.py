@@ -53,4 +53,4 @@ def test_skips_and_errors():
     state = make_state(service(annotations=NLB), pod())
     state.read_errors["k8s.nodes"] = "forbidden: cannot list nodes"
     [f] = run_check(ID, state)
-    assert f.status == Status.ERROR and "Grant list on nodes" in f.next_step
+    assert f.status == Status.ERROR and "Grant RBAC verb 'list' on 'nodes'" in f.next_step

@@ -150,7 +150,7 @@ def test_skips_and_errors():
     state = make_state(local_svc(), pod(), *nodes())
     state.read_errors["k8s.nodes"] = "forbidden: nodes is forbidden: cannot list resource nodes at the cluster scope"
     [f] = run_check(ID, state)
-    assert f.status == Status.ERROR and "cluster scope" in f.summary and "Grant list on nodes" in f.next_step
+    assert f.status == Status.ERROR and "cluster scope" in f.summary and "Grant RBAC verb 'list' on 'nodes'" in f.next_step
     tke = service(annotations={"service.kubernetes.io/local-svc-only-bind-node-with-pod": "true", "service.kubernetes.io/loadbalance-id": "lb-1"}, external_traffic_policy="Local")
     [f] = run_check(ID, make_state(tke, pod(), *nodes()))
     assert f.status == Status.PASS and "TKE binds only nodes" in f.summary

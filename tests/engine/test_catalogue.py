@@ -14,6 +14,8 @@ import pytest
 
 from bot.cli import main
 from checks.catalogue import catalogue_markdown
+from checks.registry import default_registry
+from checks.sources import source
 from tests.factories import RECORD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +48,19 @@ def test_vendored_checks_md_matches_the_shared_one():
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is not beside this clone: the catalogue was checked against the vendored copy")
     assert spec_ids(SHARED) == (CHECK_IDS, FIX_IDS), f"the specification changed: cp {SHARED} {VENDORED}"
+
+
+def test_every_read_a_check_declares_has_words_and_a_supply():
+    """The runner gates on `reads` and tells the user what is missing: each read has a name a person
+    understands, and a command that supplies it offline or a grant that supplies it live (the probes
+    and node facts are the bot's own, so their skip says how to turn them on instead)."""
+    reads = {r for s in default_registry().all() for r in s.all_reads}
+    for read in sorted(reads):
+        src = source(read)
+        assert not any(w.startswith(("k8s.", "aws.", "tencent.")) for w in src.what.split()), f"{read} has no words for a person"
+        assert src.dump or src.grant or read in ("probe", "node"), f"nothing says what supplies {read}"
+    required = {r for s in default_registry().all() for r in s.reads}
+    assert {"k8s.pods", "aws.target_health", "tencent.clb"} <= required, "cloud and pod checks gate on their reads"
 
 
 def test_docs_checks_md_is_generated_from_the_catalogue():

@@ -53,6 +53,7 @@ class Acme:
     check_package = "tests.engine.no_acme_checks_are_imported"  # the catalogue is loaded before Acme joins
     reads = ("acme.balancers",)
     sources = {"acme.balancers": Source("the Acme balancer", ("acmectl balancers show {bal}{region}",), "Acme role balancer:Read")}
+    grantee = "the bot's Acme role"
     lb_words = "Acme"
     target_health_command = "Acme: acmectl balancers health <balancer-id>"
     target_health_read = "acme.balancers"

@@ -124,7 +124,7 @@ def test_rbac_denied_pods_is_incomplete_and_a_warning_is_not_the_root_cause(no_c
     assert "healthcheck-interval=10 service.beta.kubernetes.io/aws-load-balancer-healthcheck-intervall-" in typo.next_step
     assert "protocol=HTTP" not in typo.next_step  # no step for a cause that is not there
     networkpolicy = next(x for x in report.findings if x.check_id == "K8S-NETWORKPOLICY")
-    assert "No pod matches" not in networkpolicy.summary and "pods were not read" in networkpolicy.summary
+    assert "No pod matches" not in networkpolicy.summary and "Could not read the pods" in networkpolicy.summary
 
 
 def test_incomplete_renders_for_slack_with_what_is_missing_first(tmp_path):

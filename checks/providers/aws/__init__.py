@@ -140,7 +140,26 @@ class Aws:
             ("aws elbv2 describe-target-health{region} --target-group-arn {tg}  (add \"TargetGroupArn\": \"{tg}\" at the top level of the saved output)",),
             "IAM elasticloadbalancing:DescribeTargetHealth",
         ),
+        "aws.ec2_network": Source(
+            "the VPC's security groups, subnets, network ACLs and route tables",
+            (
+                "aws ec2 describe-security-groups{region}",
+                "aws ec2 describe-subnets{region}",
+                "aws ec2 describe-network-acls{region}",
+                "aws ec2 describe-route-tables{region}",
+            ),
+            "IAM ec2:DescribeSecurityGroups, ec2:DescribeSubnets, ec2:DescribeNetworkAcls, ec2:DescribeRouteTables and ec2:DescribeVpcs",
+        ),
+        "aws.instances": Source(
+            "the EC2 instances behind the targets", ("aws ec2 describe-instances{region}",), "IAM ec2:DescribeInstances"
+        ),
+        "aws.dhcp": Source(
+            "the VPC's DHCP options",
+            ("aws ec2 describe-vpcs{region}", "aws ec2 describe-dhcp-options{region}"),
+            "IAM ec2:DescribeVpcs and ec2:DescribeDhcpOptions",
+        ),
     }
+    grantee = "the lbhealth worker's IAM role (deploy/iam-policy-read.json)"
 
     def command_fields(self, state: State) -> dict[str, str]:
         tgs = [tg.get("TargetGroupArn") for tg in state.aws.target_groups if tg.get("TargetGroupArn")]

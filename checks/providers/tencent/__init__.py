@@ -114,7 +114,20 @@ class Tencent:
             ("tccli clb DescribeTargetHealth{region} --LoadBalancerIds '[\"{lb}\"]'",),
             "CAM clb:DescribeTargetHealth",
         ),
+        "tencent.vpc_network": Source(
+            "the backends' security groups, network interfaces and network ACLs",
+            (
+                "tccli vpc DescribeSecurityGroupPolicies{region} --SecurityGroupId <sg-id>  (add \"SecurityGroupId\": \"<sg-id>\" at the top level of the saved output)",
+                "tccli vpc DescribeNetworkInterfaces{region}",
+                "tccli vpc DescribeNetworkAcls{region}",
+            ),
+            "CAM vpc:DescribeSecurityGroupPolicies, vpc:DescribeNetworkInterfaces and vpc:DescribeNetworkAcls",
+        ),
+        "tencent.instances": Source(
+            "the CVM instances behind the targets", ("tccli cvm DescribeInstances{region}",), "CAM cvm:DescribeInstances"
+        ),
     }
+    grantee = "the bot's Tencent Cloud credentials (deploy/cam-policy-read.json)"
 
     def command_fields(self, state: State) -> dict[str, str]:
         ann = state.service_annotations
