@@ -62,7 +62,7 @@ def failed(check_id: str, state: State, read: str) -> Finding:
         step = f"Re-run once the API answers (reading {what} needs {grant}, granted to {grantee(read)})"
     commands = [fill(c, state, cloud) for c in src.dump]
     if commands:
-        step += "; meanwhile, with your own access: " + " and ".join(f"`{c}`" for c in commands)
+        step += "; meanwhile, with your own access: " + _listed(commands)
     return Finding(check_id, Status.ERROR, f"Could not read {what}: {error}", next_step=step)
 
 
@@ -72,12 +72,21 @@ def absent(check_id: str, state: State, read: str, why: str) -> Finding:
     src = source(read)
     what = fill(src.what, state, cloud)
     commands = [fill(c, state, cloud) for c in src.dump]
-    step = ""
-    if commands and not any(c in why for c in commands):
-        listed = " and ".join(f"`{c}`" for c in commands)
-        step = (f"Add the output of {listed} to the dump, then run again" if state.options.get("offline")
-                else f"To look yourself: {listed}")
-    return Finding(check_id, Status.SKIP, f"Not checked without {what} ({why})", next_step=step)
+    offline = bool(state.options.get("offline"))
+    summary, step = f"Not checked without {what}: {why.removeprefix('offline: ') if offline else why}", ""
+    if commands and not any(c in why for c in commands):  # a dump's own reason may name the command already
+        listed = _listed(commands)
+        if offline:  # said in the summary: a skipped check shows only its summary
+            summary += f"; add the output of {listed} to the dump"
+        else:
+            step = f"To look yourself: {listed}"
+    return Finding(check_id, Status.SKIP, summary, next_step=step)
+
+
+def _listed(commands: list[str]) -> str:
+    """`a`, `b` and `c`."""
+    quoted = [f"`{c}`" for c in commands]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _other_cloud(p: Provider, cloud: str | None, spec: CheckSpec, state: State) -> str:

@@ -96,8 +96,8 @@ def test_skips_when_network_not_suspected():
     [finding] = run_check("AWS-SG", state)
     assert finding.status == Status.SKIP
     assert finding.summary == (
-        "Not checked without the VPC's security groups, subnets, network ACLs and route tables "
-        "(targets answered health checks; network path not suspected)"
+        "Not checked without the VPC's security groups, subnets, network ACLs and route tables: "
+        "targets answered health checks; network path not suspected"
     )
     assert "aws ec2 describe-security-groups" in finding.next_step
 

@@ -61,7 +61,7 @@ def test_a_required_read_absent_from_a_dump_is_a_skip_naming_the_command(tmp_pat
     state = dump_state(tmp_path, f.service(), f.pod())
     [finding] = run_checks(state, catalogue(optional=False).all())
     assert finding.status == Status.SKIP
-    assert finding.summary.startswith("Not checked without the events of namespace shop (")
+    assert finding.summary.startswith("Not checked without the events of namespace shop: ")
     assert "kubectl get events -n shop -o yaml" in finding.summary + finding.next_step
     assert "k8s." not in finding.summary + finding.next_step
 
@@ -103,11 +103,11 @@ def test_a_cloud_read_absent_offline_names_the_cli_command():
     state.skipped_reads["aws.target_health"] = "offline: the dump has no AWS CLI output for this"
     [finding] = run_checks(state, aws_catalogue().all())
     assert finding.status == Status.SKIP
-    assert finding.summary == (
-        "Not checked without the target health the load balancer reports (offline: the dump has no AWS CLI output for this)"
+    assert finding.summary.startswith(
+        "Not checked without the target health the load balancer reports: the dump has no AWS CLI output for this; "
+        "add the output of `aws elbv2 describe-target-health --region us-east-1 --target-group-arn arn:aws:"
     )
-    assert finding.next_step.startswith("Add the output of `aws elbv2 describe-target-health --region us-east-1 --target-group-arn arn:aws:")
-    assert finding.next_step.endswith("to the dump, then run again")
+    assert finding.summary.endswith("to the dump")
 
 
 def test_a_cloud_check_skips_when_its_cloud_is_not_in_play():
