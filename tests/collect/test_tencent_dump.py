@@ -39,4 +39,5 @@ def test_tccli_files_as_printed(tmp_path):
     [health] = run_check("TC-TARGET-HEALTH", state)
     assert health.status.value == "fail" and "forwards to all of them" in health.summary
     [sg] = run_check("TC-SG", state)
-    assert sg.status.value == "skip" and "offline" in sg.summary
+    assert sg.status.value == "skip" and "the dump has no tccli output" in sg.summary
+    assert "`tccli vpc DescribeSecurityGroupPolicies --SecurityGroupId <sg-id>" in sg.summary  # what to add to the dump
