@@ -54,11 +54,11 @@ def aws_map(state: State) -> Finding:
         evidence = []
         for lb in lbs:
             evidence.append(
-                f"{lb_label(lb)}: {lb.get('Scheme', '?')}, state {(lb.get('State') or {}).get('Code', '?')}, DNS {lb.get('DNSName', '?')}"
+                f"{lb_label(lb)}: {(lb.get('Scheme') or '?')}, state {((lb.get('State') or {}).get('Code') or '?')}, DNS {(lb.get('DNSName') or '?')}"
             )
         for tg, how in tgs:
             evidence.append(
-                f"target group {tg_name(tg)} ({tg.get('TargetType', '?')} targets, {tg.get('Protocol', '?')}:{tg.get('Port', '?')}) "
+                f"target group {tg_name(tg)} ({(tg.get('TargetType') or '?')} targets, {(tg.get('Protocol') or '?')}:{(tg.get('Port') or '?')}) "
                 f"found by {how}; ARN {tg.get('TargetGroupArn')}"
             )
         hows = sorted({_how_kind(how) for _, how in tgs})
@@ -141,7 +141,7 @@ def _listeners(state: State, lb: dict) -> list[str]:
             )
             actions.append(f"{act.get('Type')}{' ' + target if target else ''}")
         out.append(
-            f"listener {ls.get('Protocol')}:{ls.get('Port')} -> {'; '.join(actions) or 'no default action'}"
+            f"listener {ls.get('Protocol') or '?'}:{ls.get('Port') or '?'} -> {'; '.join(actions) or 'no default action'}"
         )
     return out
 

@@ -112,10 +112,10 @@ def _describe(tg: dict[str, Any]) -> str:
     path = f" {tg.get('HealthCheckPath')}" if tg.get("HealthCheckPath") else ""
     codes = as_dict(tg.get("Matcher")).get("HttpCode")
     return (
-        f"{tg.get('HealthCheckProtocol', '?')} port {tg.get('HealthCheckPort', '?')}{path}"
+        f"{(tg.get('HealthCheckProtocol') or '?')} port {(tg.get('HealthCheckPort') or '?')}{path}"
         + (f" matcher {codes}" if codes else "")
-        + f", every {tg.get('HealthCheckIntervalSeconds', '?')} s, timeout {tg.get('HealthCheckTimeoutSeconds', '?')} s, "
-        f"healthy after {tg.get('HealthyThresholdCount', '?')}, unhealthy after {tg.get('UnhealthyThresholdCount', '?')}"
+        + f", every {(tg.get('HealthCheckIntervalSeconds') or '?')} s, timeout {(tg.get('HealthCheckTimeoutSeconds') or '?')} s, "
+        f"healthy after {(tg.get('HealthyThresholdCount') or '?')}, unhealthy after {(tg.get('UnhealthyThresholdCount') or '?')}"
     )
 
 

@@ -55,7 +55,7 @@ def fmt_ports(c: dict[str, Any]) -> str:
     parts = []
     for num, pname, proto in declared_ports(c):
         parts.append(f"{num if num is not None else '?'}/{proto}" + (f" ({pname})" if pname else ""))
-    return "[" + ", ".join(parts) + "]"
+    return "[" + ", ".join(parts) + "]" if parts else "(none declared)"
 
 
 def probe_port(c: dict[str, Any], kind: str = "readinessProbe") -> Any:

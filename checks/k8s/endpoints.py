@@ -33,7 +33,7 @@ class Address:
 def _from_slices(slices: list[dict[str, Any]]) -> list[Address]:
     out = []
     for s in slices:
-        ports = ",".join(f"{p.get('port')}/{p.get('protocol') or 'TCP'}" for p in as_list(s.get("ports")) if isinstance(p, dict)) or "no ports"
+        ports = ",".join(f"{p.get('port') if p.get('port') is not None else 'any port'}/{p.get('protocol') or 'TCP'}" for p in as_list(s.get("ports")) if isinstance(p, dict)) or "no ports"
         for ep in as_list(s.get("endpoints")):
             if not isinstance(ep, dict):
                 continue
@@ -61,7 +61,7 @@ def _from_endpoints(ep: dict[str, Any]) -> list[Address]:
     for subset in as_list(ep.get("subsets")):
         if not isinstance(subset, dict):
             continue
-        ports = ",".join(f"{p.get('port')}/{p.get('protocol') or 'TCP'}" for p in as_list(subset.get("ports")) if isinstance(p, dict)) or "no ports"
+        ports = ",".join(f"{p.get('port') if p.get('port') is not None else 'any port'}/{p.get('protocol') or 'TCP'}" for p in as_list(subset.get("ports")) if isinstance(p, dict)) or "no ports"
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
             for a in as_list(subset.get(key)):
                 if not isinstance(a, dict):

@@ -20,6 +20,7 @@ from checks.model import Finding, Report, Target
 from checks.registry import known_reads
 from checks.runner import diagnose
 from tests.bot.hostile import texts
+from tests.engine.test_unseen import DIAGNOSED, UNSEEN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TARGETS = {
@@ -43,6 +44,11 @@ TARGETS = {
 
 @cache
 def report_of(example: str) -> Report:
+    """An example's report, or (`unseen/<dump>`) one of tests/engine/unseen's diagnosed dumps."""
+    if example.startswith("unseen/"):
+        name = example.removeprefix("unseen/")
+        target = next(t for d, t, *_ in DIAGNOSED if d == name)
+        return diagnose(Target.parse(target), sources=[str(UNSEEN / name)])[0]
     return diagnose(Target.parse(TARGETS[example]), sources=[str(EXAMPLES / example)])[0]
 
 
@@ -81,8 +87,11 @@ INTERNAL = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, READ_NAMES)) + r"
 REPRS = ("None", "{'", "['", "[]", "Traceback")
 
 
+EVERY_DUMP = sorted(TARGETS) + [f"unseen/{d}" for d, *_ in DIAGNOSED]
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("example", sorted(TARGETS))
+@pytest.mark.parametrize("example", EVERY_DUMP)
 def test_no_internal_names_or_python_reprs_reach_a_person(example, fmt):
     words = FORMATS[fmt](example)
     assert words.strip()
@@ -163,7 +172,7 @@ def test_a_fix_is_one_command_shown_once(example, command):
     assert sum(command in b["text"]["text"] for b in blocks if b["type"] == "section") == 1
 
 
-@pytest.mark.parametrize("example", sorted(TARGETS))
+@pytest.mark.parametrize("example", EVERY_DUMP)
 def test_a_next_step_holds_one_command(example):
     """No 'cmd; cmd' nor 'cmd; then: cmd' in any finding of the examples, whatever its status."""
     for f in report_of(example).findings:
