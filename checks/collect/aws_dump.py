@@ -7,6 +7,7 @@ the dump supplied.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,44 @@ class Recogniser:
 
     def finish(self) -> None:
         _resolve_target_health(self.state, self._health)
+
+    def denied(self, path: Path, answer: str | dict[str, Any]) -> bool:
+        """Take the AWS CLI's error saved instead of its output (`2>&1`): that read was refused, not empty."""
+        m = _CLI_ERROR.search(answer) if isinstance(answer, str) else None
+        if m is None or m["op"] not in OP_READS:
+            return False
+        read, command = OP_READS[m["op"]]
+        service = command.split()[1]
+        action = ("elasticloadbalancing:" if service == "elbv2" else "ec2:") + m["op"]
+        message = " ".join(m["msg"].split())[:300]
+        self.state.read_errors[read] = (
+            f"the AWS CLI answered {m['code']} in the dump ({path}): {message}; "
+            + (f"grant IAM {action}, then " if _ACCESS.search(m["code"]) else "")
+            + f"add the output of `{command}`"
+        )
+        return True
+
+
+# `aws ... 2>&1 > file`: "An error occurred (AccessDenied) when calling the DescribeTargetHealth operation: ..."
+_CLI_ERROR = re.compile(
+    r"An error occurred \((?P<code>[\w.]+)\) when calling the (?P<op>\w+) operation(?: \([^)]*\))?: (?P<msg>.*)", re.S
+)
+_ACCESS = re.compile(r"AccessDenied|Unauthorized|AuthFailure|Forbidden")
+# The operation a CLI error names -> the read it stands for, and the command that supplies it.
+OP_READS: dict[str, tuple[str, str]] = {
+    "DescribeTargetHealth": ("aws.target_health", "aws elbv2 describe-target-health --target-group-arn ARN"),
+    **{op: ("aws.elbv2", f"aws elbv2 {cmd}") for op, cmd in (
+        ("DescribeTargetGroups", "describe-target-groups"), ("DescribeLoadBalancers", "describe-load-balancers"),
+        ("DescribeListeners", "describe-listeners --load-balancer-arn ARN"), ("DescribeTags", "describe-tags --resource-arns ARN"),
+    )},
+    **{op: ("aws.ec2_network", f"aws ec2 {cmd}") for op, cmd in (
+        ("DescribeSecurityGroups", "describe-security-groups"), ("DescribeNetworkAcls", "describe-network-acls"),
+        ("DescribeRouteTables", "describe-route-tables"), ("DescribeSubnets", "describe-subnets"),
+    )},
+    "DescribeInstances": ("aws.instances", "aws ec2 describe-instances"),
+    "DescribeDhcpOptions": ("aws.dhcp", "aws ec2 describe-dhcp-options"),
+    "DescribeVpcs": ("aws.dhcp", "aws ec2 describe-vpcs"),
+}
 
 
 def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_health) -> bool:

@@ -157,8 +157,8 @@ def parse_documents(path: Source, skim: Skim | None = None) -> list[Any] | str:
             ) from exc
     if _looks_like_describe(text):
         raise DumpError(f"{path}: {DESCRIBE_MESSAGE}")
-    if _KUBECTL_ERROR.match(stripped):
-        return text  # kubectl's error saved instead of its output: a denied read (_load_text)
+    if _KUBECTL_ERROR.match(stripped) or _CLI_ERROR.match(stripped):
+        return text  # a CLI's error saved instead of its output: a denied read (_load_text)
     if skim is not None and (docs := _skimmed(text, skim)) is not None:
         return docs
     try:
@@ -267,7 +267,7 @@ def load_state(
             state.notes.append(skim_note(path, skim.errors))
             skim.errors = []
         if isinstance(docs, str):
-            _load_text(state, path, docs)
+            _load_text(state, path, docs, clouds)
             continue
         for doc in docs:
             _load_document(state, path, doc, seen_kinds, clouds)
@@ -295,6 +295,7 @@ def _loaded_text(state: State) -> str:
 
 # `kubectl get` saved with its error (`> pods.yaml 2>&1`): the read was denied, not empty.
 _KUBECTL_ERROR = re.compile(r"Error from server \((Forbidden|Unauthorized)\)")
+_CLI_ERROR = re.compile(r"An error occurred \([\w.]+\) when calling the \w+ operation")  # the AWS CLI's
 _FORBIDDEN = re.compile(
     r'^Error from server \(Forbidden\): .*?User "(?P<user>[^"]*)" cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]+)"'
     r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<ns>[^"]*)")?',
@@ -327,9 +328,13 @@ def _load_denied(state: State, path: Source, text: str) -> None:
         )
 
 
-def _load_text(state: State, path: Path, text: str) -> None:
+def _load_text(state: State, path: Path, text: str, clouds: list[Any]) -> None:
     if _KUBECTL_ERROR.match(text.lstrip()):
         _load_denied(state, path, text)
+        return
+    if _CLI_ERROR.match(text.lstrip()):
+        if not any(cloud.denied(path, text) for cloud in clouds):
+            raise DumpError(f"{path}: the AWS CLI's error instead of its output ({text.strip()[:300]}); run it again with access")
         return
     facts = facts_from_text(text)
     if not facts and "\nNamespace:" in "\n" + text[:4000] and "Name:" in text[:4000]:
@@ -352,6 +357,8 @@ def _load_document(state, path, doc, seen_kinds, clouds) -> None:
         doc = doc["Response"]  # raw Tencent API answer rather than tccli's
         if "Error" in doc:
             err = doc["Error"]
+            if isinstance(err, dict) and any(cloud.denied(path, err) for cloud in clouds):
+                return  # a refused read (CAM), recorded as such
             raise DumpError(
                 f"{path}: a Tencent Cloud error response ({err.get('Code')}: {err.get('Message')}), not data"
             )

@@ -7,6 +7,7 @@ its `Response`); it fills `state.tencent` and says which reads the dump supplied
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,33 @@ class Recogniser:
 
     def finish(self) -> None:
         _resolve_listeners(self.state, self._listeners)
+
+    def denied(self, path: Path, answer: str | dict[str, Any]) -> bool:
+        """Take a Tencent Cloud error answer (`{"Response": {"Error": ...}}`) naming the action it refused."""
+        err = answer if isinstance(answer, dict) else {}
+        message = str(err.get("Message") or "")
+        m = _ACTION.search(message)
+        if m is None or m["action"] not in ACTION_READS:
+            return False
+        read, command = ACTION_READS[m["action"]]
+        code = str(err.get("Code") or "an error")
+        self.state.read_errors[read] = (
+            f"Tencent Cloud answered {code} in the dump ({path}): {' '.join(message.split())[:300]}; "
+            + (f"grant CAM {m['service']}:{m['action']}, then " if code.startswith(("AuthFailure", "UnauthorizedOperation")) else "")
+            + f"add the output of `{command}`"
+        )
+        return True
+
+
+# CAM's refusal names the action: "you are not authorized to perform operation (clb:DescribeTargetHealth)".
+_ACTION = re.compile(r"\((?P<service>clb|vpc|cvm):(?P<action>\w+)\)")
+ACTION_READS: dict[str, tuple[str, str]] = {
+    "DescribeTargetHealth": ("tencent.target_health", "tccli clb DescribeTargetHealth --LoadBalancerIds '[\"LB\"]'"),
+    **{a: ("tencent.clb", f"tccli clb {a}") for a in ("DescribeLoadBalancers", "DescribeListeners", "DescribeTargets")},
+    **{a: ("tencent.vpc_network", f"tccli vpc {a}") for a in (
+        "DescribeSecurityGroupPolicies", "DescribeNetworkAcls", "DescribeNetworkInterfaces", "DescribeSubnets")},
+    "DescribeInstances": ("tencent.instances", "tccli cvm DescribeInstances"),
+}
 
 
 def _load_tencent(

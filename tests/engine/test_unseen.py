@@ -42,6 +42,8 @@ DIAGNOSED = [
     ("p03-pods-denied", "quota/limits", "incomplete", None, None, 3),
     ("p04-svc-unhealthy-targets-no-pods", "quota/limits", "fail", "AWS-TARGET-HEALTH", None, 1),
     ("p07-truncated-multidoc", "quota/limits", "fail", "AWS-TARGET-HEALTH", None, 1),
+    ("p08-aws-target-health-denied", "risk/scorer", "incomplete", None, None, 3),
+    ("p09-tc-target-health-denied", "live/danmaku", "incomplete", None, None, 3),
     ("t03-nulls", "fin/pay", "fail", "K8S-ENDPOINTS", None, 1),
     ("t04-nulls-in-lists", "fin/pay", "fail", "K8S-POD-READY", None, 1),
 ]
@@ -116,6 +118,21 @@ def test_denied_read_in_the_dump_names_the_rbac_grant(capsys):
     code, out, _ = _diagnose(capsys, UNSEEN / "p03-pods-denied", "quota/limits")
     pods = next(m for m in json.loads(out)["missing"] if m["what"] == "the pods the Service selects")
     assert "forbidden" in pods["reason"] and "grant RBAC list on pods" in pods["reason"]
+
+
+@pytest.mark.parametrize(
+    ("dump", "target", "words"),
+    [
+        ("p08-aws-target-health-denied", "risk/scorer", "grant IAM elasticloadbalancing:DescribeTargetHealth"),
+        ("p09-tc-target-health-denied", "live/danmaku", "grant CAM clb:DescribeTargetHealth"),
+    ],
+)
+def test_a_cloud_refusal_saved_in_the_dump_is_a_denied_read(capsys, dump, target, words):
+    """`aws ... 2>&1` and a raw Tencent error answer: the target health was refused, the rest still read."""
+    _, out, _ = _diagnose(capsys, UNSEEN / dump, target)
+    [missing] = json.loads(out)["missing"]
+    assert missing["what"].startswith("the target health") and words in missing["reason"]
+    assert missing["supply"]
 
 
 def test_a_dump_without_the_service_is_incomplete_not_skipped(tmp_path, capsys):
