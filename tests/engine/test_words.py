@@ -232,3 +232,25 @@ def test_the_command_of_a_next_step_stands_alone_on_its_line_and_in_its_code_spa
 def test_a_heredoc_command_keeps_its_terminator_at_the_start_of_a_line():
     text = text_of("networkpolicy-deny")
     assert "\nEOF\n" in text and "          VPC_CIDR=$(aws ec2 describe-vpcs" in text
+
+
+@pytest.mark.parametrize("example", ["alb-healthcheck-path", "security-group-blocks-nlb", "tke-security-group-vip"])
+def test_a_failed_or_missing_read_is_named_in_words(example):
+    """Every read failing (or not collected) in turn: what a person reads names it in words, never by its read name."""
+    from checks.collect import dump
+    from checks.registry import default_registry
+    from checks.runner import build_report, select
+
+    specs = select(default_registry())
+    for read in sorted(known_reads()):
+        for failed in (True, False):
+            state = dump.load_state(Target.parse(TARGETS[example]), [str(EXAMPLES / example)],
+                                    options={"probe": False, "node": False, "offline": True}, skim_lists=True)
+            if failed:
+                state.read_errors[read] = 'forbidden: User "lbhealth" cannot list this'
+            state.reads_done.discard(read)
+            report = build_report(state, specs, 0.0)
+            words = "\n".join([render.render_text(report), render.render_markdown(report),
+                               *(t for m in render.slack_report_messages(report) for t in texts(m))])
+            found = INTERNAL.search(words)
+            assert not found, (read, failed, [ln for ln in words.splitlines() if found.group(0) in ln][:2])
