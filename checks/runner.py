@@ -56,7 +56,9 @@ def run_one(spec: CheckSpec, state: State) -> list[Finding]:
     try:
         result = spec.func(state)
     except Exception as exc:  # a check bug must not take the diagnosis down
-        log.exception("check %s crashed", spec.id)
+        # The traceback only at DEBUG: the CLI logs to the terminal, where no traceback may reach a user.
+        log.error("check %s crashed: %s: %s", spec.id, type(exc).__name__, exc)
+        log.debug("check %s crashed", spec.id, exc_info=True)
         return [
             Finding(
                 spec.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from checks.k8s._podfacts import as_dict, as_list, name_of, pod_health, pod_spec, ref
+from checks.k8s._podfacts import as_dict, as_int, as_list, name_of, pod_health, pod_spec, ref
 from checks.lbview import detect_cloud, target_type
 from checks.model import Finding, FixPlan, ObjectRef, Status
 from checks.registry import check
@@ -71,6 +71,30 @@ def _restart_fix(ds: dict[str, Any]) -> FixPlan:
     )
 
 
+def _daemonset_only(ds: dict[str, Any], evidence: list[str]) -> Finding:
+    """The DaemonSet was read but none of its pods: its status is all there is to judge by.
+
+    A DaemonSet that reports its pods ready while none is in what was read (a dump with no
+    kube-system pods) says they exist: calling kube-proxy down on every node would be a guess.
+    """
+    st = as_dict(ds.get("status"))
+    desired, ready = as_int(st.get("desiredNumberScheduled")), as_int(st.get("numberReady"))
+    step = "kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide"
+    if desired and ready is not None and ready >= desired:
+        return Finding(ID, Status.PASS, f"The kube-proxy DaemonSet reports {ready} of {desired} pods ready (its pods were not read, "
+                       "so which node runs which is not known here)", evidence=evidence, next_step=step)
+    return Finding(
+        ID,
+        Status.WARN,
+        f"The kube-proxy DaemonSet reports {ready if ready is not None else '?'} of {desired if desired is not None else '?'} pods ready; "
+        "its pods were not read, so which target nodes lack it is not known here",
+        evidence=evidence,
+        next_step=step,
+        fix=_restart_fix(ds),
+        supports=("kube-proxy",),
+    )
+
+
 @check(
     ID,
     title="kube-proxy is ready and stable on the target nodes",
@@ -123,6 +147,9 @@ def kube_proxy(state: State) -> Finding:
         )
     else:
         evidence.append("kube-proxy pods exist but no kube-proxy DaemonSet was read (static pods?): no restart fix offered")
+
+    if ds is not None and not proxies:
+        return _daemonset_only(ds, evidence)
 
     by_node: dict[str, list[dict[str, Any]]] = {}
     for p in proxies:

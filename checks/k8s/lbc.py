@@ -106,13 +106,22 @@ def _log_hits(state: State, dep: dict[str, Any] | None, names: set[str]) -> tupl
     return seen, scanned, found
 
 
-def _event_hits(state: State, ingress_names: set[str]) -> list[str]:
+def _bindings(state: State) -> list[dict[str, Any]]:
+    """TargetGroupBindings that register the Service's pods: the controller owns those targets
+    even when no Service annotation or Ingress of it does (a target group made outside Kubernetes)."""
+    return [
+        tgb for tgb in state.k8s.of_kind("TargetGroupBinding", state.target.namespace)
+        if as_dict(as_dict(tgb.get("spec")).get("serviceRef")).get("name") == state.target.service
+    ]
+
+
+def _event_hits(state: State, ingress_names: set[str], binding_names: set[str] = frozenset()) -> list[str]:
     out = []
     for e in state.k8s.of_kind("Event", state.target.namespace):
         inv = as_dict(e.get("involvedObject"))
         ours = (inv.get("kind") == "Service" and inv.get("name") == state.target.service) or (
             inv.get("kind") == "Ingress" and inv.get("name") in ingress_names
-        )
+        ) or (inv.get("kind") == "TargetGroupBinding" and inv.get("name") in binding_names)
         if not ours or e.get("type") != "Warning":
             continue
         reason, msg = str(e.get("reason") or ""), str(e.get("message") or "")
@@ -135,7 +144,8 @@ def lbc(state: State) -> list[Finding]:
         return [Finding(ID, Status.SKIP, "Not an AWS load balancer: the AWS Load Balancer Controller is not involved")]
     owner = service_owner(state)
     albs = alb_ingresses(state)
-    if owner.key != "lbc" and not albs:
+    bindings = _bindings(state)
+    if owner.key != "lbc" and not albs and not bindings:
         return [
             Finding(
                 ID,
@@ -143,7 +153,8 @@ def lbc(state: State) -> list[Finding]:
                 f"The AWS Load Balancer Controller does not own {state.target.ref}'s load balancer ({owner.name}: {owner.reason}) and no ALB Ingress routes to it",
             )
         ]
-    owns = ([f"Service {state.target.ref} ({owner.reason})"] if owner.key == "lbc" else []) + [f"Ingress {ref(i)}" for i in albs]
+    owns = (([f"Service {state.target.ref} ({owner.reason})"] if owner.key == "lbc" else []) + [f"Ingress {ref(i)}" for i in albs]
+            + [f"TargetGroupBinding {ref(b)}" for b in bindings])
     names = {f"{state.target.namespace}/{state.target.service}", f'"name":"{state.target.service}"'} | {ref(i) for i in albs}
     ingress_names = {name_of(i) for i in albs}
 
@@ -197,7 +208,7 @@ def lbc(state: State) -> list[Finding]:
         evidence.append(f"the controller Deployment was not read ({why_dep})")
 
     logs, scanned, any_logs = _log_hits(state, dep, names)
-    events = _event_hits(state, ingress_names) if state.did_read("k8s.events") else []
+    events = _event_hits(state, ingress_names, {name_of(b) for b in bindings}) if state.did_read("k8s.events") else []
     hits = events + logs
     permission = [h for h in hits if PERMISSION.search(h)]
     model = [h for h in hits if not PERMISSION.search(h)]

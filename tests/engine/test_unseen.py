@@ -37,6 +37,8 @@ DIAGNOSED = [
     ("u14-tke-checkport", "iot/mqtt-bridge", "fail", "TC-HEALTHCHECK", None, 1),
     ("u15-tke-https-backend", "bank/teller", "warn", "TC-HEALTHCHECK", None, 1),
     ("u16-alb-https-backend-http-check", "secure/gateway", "fail", "K8S-ALB-INGRESS", "FIX-HEALTHCHECK-PATH", 1),
+    ("u18-lbc-denied-register", "geo/tiles", "fail", "K8S-LBC", None, 1),
+    ("u19-local-dhcp-domain", "mail/smtp-in", "fail", "K8S-TRAFFIC-POLICY", "FIX-KUBE-PROXY-HOSTNAME", 1),
     ("p01-service-only", "quota/limits", "incomplete", None, None, 3),
     ("p02-svc-healthy-targets-no-pods", "quota/limits", "incomplete", None, None, 3),
     ("p03-pods-denied", "quota/limits", "incomplete", None, None, 3),
@@ -112,6 +114,13 @@ def test_targets_of_a_dump_without_pods_are_not_called_strangers(capsys):
     assert root["check_id"] == "AWS-TARGET-HEALTH"
     assert any("10.9.3.14:8080 = a pod not known here (the pods were not read)" in e for e in root["evidence"])
     assert not any("no pod in the collected state" in e for e in root["evidence"])
+
+
+def test_kube_proxy_pods_absent_from_the_dump_are_not_called_down(capsys):
+    """u19 holds the kube-proxy DaemonSet (2 of 2 ready) but none of its pods."""
+    _, out, _ = _diagnose(capsys, UNSEEN / "u19-local-dhcp-domain", "mail/smtp-in")
+    [kp] = [f for f in json.loads(out)["findings"] if f["check_id"] == "K8S-KUBE-PROXY"]
+    assert kp["status"] == "pass" and "reports 2 of 2 pods ready" in kp["summary"]
 
 
 def test_denied_read_in_the_dump_names_the_rbac_grant(capsys):

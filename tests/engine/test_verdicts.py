@@ -380,6 +380,22 @@ def test_missing_service_a_target_group_binding_points_at_is_the_root_cause():
     assert report.exit_code == 1
 
 
+def test_a_crashing_check_logs_no_traceback_above_debug(caplog):
+    from checks.registry import CheckSpec
+    from checks.runner import run_one
+
+    def boom(state):
+        raise KeyError("Description")
+
+    spec = CheckSpec("K8S-POD-READY", "Pods are ready", "s", ("k8s.service", "k8s.pods"), "k8s", boom)
+    state = f.make_state(f.service(type="ClusterIP"), f.pod("web-1", labels={"app": "web"}))
+    with caplog.at_level("DEBUG", logger="checks.runner"):
+        (finding,) = run_one(spec, state)
+    assert finding.status == Status.ERROR
+    assert [r.levelname for r in caplog.records if r.exc_info] == ["DEBUG"]
+    assert any(r.levelname == "ERROR" and "KeyError" in r.getMessage() for r in caplog.records)
+
+
 def test_a_deciding_check_that_crashes_makes_the_verdict_incomplete():
     from checks.registry import CheckSpec
     from checks.runner import build_report
