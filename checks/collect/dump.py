@@ -31,6 +31,7 @@ from checks.collect.node import facts_from_text
 from checks.collect.yaml_list import Skim
 from checks.model import Target
 from checks.providers import providers
+from checks.sources import source
 from checks.state import State
 
 # A 10,000-pod `kubectl get pods -A -o json` is about 85 MB; larger files are more likely a mistake.
@@ -40,24 +41,34 @@ STDIN = "-"  # `--from -`: one dump read from standard input
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-# Kubernetes kind -> the read it stands for, and the command that would have produced it.
-KIND_READS: dict[str, tuple[str, str]] = {
-    "Service": ("k8s.service", "kubectl get svc -n {ns} -o yaml"),
-    "Pod": ("k8s.pods", "kubectl get pods -n {ns} -o yaml"),
-    "EndpointSlice": ("k8s.endpoints", "kubectl get endpointslices -n {ns} -o yaml"),
-    "Endpoints": ("k8s.endpoints", "kubectl get endpoints -n {ns} -o yaml"),
-    "Node": ("k8s.nodes", "kubectl get nodes -o yaml"),
-    "Ingress": ("k8s.ingresses", "kubectl get ingress -n {ns} -o yaml"),
-    "Event": ("k8s.events", "kubectl get events -n {ns} -o yaml"),
-    "NetworkPolicy": ("k8s.networkpolicies", "kubectl get networkpolicy -n {ns} -o yaml"),
-    "TargetGroupBinding": ("k8s.targetgroupbindings", "kubectl get targetgroupbindings -n {ns} -o yaml"),
-    "DaemonSet": (
-        "k8s.kube_proxy",
-        "kubectl get ds kube-proxy -n kube-system -o yaml; kubectl get pods -n kube-system -l k8s-app=kube-proxy -o yaml",
-    ),
-    "Deployment": ("k8s.lbc", "kubectl get deploy aws-load-balancer-controller -n kube-system -o yaml"),
+# Kubernetes kind -> the read it stands for; checks/sources.py names the command that produces it.
+KIND_READS: dict[str, str] = {
+    "Service": "k8s.service",
+    "Pod": "k8s.pods",
+    "EndpointSlice": "k8s.endpoints",
+    "Endpoints": "k8s.endpoints",
+    "Node": "k8s.nodes",
+    "Ingress": "k8s.ingresses",
+    "Event": "k8s.events",
+    "NetworkPolicy": "k8s.networkpolicies",
+    "TargetGroupBinding": "k8s.targetgroupbindings",
+    "DaemonSet": "k8s.kube_proxy",
+    "Deployment": "k8s.lbc",
 }
-K8S_READS_FOR_DUMP = sorted({r for r, _ in KIND_READS.values()} | {"k8s.namespace_pods", "k8s.services"})
+# Kinds whose command is not their read's: all of the namespace's Services (K8S-SVC-EXISTS names the
+# near misses from them), and the legacy Endpoints a refusal in the dump names.
+_KIND_COMMANDS = {"Service": "kubectl get svc -n {ns} -o yaml", "Endpoints": "kubectl get endpoints -n {ns} -o yaml"}
+
+
+def kind_command(state: State, kind: str, namespace: str | None = None) -> str:
+    """The kubectl command(s) whose output holds `kind` for this diagnosis (`a; b` when two)."""
+    if kind in _KIND_COMMANDS:
+        return _KIND_COMMANDS[kind].format(ns=namespace or state.target.namespace)
+    text = "; ".join(source(KIND_READS[kind]).dump)
+    return text.format(ns=namespace or state.target.namespace, svc=state.target.service)
+
+
+K8S_READS_FOR_DUMP = sorted(set(KIND_READS.values()) | {"k8s.namespace_pods", "k8s.services"})
 
 
 class StdinSource:
@@ -318,13 +329,13 @@ def _load_denied(state: State, path: Source, text: str) -> None:
         kind = _RESOURCE_KIND.get(m["resource"])
         if kind is None:
             continue
-        read, command = KIND_READS[kind]
+        read = KIND_READS[kind]
         where = f' in namespace {m["ns"]}' if m["ns"] else " cluster-wide"
         group = m["group"] or "core"
         state.read_errors[read] = (
             f'forbidden in the dump ({path}): {m["user"]} cannot {m["verb"]} {m["resource"]}{where}; grant RBAC '
             f'{m["verb"]} on {m["resource"]} (API group {group}), then add the output of '
-            f"`{command.format(ns=m['ns'] or state.target.namespace)}`"
+            f"`{kind_command(state, kind, m['ns'])}`"
         )
 
 
@@ -415,7 +426,6 @@ def _add_k8s(state: State, path: Path, obj: dict[str, Any], seen_kinds: set[str]
 
 
 def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
-    ns = state.target.namespace
     if "Service" in seen_kinds:  # only Services of the dump show that one is absent; nodes or pods do not
         state.reads_done.update({"k8s.service", "k8s.services"})
     system = {
@@ -429,12 +439,12 @@ def _mark_reads(state: State, seen_kinds: set[str], clouds: list[Any]) -> None:
         seen_kinds.discard("Deployment")  # an app's Deployment says nothing about the controller
     if "k8s.service" not in state.reads_done:
         state.skipped_reads.setdefault("k8s.services", state.skipped_reads.get("k8s.service") or "the dump has no Service objects")
-    for kind, (read, command) in KIND_READS.items():
+    for kind, read in KIND_READS.items():
         if kind in seen_kinds:
             state.reads_done.add(read)
         elif read not in state.reads_done:
             state.skipped_reads.setdefault(
-                read, f"the dump has no {kind} objects (add the output of `{command.format(ns=ns)}`)"
+                read, f"the dump has no {kind} objects (add the output of `{kind_command(state, kind)}`)"
             )
     for read in list(state.skipped_reads):
         if read in state.reads_done:
