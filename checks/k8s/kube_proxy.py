@@ -188,7 +188,9 @@ def kube_proxy(state: State) -> Finding:
             f"kube-proxy is ready on all {len(target_nodes)} target node(s)",
             evidence=evidence + [f"Node {n}: kube-proxy ready" for n in target_nodes[:10]],
         )
-    fix = _restart_fix(ds) if ds is not None else None
+    # A restart is offered only where kube-proxy is on the load balancer's path (NodePort targets): with ip
+    # targets or TKE direct access it would not change what the load balancer sees.
+    fix = _restart_fix(ds) if ds is not None and instance else None
     status = Status.FAIL if hard and instance else Status.WARN
     if hard:
         summary = f"kube-proxy is down or not ready on {len(hard)} of {len(target_nodes)} target node(s) ({', '.join(hard[:3])}): NodePort traffic there is not forwarded"
@@ -199,16 +201,24 @@ def kube_proxy(state: State) -> Finding:
     first = (hard or soft)[0]
     first_pod = next((name_of(p) for p in by_node.get(first, [])), None)
     look = (
-        f"kubectl logs -n kube-system {first_pod} --tail=50 (and --previous)"
+        f"kubectl logs -n kube-system {first_pod} --tail=50"
         if first_pod
-        else f"kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName={first}; kubectl describe ds kube-proxy -n kube-system"
+        else f"kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName={first}"
     )
+    if fix:
+        then = "then restart it with the fix below"
+    elif instance:
+        then = "then restart it: kubectl rollout restart daemonset/kube-proxy -n kube-system"
+    else:
+        then = "it carries in-cluster traffic only, not the load balancer's"
+    if first_pod:
+        then = "add --previous for the run that crashed; " + then
     return Finding(
         ID,
         status,
         summary,
         evidence=evidence,
-        next_step=f"{look}; then restart it with the fix below" if fix else f"{look}; then restart it: kubectl rollout restart daemonset/kube-proxy -n kube-system",
+        next_step=f"{look}  ({then})",
         fix=fix,
         cause="kube-proxy" if instance else "",
     )

@@ -251,7 +251,7 @@ def lbc(state: State) -> list[Finding]:
             Finding(
                 ID,
                 status,
-                f"Could not check the AWS Load Balancer Controller ({why_dep})"
+                f"Could not check the AWS Load Balancer Controller: {why_dep}"
                 + (f"; no error events on {state.target.ref}" if state.did_read("k8s.events") else ""),
                 evidence=evidence,
                 next_step=f"Grant get/list on deployments in kube-system to lbhealth; by hand: kubectl -n kube-system get deploy {NAME}",

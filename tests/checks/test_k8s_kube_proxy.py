@@ -57,7 +57,7 @@ def test_not_ready_on_a_node_fails_with_restart_fix_and_logs():
     assert fix.command == "kubectl rollout restart daemonset/kube-proxy -n kube-system"
     assert (fix.target.kind, fix.target.name, fix.target.namespace, fix.target.api_version, fix.target.resource_version) == (
         "DaemonSet", "kube-proxy", "kube-system", "apps/v1", "777")
-    assert "kubectl logs -n kube-system kube-proxy-node-2" in f.next_step
+    assert f.next_step.startswith("kubectl logs -n kube-system kube-proxy-node-2 --tail=50  (add --previous")
 
 
 def test_missing_pod_on_a_node_fails():
@@ -90,6 +90,8 @@ def test_ip_targets_only_look_at_pod_nodes_and_never_fail():
     assert f.cause == ""
     assert "no NodePort targets" in f.summary
     assert not any("node-2" in e for e in f.evidence)
+    assert f.fix is None  # a restart would not change what the load balancer sees with ip targets
+    assert f.next_step.startswith("kubectl logs -n kube-system kube-proxy-node-1 --tail=50  (") and "rollout restart" not in f.next_step
 
 
 def test_skip_when_replaced_by_cilium():

@@ -125,6 +125,7 @@ def test_nothing_unread_is_called_clean():
     text = text_of("alb-healthcheck-path")
     lbc = next(ln for ln in text.splitlines() if ln.strip().startswith("K8S-LBC:"))
     assert "no error events" not in lbc and "Not checked without the events of namespace shop" in text
+    assert lbc.strip().startswith("K8S-LBC: Could not check the AWS Load Balancer Controller: the dump has no Deployment objects")
 
 
 @pytest.mark.parametrize(
