@@ -219,7 +219,7 @@ def collect_aws(
     if not wanted:
         return
     cloud = detect_cloud(state)
-    if cloud is not None and cloud != "aws":
+    if cloud is not None and cloud != PROVIDER.name:
         _skip(state, wanted, f"not an AWS load balancer (the load balancer is on {cloud})")
         return
     try:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.lbview import detect_cloud
+from checks.providers import provider
 from checks.providers.tencent import PROVIDER, tencent_direct_access
 from checks.providers.tencent.mapping import ingress_lb_ids, service_lb_ids, status_ips
 from checks.state import State, meta
@@ -262,9 +263,9 @@ def collect_tencent(
         return
     book = _Reads(state, wanted)
     cloud = detect_cloud(state)
-    if cloud == "aws":
+    if (elsewhere := provider(cloud)) is not None and elsewhere is not PROVIDER:
         for r in wanted:
-            book.skip(r, "not applicable: the load balancer is on AWS")
+            book.skip(r, f"not applicable: the load balancer is on {elsewhere.title}")
         return
     cred = _credential(credential)
     if cred is None:
