@@ -197,6 +197,15 @@ def test_bundled_redis_persists_has_a_password_and_admits_only_lbhealth():
     assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "rq:queue:lbhealth"
 
 
+def test_bundled_redis_with_a_password_secret_of_ones_own():
+    """GitOps renders (helm template) cannot look up the generated Secret: they name their own."""
+    docs = render({"redis": {"bundled": {"existingSecret": "my-redis"}}, "worker": {"autoscaling": {"keda": {"enabled": True}}}})
+    assert not [d for d in of_kind(docs, "Secret") if "redis" in d["metadata"]["name"]]
+    refs = [env_of(spec["containers"][0])["REDIS_PASSWORD"]["secretKeyRef"] for spec in pod_specs(docs).values()]
+    assert refs == [{"name": "my-redis", "key": "password"}] * 3  # serve, worker, redis itself
+    assert named(docs, "TriggerAuthentication", "lbhealth-redis")["spec"]["secretTargetRef"][0]["name"] == "my-redis"
+
+
 def test_external_redis_with_tls_acl_user_and_sentinel():
     docs = render(SCENARIOS["external-redis"])
     assert not of_kind(docs, "StatefulSet")
@@ -204,9 +213,15 @@ def test_external_redis_with_tls_acl_user_and_sentinel():
     assert env["REDIS_URL"].startswith("rediss://lbhealth@")
     assert env["REDIS_PASSWORD"]["secretKeyRef"] == {"name": "lbhealth-redis-acl", "key": "password"}
     assert env["LBHEALTH_REDIS_SENTINELS"] == "sentinel-0.example:26379,sentinel-1.example:26379"
-    assert env["LBHEALTH_REDIS_SENTINEL_MASTER"] == "lbhealth"
+    assert env["LBHEALTH_REDIS_SENTINEL_MASTER"] == "lbhealth" and env["LBHEALTH_REDIS_SENTINEL_TLS"] == "true"
+    assert env["LBHEALTH_REDIS_SENTINEL_PASSWORD"]["secretKeyRef"] == {"name": "lbhealth-sentinel", "key": "password"}
     egress = named(docs, "NetworkPolicy", "lbhealth-worker")["spec"]["egress"]
     assert {"ports": [{"port": 6380, "protocol": "TCP"}, {"port": 26379, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]} in egress
+    # each Sentinel's own port is opened, once
+    sentinels = {"hosts": ["a.example:26379", "b.example:26380", "c.example:26379"]}
+    ports = render({"redis": {"mode": "external", "external": {"url": "redis://r.example:6379/0", "sentinel": sentinels}}})
+    (rule,) = [r for r in named(ports, "NetworkPolicy", "lbhealth-worker")["spec"]["egress"] if {"port": 6379, "protocol": "TCP"} in r.get("ports", [])]
+    assert [p["port"] for p in rule["ports"]] == [6379, 26379, 26380] and "to" not in rule
 
 
 def test_irsa_annotations_and_the_public_endpoints():
@@ -249,6 +264,15 @@ def test_worker_probes_only_the_allow_list(monkeypatch):
     allowed = allow_list(State(target=Target.parse("shop/web"), options={}))
     assert [{"ipBlock": {"cidr": str(net)}} for net in allowed] == egress[-1]["to"]
     assert not named(docs, "NetworkPolicy", "lbhealth-worker")["spec"].get("ingress")  # nothing may connect to a worker
+
+
+def test_notes_give_the_next_steps():
+    text = notes()
+    assert "create secret generic lbhealth-slack" in text and "/slack/events" in text
+    forward = next(line for line in text.splitlines() if "port-forward" in line)
+    assert forward.rstrip().endswith("&")  # port-forward blocks: a command after `&&` would never run
+    assert "pod-security.kubernetes.io/enforce=privileged" in notes({"nodeChecks": {"enabled": True, "namespace": "lbhealth-node"}})
+    assert "pod-security" not in text
 
 
 def test_the_api_server_egress_is_its_endpoints_address_and_port():
