@@ -393,3 +393,25 @@ def test_the_readme_values_files_validate_and_render():
                 kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
         clouds |= {c.get("cloud") for c in values.get("config", {}).get("clusters", [])}
     assert {"aws", "tencent"} <= clouds and len(blocks) >= 4  # minimal AWS, minimal Tencent, fixes, external Redis
+
+
+def test_every_variable_the_chart_sets_is_one_the_code_reads():
+    """A misspelt variable would be ignored silently: each name the chart puts into an lbhealth
+    container is a Settings field or a name the code reads from os.environ."""
+    from bot.settings import Settings
+
+    source = "\n".join(p.read_text() for d in ("bot", "checks") for p in (ROOT / d).rglob("*.py"))
+    read = {name.upper() for name in Settings.model_fields} | set(re.findall(r"""environ(?:\.get)?[(\[]\s*["']([A-Z0-9_]+)["']""", source))
+    read |= set(re.findall(r"""^[A-Z_]*_ENV\s*=\s*["']([A-Z0-9_]+)["']""", source, re.M))  # os.environ.get(ALLOW_ENV)
+    for scenario in SCENARIOS.values():
+        for name, spec in pod_specs(render(scenario)).items():
+            if name == "lbhealth-redis":
+                continue  # redis-server's own shell reads REDIS_PASSWORD
+            set_here = set(env_of(spec["containers"][0]))
+            assert set_here and set_here <= read, (name, sorted(set_here - read))
+    # and the keys of the Secrets the chart writes, which reach the containers through envFrom
+    docs = render({"slack": {"botToken": "xoxb-1", "signingSecret": "s", "appToken": "xapp-1"},
+                   "webhooks": {"tencentSecret": "t", "eventbridgeSecret": "e"}})
+    from_secrets = {e["secretRef"]["name"] for spec in pod_specs(docs).values() for e in spec["containers"][0].get("envFrom", [])}
+    keys = {k for d in of_kind(docs, "Secret") if d["metadata"]["name"] in from_secrets for k in d["stringData"]}
+    assert len(keys) == 5 and keys <= read, sorted(keys - read)
