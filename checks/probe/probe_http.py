@@ -21,7 +21,6 @@ from checks.probe._common import (
     NETWORK,
     capped,
     classify,
-    not_run,
     split,
 )
 from checks.probe._targets import HTTP_PROTOCOLS, curl_command, plan, target_of
@@ -106,17 +105,14 @@ _SUMMARY = {
     ID,
     title="Targets answer the load balancer's HTTP health check",
     seed="Test a health check manually (curl APPLICATION_POD_IP/HEALTH_CHECK_PATH); 004: curl -H Host, HttpCode classes",
-    reads=("k8s.service",),
-    uses=("probe", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service", "probe"),
+    uses=("k8s.pods", "k8s.nodes"),
     severity=55,
 )
 def probe_http(state: State) -> Finding:
     """Replay the load balancer's HTTP(S) health check against each target."""
     done, skipped = split(state, "http")
     if not done:
-        stopped = not_run(state, ID)
-        if stopped:
-            return stopped
         hcs = health_checks(state)
         if not hcs:
             return Finding(ID, Status.SKIP, "No load-balancer health check is known for this Service, so there is nothing to replay")

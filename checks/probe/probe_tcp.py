@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from checks.lbview import health_checks
 from checks.model import Finding, Status
-from checks.probe._common import CLOSED_PORT, NETWORK, capped, classify, not_run, split
+from checks.probe._common import CLOSED_PORT, NETWORK, capped, classify, split
 from checks.probe._targets import nc_command
 from checks.registry import check
 from checks.state import ProbeResult, State
@@ -27,17 +27,14 @@ def _line(r: ProbeResult) -> str:
     ID,
     title="Targets accept TCP connections on the health-check port",
     seed="Test a health check manually (nc -z); 004: telnet IP PORT",
-    reads=("k8s.service",),
-    uses=("probe", "k8s.pods", "k8s.nodes"),
+    reads=("k8s.service", "probe"),
+    uses=("k8s.pods", "k8s.nodes"),
     severity=50,
 )
 def probe_tcp(state: State) -> Finding:
     """Connect (and close) to each target's health-check port, as a TCP health check does."""
     done, skipped = split(state, "tcp")
     if not done:
-        stopped = not_run(state, ID)
-        if stopped:
-            return stopped
         if not health_checks(state):
             return Finding(ID, Status.SKIP, "No load-balancer health check is known for this Service, so there is nothing to connect to")
         why = f": {skipped[0].removeprefix('not probed: ')}" if skipped else ""
