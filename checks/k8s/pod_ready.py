@@ -74,6 +74,15 @@ def _next_step(ns: str, bad: list[PodHealth]) -> str:
     return f"kubectl describe pod {name} -n {ns}  (readiness probe failures are in its Events)"
 
 
+def _status_unknown(pod: dict) -> bool:
+    """No status, or a running pod's status without conditions and container statuses (which the
+    API always reports for it): nothing says whether the pod is ready."""
+    st = pod.get("status")
+    if not isinstance(st, dict) or not st:
+        return True
+    return st.get("phase") not in ("Pending", "Failed", "Succeeded") and not st.get("conditions") and not st.get("containerStatuses")
+
+
 @check(
     ID,
     title="Selected pods are Running and ready",
@@ -98,14 +107,15 @@ def pod_ready(state: State) -> Finding:
 
     # A Pod without status (hand-written, or a dump cut inside it) says nothing about readiness:
     # calling it not ready would blame the pod for what the dump lacks.
-    unknown = sorted(ref(p) for p in pods if not isinstance(p.get("status"), dict) or not p["status"])
+    unknown = sorted(ref(p) for p in pods if _status_unknown(p))
     health = [pod_health(p) for p in sorted(pods, key=lambda p: ref(p)) if ref(p) not in unknown]
     if unknown and not health:
+        # `error`, not `skip`: the pods were read but say nothing, so the verdict cannot be "healthy".
         return Finding(
             ID,
-            Status.SKIP,
-            f"No status in the dump for the {len(unknown)} pod(s) of {state.target.ref} ({', '.join(unknown[:3])}): "
-            f"their readiness is unknown (add the output of `kubectl get pods -n {ns} -o yaml`)",
+            Status.ERROR,
+            f"No status for the {len(unknown)} pod(s) of {state.target.ref} ({', '.join(unknown[:3])}): their readiness is unknown",
+            next_step=f"kubectl get pods -n {ns} -o yaml  (the whole output: a pod's status comes last)",
         )
     bad = [h for h in health if not h.ready]
     ready_n = len(health) - len(bad)
