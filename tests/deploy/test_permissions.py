@@ -27,7 +27,7 @@ from checks.model import Target
 from checks.registry import default_registry
 from tests import factories as f
 from tests.collect.test_node import IPTABLES_KUBE_PROXY, SYSCTL_TKE, _kubelet, _svc_state
-from tests.deploy.chart import NAMESPACE, SCENARIOS, of_kind, render
+from tests.deploy.chart import NAMESPACE, SCENARIOS, container_env, of_kind, render
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.tencent_api import FakeTencentAPI
 
@@ -288,3 +288,14 @@ def test_a_fix_is_enabled_only_where_the_writer_may_make_its_writes(fix_id):
                     render(values)
             else:
                 assert render(values), value
+
+
+def test_tencent_cloud_writes_name_the_writers_key():
+    """Without it the writer would fall back to the read key, and FIX-SG-RULE fail only when applied."""
+    tencent = {"enabled": True, "existingSecret": "lbhealth-tencent"}
+    fixes = {"enabled": True, "cloudWrites": True}
+    with pytest.raises(helm.HelmError, match="tencent.writerExistingSecret"):
+        render({"tencent": tencent, "fixes": fixes})
+    env = container_env({"tencent": {**tencent, "writerExistingSecret": "lbhealth-tencent-write"}, "fixes": fixes}, "lbhealth-writer")
+    assert env["TENCENTCLOUD_SECRET_ID"]["secretKeyRef"]["name"] == "lbhealth-tencent-write"
+    assert render({"tencent": tencent, "fixes": {"enabled": True}})  # no cloud writes: the read key serves re-diagnosis
