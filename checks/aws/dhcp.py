@@ -73,7 +73,7 @@ def dhcp(state: State) -> Finding:
     names = [meta(n).get("name") or "" for n in state.nodes]
     evidence.append(f"expected {' or '.join(sorted(expected))} for region {reg or '?'}")
     if names:
-        evidence.append("node names: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
+        evidence.append("node names: " + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
     return Finding(
         CHECK,
         Status.WARN,

@@ -319,4 +319,4 @@ def _node_names(state: State, instances: list[dict[str, Any]]) -> str:
     for inst in instances:
         node = state.node_by_address(inst.get("InstanceId") or "")
         names.append(f"{meta(node).get('name') if node else '?'} ({inst.get('InstanceId')})")
-    return ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")

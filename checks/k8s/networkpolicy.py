@@ -349,7 +349,7 @@ def networkpolicy(state: State) -> Finding:
             supports=("network-policy",),
         )
     tried = "Outside addresses tried" if any(x.assumed for x in sources) else "Load balancer sources checked"
-    evidence.append(f"{tried}: " + ", ".join(f"{s.net} ({s.label})" for s in sources[:8]) + (" ..." if len(sources) > 8 else ""))
+    evidence.append(f"{tried}: " + ", ".join(f"{s.net} ({s.label})" for s in sources[:8]) + (f" and {len(sources) - 8} more" if len(sources) > 8 else ""))
 
     blocked: list[tuple[dict[str, Any], PodPort, Source]] = []
     partial: list[tuple[dict[str, Any], PodPort, Source]] = []

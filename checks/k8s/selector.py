@@ -88,7 +88,7 @@ def selector(state: State) -> Finding:
     sel_text = fmt_selector(sel)
     evidence = [f"Service {state.target.ref} spec.selector = {json.dumps(sel, sort_keys=True)}"]
     if selected:
-        names = ", ".join(sorted(name_of(p) for p in selected)[:8]) + (" ..." if len(selected) > 8 else "")
+        names = ", ".join(sorted(name_of(p) for p in selected)[:8]) + (f" and {len(selected) - 8} more" if len(selected) > 8 else "")
         evidence.append(f"Pods matching {sel_text}: {names}")
         return Finding(ID, Status.PASS, f"Selector {sel_text} matches {len(selected)} pod(s)", evidence=evidence)
 

@@ -33,6 +33,23 @@ def test_warns_plainly_when_every_target_is_unhealthy():
     assert "routes requests to all of them" in finding.summary
     assert "latent" in finding.summary
     assert "2 of 2" in finding.evidence[0]
+    # the reason every target gives says what requests meet meanwhile
+    assert "every unhealthy target reports Target.ResponseCodeMismatch: they answer HTTP" in finding.evidence[-1]
+
+
+def test_timeouts_say_requests_most_likely_fail_too():
+    state = a.world(lb_type="application", target_type="instance")
+    a.set_health(state, [a.thd(a.INSTANCE_1, 30080, "unhealthy", "Target.Timeout"), a.thd(a.INSTANCE_2, 30080, "unhealthy", "Target.Timeout")])
+    [finding] = run_check("AWS-FAIL-OPEN", state)
+    assert "requests sent to them most likely time out too" in finding.evidence[-1]
+
+
+def test_an_empty_target_group_is_not_called_passing_targets():
+    state = a.world()
+    a.set_health(state, [])
+    [finding] = run_check("AWS-FAIL-OPEN", state)
+    assert finding.status == Status.PASS
+    assert "no target is registered" in finding.summary and "some targets pass" not in finding.summary
 
 
 def test_nlb_wording():

@@ -74,3 +74,10 @@ def test_odd_labels_do_not_crash():
     svc = service(selector={"app": 1})
     [f] = run_check(ID, make_state(svc, p), odd=True)
     assert f.status == Status.FAIL
+
+
+def test_a_long_list_of_matching_pods_is_collapsed_with_a_count():
+    pods = [pod(f"web-{i:02d}", ip=f"127.0.0.{10 + i}") for i in range(11)]
+    [f] = run_check(ID, make_state(service(), *pods))
+    assert f.status == Status.PASS
+    assert f.evidence[-1].endswith("web-07 and 3 more"), f.evidence[-1]
