@@ -70,3 +70,13 @@ def test_the_build_stage_installs_the_wheel_into_a_venv_without_pip():
     assert ["pip", "wheel", "--no-cache-dir", "--no-deps", "--wheel-dir", "/wheels", "."] in steps
     copied = {a.split()[0] for w, a in build if w == "COPY"}
     assert {"bot", "checks", "templates"} <= copied  # bot/templates links to templates/
+
+
+def test_the_build_context_is_what_the_dockerfile_copies():
+    """.dockerignore lets through exactly the sources the build stage copies (no .venv, .git, tests)."""
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "*"
+    admitted = {ln[1:] for ln in lines if ln.startswith("!")}
+    copied = {src for w, a in stages()[0] if w == "COPY" for src in a.split()[:-1]}
+    assert admitted == copied
+    assert all((ROOT / path).exists() for path in admitted)
