@@ -273,6 +273,8 @@ def test_notes_give_the_next_steps():
     assert forward.rstrip().endswith("&")  # port-forward blocks: a command after `&&` would never run
     assert "pod-security.kubernetes.io/enforce=privileged" in notes({"nodeChecks": {"enabled": True, "namespace": "lbhealth-node"}})
     assert "pod-security" not in text
+    assert "terminates TLS" in notes({"ingress": {"enabled": True, "host": "lbhealth.example.com"}})
+    assert "terminates TLS" not in notes(SCENARIOS["irsa"])  # a TLS Secret is named there
 
 
 def test_the_api_server_egress_is_its_endpoints_address_and_port():
@@ -392,6 +394,10 @@ def test_the_readme_values_files_validate_and_render():
             if (doc["apiVersion"], doc["kind"]) not in CRD_KINDS:
                 kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
         clouds |= {c.get("cloud") for c in values.get("config", {}).get("clusters", [])}
+        for ingress in of_kind(docs, "Ingress"):  # Slack calls only https URLs: TLS at the Ingress or the ALB
+            annotations = ingress["metadata"].get("annotations", {})
+            assert ingress["spec"].get("tls") or (annotations.get("alb.ingress.kubernetes.io/certificate-arn")
+                                                  and "HTTPS" in annotations.get("alb.ingress.kubernetes.io/listen-ports", "")), block
     assert {"aws", "tencent"} <= clouds and len(blocks) >= 4  # minimal AWS, minimal Tencent, fixes, external Redis
 
 
