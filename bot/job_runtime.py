@@ -17,8 +17,8 @@ from redis import Redis
 from slack_sdk import WebClient
 
 from bot.queue import PREFIX
+from bot.redis_ha import write_confirmed
 from bot.settings import Settings
-from bot.slack.posting import PostUnknown
 
 POSTED_TTL = 7 * 24 * 3600
 POST_CLAIM_TTL = 30  # a claim left by a worker killed mid-post expires after this
@@ -63,12 +63,12 @@ def deps() -> Deps:
 def once(redis: Redis, job_id: str, part: str, action: Callable[[bool], str]) -> str | None:
     """Run `action(search_first)` (which posts something and returns its ts/id) at most once per job and part.
 
-    Returns the recorded value (from this call or an earlier run of the same job). An earlier run
-    that ended in PostUnknown (Slack may have the message) leaves a flag, and the next run passes
-    search_first=True so that the post is looked for before it is made again.
+    Returns the recorded value (from this call or an earlier run of the same job). Before the action,
+    a `tried` flag is set (and, with Sentinel, waited for on a replica): a later run of the same part
+    (after PostUnknown, a worker killed mid-post whose claim expired, or a failover that lost the
+    recorded result) passes search_first=True, so that the post is looked for before it is made again.
     """
     key = f"{PREFIX}posted:{job_id}:{part}"
-    unknown = key + ":unknown"
     deadline = time.monotonic() + POST_CLAIM_TTL + 5
     while True:
         value = redis.get(key)
@@ -82,14 +82,20 @@ def once(redis: Redis, job_id: str, part: str, action: Callable[[bool], str]) ->
             raise TimeoutError(f"part {part} of job {job_id} stayed claimed")
         time.sleep(0.2)
     try:
-        result = action(bool(redis.exists(unknown)))
-    except BaseException as exc:
-        if isinstance(exc, PostUnknown):
-            redis.set(unknown, "1", ex=POSTED_TTL)
+        result = action(_tried_before(redis, key + ":tried"))
+    except BaseException:
         redis.delete(key)
         raise
     redis.set(key, result or "posted", ex=POSTED_TTL)
     return result
+
+
+def _tried_before(redis: Redis, flag: str) -> bool:
+    """Set the part's `tried` flag (with Sentinel, on a replica too: it must outlive a failover during
+    the post); True if an earlier run had set it (it may have posted)."""
+    wait_s = _deps.settings.lbhealth_redis_timeout if _deps else 0.5
+    previous, _ = write_confirmed(redis, "SET", flag, "1", "EX", POSTED_TTL, "GET", wait_s=wait_s)
+    return previous is not None
 
 
 def posted(redis: Redis, job_id: str, part: str) -> str | None:

@@ -16,6 +16,12 @@ with LBHEALTH_REDIS_SENTINEL_TLS (their `tls-port`), with the URL's `ssl_*` opti
 
 LBHEALTH_REDIS_CA_FILE names the CA bundle that signed the servers' certificates (a private CA, mounted
 from a Secret by the chart) for every TLS connection, unless the URL's `ssl_ca_certs` names one.
+
+Replication is asynchronous: a write the primary confirmed can die with it, and the promoted replica
+then knows nothing of it. Where that would lose acknowledged work or repeat a Slack post, a client that
+follows Sentinel sends WAIT 1 on the connection that wrote (`wait_replica`), before it acknowledges or
+posts: the Sentinel promotes a replica, and the replica has every write up to the one waited for
+(it replays the primary's writes in order).
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from typing import Any
 
 from redis import Redis
 from redis.connection import SSLConnection, parse_url
-from redis.sentinel import Sentinel
+from redis.exceptions import ResponseError
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from bot.settings import Settings
 
@@ -76,3 +83,39 @@ def _sentinel_kwargs(settings: Settings, options: dict[str, Any]) -> dict[str, A
         if settings.lbhealth_redis_ca_file:
             out.setdefault("ssl_ca_certs", settings.lbhealth_redis_ca_file)
     return out
+
+
+
+def follows_sentinel(redis: Redis) -> bool:
+    """True for a client of the primary the Sentinels name: a failover can lose its last writes."""
+    return isinstance(redis.connection_pool, SentinelConnectionPool)
+
+
+def write_confirmed(redis: Redis, *command: Any, wait_s: float) -> tuple[Any, bool | None]:
+    """Run one write `command` (its raw reply) and, with Sentinel, confirm it on a replica on the same
+    connection (WAIT counts the writes of its own connection): see `on_a_replica`."""
+    pool = redis.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*command)
+        reply = conn.read_response()
+        return reply, on_a_replica(conn, wait_s) if follows_sentinel(redis) else None
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def on_a_replica(conn: Any, wait_s: float) -> bool | None:
+    """After a write on `conn`: True once a replica has it, False if none did within `wait_s`, None if
+    the primary has no replica connected (then no failover can promote one that lacks it)."""
+    conn.send_command("ROLE", check_health=False)
+    try:
+        role = conn.read_response()
+        if len(role) < 3 or not role[2]:
+            return None
+    except ResponseError:  # ROLE is @dangerous: an ACL user may lack it; then WAIT alone answers
+        pass
+    conn.send_command("WAIT", 1, max(1, int(wait_s * 1000)), check_health=False)
+    return int(conn.read_response()) >= 1

@@ -124,12 +124,15 @@ return 1
 
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
-# Claim the root message: only one caller posts it, whoever first finds it missing.
+# Claim the root message: only one caller posts it, whoever first finds it missing. A claim older
+# than the hold was left by a follow-up cut short (its worker or Redis died) after it may have posted:
+# its successor searches the channel first (root_unknown), so the root is not posted twice.
 CLAIM_ROOT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[1], 'root_ts') then return 0 end
 local claim = redis.call('HGET', KEYS[1], 'root_claim')
 if claim and tonumber(ARGV[1]) - tonumber(claim) < tonumber(ARGV[2]) then return 0 end
+if claim then redis.call('HSET', KEYS[1], 'root_unknown', '1') end
 redis.call('HSET', KEYS[1], 'root_claim', ARGV[1])
 return 1
 """

@@ -13,7 +13,9 @@ late (once it has waited LBHEALTH_COMMAND_LATE_AFTER s). Only when the budget is
 A consumer that dies mid-command leaves the item in its processing list; any live consumer moves
 the items of consumers whose liveness key (bot.liveness) has expired back onto the intake list. A
 live consumer whose Redis went away mid-command (a failover: neither the retry nor the LREM could be
-written) hands back its own items that no thread holds any more.
+written) hands back its own items that no thread holds any more. An item handed back either way
+counts its interrupted attempt (`attempts` + 1), so the next attempt looks in the channel for the
+root message the interrupted one may have posted (bot.slack.posting's marker) before posting one.
 Handling is idempotent (the command's dedup key, the target's claim, the root message's marker),
 so an item handled twice still yields one root message and one job.
 """
@@ -31,6 +33,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bot.liveness import Liveness, alive_key
+from bot.redis_ha import follows_sentinel, on_a_replica, write_confirmed
 from bot.settings import Settings
 
 log = logging.getLogger("lbhealth.intake")
@@ -42,9 +45,9 @@ FIELDS = ("team_id", "enterprise_id", "channel_id", "user_id", "command", "text"
 
 RECORDED, NOT_RECORDED, UNCONFIRMED = "recorded", "not_recorded", "unconfirmed"
 
-# Move one item from a processing list back to INTAKE, if it is still there.
+# Move one item (ARGV[1]) from a processing list back to INTAKE as ARGV[2], if it is still there.
 _HAND_BACK = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[1]) return 1 end
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) return 1 end
 return 0
 """
 
@@ -61,7 +64,8 @@ return #items
 
 def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
     """RPUSH the command; RECORDED, NOT_RECORDED (certainly not: no connection) or UNCONFIRMED (sent,
-    but Redis did not answer in time: it will run the push if it wakes up)."""
+    but Redis did not answer in time: it will run the push if it wakes up; or, with Sentinel, no
+    replica has it yet: it runs unless the primary dies first)."""
     item = {"body": {k: body.get(k) for k in FIELDS if body.get(k) is not None}, "retry": retry,
             "received_at": time.time(), "id": uuid.uuid4().hex}
     payload = json.dumps(item, separators=(",", ":"))
@@ -81,6 +85,10 @@ def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
         try:
             conn.send_command("RPUSH", INTAKE, payload, check_health=False)
             conn.read_response()
+            # half the socket timeout: a lagging replica is then an answer (0), not a timeout
+            if follows_sentinel(redis) and on_a_replica(conn, (conn.socket_timeout or 1.0) / 2) is False:
+                log.warning("command recorded on the primary but on no replica yet (a failover now would lose it)")
+                return UNCONFIRMED
         except (RedisError, OSError) as exc:
             conn.disconnect()
             log.error("command sent to Redis but not confirmed", extra={"error": type(exc).__name__})
@@ -88,6 +96,17 @@ def submit(redis: Redis, body: dict[str, Any], retry: str | None = None) -> str:
         return RECORDED
     finally:
         pool.release(conn)
+
+
+def resumed(raw: bytes) -> bytes:
+    """The item as handed back after an interrupted attempt: that attempt counts, so the next one
+    searches for a root message it may have posted (a root posted twice is the failure mode)."""
+    try:
+        item = json.loads(raw)
+        item["attempts"] = int(item.get("attempts", 0)) + 1
+    except (ValueError, TypeError, AttributeError):
+        return raw  # unreadable: handed back as it is, dropped (and logged) by the next consumer
+    return json.dumps(item, separators=(",", ":")).encode()
 
 
 class Starter(Protocol):
@@ -128,7 +147,7 @@ class IntakeConsumer:
 
     # -- one item ------------------------------------------------------------------------------
     def run_once(self, timeout: float = 1.0) -> bool:
-        raw = self.redis.blmove(INTAKE, self.processing, timeout, "LEFT", "RIGHT")
+        raw = self._take(timeout)
         if raw is None:
             return False
         with self._lock:
@@ -139,6 +158,16 @@ class IntakeConsumer:
             with self._lock:
                 self._held.discard(raw)
         return True
+
+    def _take(self, timeout: float) -> bytes | None:
+        """BLMOVE the next item into our processing list. With Sentinel, a replica must have the move
+        before anything is posted: after a failover the item is then in a processing list (handed back
+        and searched for), never back on the intake list as if nobody had touched it."""
+        raw, replicated = write_confirmed(self.redis, "BLMOVE", INTAKE, self.processing, "LEFT", "RIGHT", timeout,
+                                          wait_s=self.settings.lbhealth_redis_timeout)
+        if raw is not None and replicated is False:
+            log.warning("command taken with no replica confirming it (a failover now may post its root twice)")
+        return raw
 
     def _handle(self, raw: bytes) -> None:
         """Start the command; on failure schedule its retry. Redis errors leave it in the processing list."""
@@ -191,19 +220,23 @@ class IntakeConsumer:
         with self._lock:
             orphans = listed - self._held
             due, self._orphans = orphans & self._orphans, orphans
-        moved = sum(int(self._hand_back(keys=[self.processing, INTAKE], args=[raw])) for raw in due)
+        moved = self._give_back(self.processing, due)
         if moved:
             log.warning("handed back commands interrupted by a Redis failure", extra={"count": moved})
         return moved
 
+    def _give_back(self, processing: str | bytes, items: Any) -> int:
+        """Each item still in `processing` back onto the intake list, its interrupted attempt counted."""
+        return sum(int(self._hand_back(keys=[processing, INTAKE], args=[raw, resumed(raw)])) for raw in items)
+
     def recover(self) -> int:
+        """Hand back the items of consumers whose liveness key is gone (dead, or cut off long enough)."""
         moved = 0
         for key in self.redis.scan_iter(match=PROCESSING + "*", count=100):
             owner = key.decode()[len(PROCESSING):]
             if owner == self.name or self.redis.exists(alive_key(owner)):
                 continue
-            while self.redis.lmove(key, INTAKE, "LEFT", "RIGHT") is not None:
-                moved += 1
+            moved += self._give_back(key, self.redis.lrange(key, 0, 99))
         if moved:
             log.warning("handed back commands of a dead intake consumer", extra={"count": moved})
         return moved

@@ -143,3 +143,61 @@ def test_sentinels_and_the_primary_over_tls_through_a_failover():
             connect(plain, socket_timeout=1, socket_connect_timeout=0.5).ping()
     finally:
         c.stop()
+
+
+def test_a_command_is_acknowledged_only_once_a_replica_has_it():
+    """With Sentinel, a failover promotes the replica: a command only the primary holds would die with
+    it, so the ack says "recorded" only after WAIT saw a replica take it. A replica that does not answer
+    (SIGSTOP) makes it "unconfirmed" (it is on the primary and still runs unless the primary dies);
+    with no replica connected there is nothing a failover could promote, and the ack is plain again."""
+    import os
+    import signal
+
+    from bot.redis_ha import write_confirmed
+    from bot.slack import intake
+
+    c = SentinelCluster()
+    try:
+        conf = settings(redis_password=c.password, lbhealth_redis_sentinels=c.sentinels, lbhealth_redis_sentinel_master=MASTER)
+        client = connect(conf, socket_timeout=1, socket_connect_timeout=0.5)
+        body = {"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/lbhealth", "text": "shop/web"}
+        assert intake.submit(client, body) == intake.RECORDED
+        assert write_confirmed(client, "SET", "k", "v", wait_s=0.5) == (b"OK", True)
+
+        os.kill(c.replica.proc.pid, signal.SIGSTOP)
+        try:
+            assert intake.submit(client, body) == intake.UNCONFIRMED
+            assert write_confirmed(client, "SET", "k", "w", wait_s=0.2) == (b"OK", False)
+        finally:
+            os.kill(c.replica.proc.pid, signal.SIGCONT)
+        assert client.llen(intake.INTAKE) == 2  # the unconfirmed one is on the primary all the same
+
+        c.replica.kill()
+        SentinelCluster._wait(lambda: not client.execute_command("ROLE")[2], "the primary to drop its replica")
+        assert intake.submit(client, body) == intake.RECORDED
+        assert write_confirmed(client, "SET", "k", "x", wait_s=0.5) == (b"OK", None)
+    finally:
+        c.stop()
+
+
+def test_without_role_in_its_acl_the_client_lets_wait_answer(redis_url):
+    """ROLE is @dangerous: an ACL user without it still gets an answer, from WAIT alone (no replica
+    here: False after the wait), where a user with ROLE learns that no replica exists (None)."""
+    from bot.redis_ha import on_a_replica
+
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", "norole", "on", ">pw", "~*", "&*", "+@all", "-@dangerous")
+    try:
+        for user, password, expected in (("norole", "pw", False), (None, None, None)):
+            client = redis.Redis.from_url(redis_url, username=user, password=password)
+            conn = client.connection_pool.get_connection()
+            try:
+                conn.send_command("SET", "k", "v")
+                assert conn.read_response() == b"OK"
+                assert on_a_replica(conn, 0.05) is expected
+            finally:
+                client.connection_pool.release(conn)
+                client.close()
+    finally:
+        admin.execute_command("ACL", "DELUSER", "norole")
+        admin.close()

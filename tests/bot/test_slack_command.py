@@ -258,3 +258,34 @@ def test_a_live_consumer_hands_back_a_command_a_redis_failure_left_in_its_hands(
     assert consumer.hand_back_own() == 1  # second look: nobody holds it
     assert consumer.drain() == 1
     assert get_queue(redis).count == 1 and len(slack_api.calls_to("chat.postMessage")) == 1
+
+
+def test_a_command_resumed_after_a_failover_lost_its_writes_posts_its_root_once(settings, redis, slack_api, worker_deps):
+    """The failover's new primary holds the command in a processing list and nothing the interrupted
+    attempt wrote after taking it (async replication lost it): no claim, no job, no record. The
+    handed-back item finds the root message that attempt posted, and queues the one job under it."""
+    from bot.slack import intake as intake_mod
+    from bot.slack.intake import IntakeConsumer
+    from bot.slack.starter import CommandStarter
+
+    body = {"team_id": "T1", "channel_id": "C111", "user_id": "U111", "command": "/lbhealth", "text": "shop/web",
+            "trigger_id": "8.b", "response_url": slack_api.response_url()}
+    starter = CommandStarter(settings, redis, worker_deps.client)
+    dead = IntakeConsumer(settings, redis, starter, name="intake-cut-off")
+    intake_mod.submit(redis, body)
+    raw = redis.blmove(intake_mod.INTAKE, dead.processing, 1, "LEFT", "RIGHT")
+    item = json.loads(raw)
+    starter.process(item["body"], attempt=0, item_id=item["id"])  # root posted, job queued ...
+    (first,) = slack_api.calls_to("chat.postMessage")
+    redis.flushdb()  # ... and none of it replicated: the new primary has only the taken item
+    redis.rpush(dead.processing, raw)
+
+    live = IntakeConsumer(settings, redis, starter, name="intake-live")
+    assert live.recover() == 1
+    assert json.loads(redis.lindex(intake_mod.INTAKE, 0))["attempts"] == 1  # the interrupted attempt counts
+    assert live.drain() == 1
+    assert slack_api.calls_to("conversations.history"), "the resumed attempt looked for its root first"
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+    assert get_queue(redis).count == 1
+    (job,) = get_queue(redis).get_jobs()
+    assert job.id == item["id"] and job.args[0]["root_ts"] == first.response["ts"]

@@ -149,6 +149,20 @@ def test_claim_root_once(r):
     assert not inc.claim_root(a.incident_key)
 
 
+def test_a_stale_root_claim_is_taken_over_searching_first(r):
+    """A follow-up cut short after claiming (its worker or Redis died; nothing released the claim) may
+    have posted the root: whoever takes the claim over after the hold looks for it before posting."""
+    clock = Clock()
+    inc = Incidents(r, Policy(), clock=clock)
+    a = alarm(mid="2")
+    inc.record(a)
+    assert inc.claim_root(a.incident_key, hold=30)
+    assert not inc.get(a.incident_key).get("root_unknown")
+    clock.t += 31
+    assert inc.claim_root(a.incident_key, hold=30)
+    assert inc.get(a.incident_key)["root_unknown"] == "1"
+
+
 def test_routes_first_match_wins():
     routes = [
         {"channel": "#payments", "namespace": "pay*"},
