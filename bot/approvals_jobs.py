@@ -78,10 +78,7 @@ def fix_context(settings: Any, cluster: Any, redis: Redis, cloud_writes: bool):
 
     if cluster is not None and cluster.sources:
         return None
-    # The configured region goes to the configured cloud's provider (Tencent's collector and writer need one).
-    regional = cluster is not None and cluster.cloud and cluster.region
-    clients = Clients(context=cluster.context if cluster else None,
-                      cloud={cluster.cloud: {"region": cluster.region}} if regional else {})
+    clients = Clients.for_cluster(cluster.context, cluster.cloud, cluster.region) if cluster else Clients()
     return FixContext(clients=clients, cloud_writes=cloud_writes, redis=redis, probe=False)
 
 

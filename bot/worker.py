@@ -165,11 +165,17 @@ def _diagnose(d: Deps, job: DiagnosisJob):
     node = settings.lbhealth_node_checks and not sources
     if node:
         options = {**node_options(settings), **options}
+    clients = None
+    if cluster is not None and not sources:
+        from checks.collect.live import Clients  # the live collector only where a live diagnosis runs
+
+        clients = Clients.for_cluster(cluster.context, cluster.cloud, cluster.region)
     try:
         report, _state = diagnose(
             target,
             sources=sources,
             context=cluster.context if cluster else None,
+            clients=clients,
             probe=cluster.probe if cluster else True,
             node=node,
             severity=settings.file_config().severity or None,

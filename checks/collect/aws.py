@@ -161,10 +161,12 @@ def describe_tg_tags(
     return out
 
 
-def resolve_region(state: State, session: Any = None) -> str | None:
-    """The region to ask, most specific first: state.aws.region (the cluster's config), a
-    TargetGroupBinding's ARN, the load balancer's hostname, AWS_REGION, AWS_DEFAULT_REGION, the
-    session's profile, then a node's providerID zone (aws:///us-east-1a/i-...)."""
+def resolve_region(state: State, session: Any = None, configured: str | None = None) -> str | None:
+    """The region to ask, most specific first: one a dump's ARNs set (state.aws.region), the
+    alarm's, a TargetGroupBinding's ARN, the load balancer's hostname, the cluster's configured
+    region (`configured`), AWS_REGION, AWS_DEFAULT_REGION, the session's profile, then a node's
+    providerID zone (aws:///us-east-1a/i-...). What the resources themselves name wins over
+    settings, since that is where the load balancer is."""
     if state.aws.region:
         return state.aws.region
     if state.options.get("aws_region"):  # the alarm's region (alarm webhook)
@@ -183,6 +185,8 @@ def resolve_region(state: State, session: Any = None) -> str | None:
         region = region_from_hostname(host)
         if region:
             return region
+    if configured:
+        return configured
     for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(var):
             return os.environ[var]
@@ -198,16 +202,19 @@ def resolve_region(state: State, session: Any = None) -> str | None:
 
 def collect_live(state: State, reads: set[str], clients: Any) -> None:
     """The provider hook `checks.collect.live` calls. This provider's settings in `live.Clients`:
-    `session` (a boto3.Session) and `clients` ({"elbv2": ..., "ec2": ...} made elsewhere; tests: Stubber)."""
+    `session` (a boto3.Session), `clients` ({"elbv2": ..., "ec2": ...} made elsewhere; tests: Stubber)
+    and `region` (the cluster's configured region)."""
     mine = clients.of(PROVIDER.name)
-    if mine.get("clients") is not None:
-        collect_aws(state, reads, session=mine.get("session"), clients=mine["clients"])
-    else:
-        collect_aws(state, reads, session=mine.get("session"))
+    collect_aws(state, reads, session=mine.get("session"), clients=mine.get("clients"), region=mine.get("region"))
 
 
 def collect_aws(
-    state: State, reads: set[str], session: Any = None, *, clients: dict[str, Any] | None = None
+    state: State,
+    reads: set[str],
+    session: Any = None,
+    *,
+    clients: dict[str, Any] | None = None,
+    region: str | None = None,
 ) -> None:
     """Read what the AWS checks in `reads` need for the Service in `state`, into `state.aws`.
 
@@ -232,7 +239,7 @@ def collect_aws(
         state.skipped_reads["aws.*"] = NO_CREDENTIALS
         _skip(state, wanted, NO_CREDENTIALS)
         return
-    region = resolve_region(state, session)
+    region = resolve_region(state, session, configured=region)
     if not region and clients is None:
         _skip(state, wanted, "no AWS region: set AWS_REGION (or the cluster's region in the config)")
         return

@@ -59,6 +59,15 @@ class Clients:
         """The settings given for provider `name` ({} when none)."""
         return self.cloud.get(name) or {}
 
+    @classmethod
+    def for_cluster(cls, context: str | None, cloud: str | None, region: str | None) -> Clients:
+        """A configured cluster's clients: its kube context, and its region for its cloud (for
+        every provider when the config names no cloud; each reads only its own)."""
+        if not region:
+            return cls(context=context)
+        names = [cloud] if cloud else [p.name for p in providers()]
+        return cls(context=context, cloud={name: {"region": region} for name in names})
+
 
 K8S_CLIENT_MAX_AGE_S = 600.0
 _k8s_clients: dict[tuple[str, str | None], tuple[float, Any]] = {}

@@ -12,10 +12,11 @@ def test_the_configured_region_goes_to_the_configured_cloud():
     assert tke.clients.of("tencent") == {"region": "ap-guangzhou"} and tke.clients.of("aws") == {}
 
 
-def test_no_cloud_or_no_region_configured_gives_no_settings():
+def test_a_region_with_no_cloud_goes_to_each_provider_and_no_region_gives_no_settings():
     detected = fix_context(None, ClusterConfig(name="eks", context="eks", region="us-east-1"), None, False)
     unset = fix_context(None, ClusterConfig(name="gz", cloud="tencent"), None, False)
-    assert detected.clients.cloud == {} and unset.clients.cloud == {}
+    assert detected.clients.of("aws") == {"region": "us-east-1"} == detected.clients.of("tencent")
+    assert unset.clients.cloud == {}
     assert fix_context(None, None, None, False).clients.context is None
 
 

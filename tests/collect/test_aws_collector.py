@@ -23,10 +23,13 @@ from checks.collect.aws import (
     NO_CREDENTIALS,
     NOT_SUSPECTED,
     collect_aws,
+    collect_live,
     describe_tg_tags,
     resolve_region,
 )
+from checks.collect.live import Clients
 from checks.model import Status
+from checks.providers import names
 from tests import factories as f
 from tests.factories import run_check
 
@@ -596,6 +599,32 @@ def test_region_sources(aws_env):
     assert resolve_region(with_host) == "ap-southeast-2"  # the load balancer's own region wins
     with_host.aws.region = "us-west-2"
     assert resolve_region(with_host) == "us-west-2"
+
+
+def test_the_clusters_configured_region_beats_the_environment_not_the_load_balancer(aws_env):
+    aws_env.setenv("AWS_REGION", "eu-central-1")
+    bare = f.make_state(f.service())
+    assert resolve_region(bare, configured="sa-east-1") == "sa-east-1"
+    with_host = f.make_state(
+        f.service(hostname="k8s-default-nlbip-fff2442e46-ae4f8cf4a182dc4d.elb.ap-southeast-2.amazonaws.com")
+    )
+    assert resolve_region(with_host, configured="sa-east-1") == "ap-southeast-2"
+
+
+def test_a_configured_clusters_region_reaches_the_aws_collector(aws_env):
+    """The worker's Clients.for_cluster hands the cluster's region to the AWS collector (over AWS_REGION)."""
+    aws_env.setenv("AWS_REGION", "eu-central-1")
+    with mock_aws():
+        state = f.make_state(f.service(), reads=set())
+        collect_live(state, set(AWS_READS), Clients.for_cluster(None, "aws", "sa-east-1"))
+    assert state.aws.region == "sa-east-1"
+
+
+def test_for_cluster_gives_the_region_to_the_named_cloud_or_to_every_provider():
+    assert Clients.for_cluster("ctx", "tencent", "ap-guangzhou").cloud == {"tencent": {"region": "ap-guangzhou"}}
+    assert set(Clients.for_cluster("ctx", None, "eu-west-1").cloud) == set(names())
+    assert Clients.for_cluster("ctx", "aws", None).cloud == {}
+    assert Clients.for_cluster("ctx", "aws", None).context == "ctx"
 
 
 def test_aws_endpoint_url_reaches_a_real_moto_server(aws_env):

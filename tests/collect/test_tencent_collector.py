@@ -284,3 +284,21 @@ def test_every_call_is_a_declared_cam_action(api):
     seen = {f"{product.get(c.version, 'cvm' if c.action == 'DescribeInstances' else 'vpc')}:{c.action}" for c in api.calls}
     assert seen <= set(CAM_ACTIONS)
     assert len(seen) == len(CAM_ACTIONS)
+
+
+def test_a_configured_clusters_region_beats_the_environments(api, monkeypatch):
+    """The worker gives each configured cluster's region to its cloud (Clients.for_cluster): two TKE
+    clusters in two regions share one worker environment."""
+    from checks.collect.live import Clients
+    from checks.collect.tencent import collect_live
+
+    sc = tf.scenario()
+    sc.load_into(api.cloud)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKIDenv")
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "secret")
+    monkeypatch.setenv("TENCENTCLOUD_REGION", "ap-shanghai")
+    monkeypatch.setenv("LBHEALTH_TENCENT_ENDPOINT", api.endpoint)
+    state = k8s_state(sc)
+    collect_live(state, set(ALL_READS), Clients.for_cluster(None, "tencent", "ap-beijing"))
+    assert api.count() == 4
+    assert {c.region for c in api.calls} == {"ap-beijing"}
