@@ -135,9 +135,9 @@ def _gap_finding(state: State, groups: list[str], gap: dict[str, Any]) -> Findin
         for perm in sg.get("IpPermissions") or []:
             evidence.append(f"{gid} ({sg.get('GroupName', '?')}) inbound {_perm_text(perm)}")
     if not (lb or {}).get("SecurityGroups") and (gap["tg"] or {}).get("TargetType") == "instance":
-        # An NLB keeps the client's IP for instance targets: only the health checks come from its subnets.
-        evidence.append(f"source: {src}; port(s) needed: {port_text} (health checks; clients reach the nodes from their own "
-                        "addresses, which the rule below does not admit)")
+        # An NLB keeps the client's IP for instance targets by default: only the health checks come from its subnets.
+        evidence.append(f"source: {src}; port(s) needed: {port_text} (health checks; with client IP preservation, on by default "
+                        "for instance targets, clients reach the nodes from their own addresses, which the rule below does not admit)")
     else:
         evidence.append(f"source: {src}; port(s) needed: {port_text} (traffic and health checks)")
     if gap["why"]:

@@ -149,7 +149,8 @@ def test_an_nlb_keeping_client_ips_is_not_said_to_send_traffic_from_its_subnets(
     """In-tree NLB, instance targets: health checks come from its subnets, clients from their own addresses."""
     root = report_of("security-group-blocks-nlb").root_cause
     source = next(e for e in root.evidence if e.startswith("source: "))
-    assert "(health checks; clients reach the nodes from their own addresses" in source and "traffic and" not in source
+    assert "(health checks; with client IP preservation" in source and "clients reach the nodes from their own addresses" in source
+    assert "traffic and" not in source
 
 
 # ---- one command per fix -------------------------------------------------------------------------
