@@ -1,5 +1,9 @@
 """Alarm payloads -> one normalised `Alarm`: CloudWatch via SNS, EventBridge, Tencent Cloud Monitor.
 
+Each sender's format has its parser here; each parser says which provider (checks.providers) the
+alarm is on, and everything after parsing (the incident key, what people read, the Service mapping,
+the diagnosis options) asks that provider instead of branching on cloud names.
+
 Parsing is defensive: the senders' own documentation disagrees with itself on types (Tencent
 sends `alarmStatus` as "1" or 1, `vport` as 443 or "443", `vpcId` quoted, unquoted or numeric), so
 every field is read as "whatever it is, turned into what we need", and a payload that does not
@@ -16,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from checks.providers import provider
+from checks.providers.base import Provider
 from checks.values import as_int, as_port
 
 ELB_NAMESPACES = ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/GatewayELB")
@@ -33,6 +39,7 @@ DELIVERY_ID = re.compile(r"[!-~]{1,128}")  # SNS MessageId, EventBridge id, Tenc
 MAX_NAME = 255  # CloudWatch's limit on alarm names; Tencent policy names are shorter
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 # Tencent short region codes in callbacks -> API region names (the common ones; others pass through)
+SOURCE_PROVIDERS = {"cloudwatch": "aws", "eventbridge": "aws", "tencent": "tencent"}  # alarms stored before `provider`
 TENCENT_REGIONS = {
     "gz": "ap-guangzhou", "sh": "ap-shanghai", "bj": "ap-beijing", "cd": "ap-chengdu", "cq": "ap-chongqing",
     "nj": "ap-nanjing", "hk": "ap-hongkong", "sg": "ap-singapore", "th": "ap-bangkok", "jkt": "ap-jakarta",
@@ -47,7 +54,10 @@ class AlarmRejected(ValueError):
 
 @dataclass
 class Alarm:
-    source: str  # cloudwatch | eventbridge | tencent
+    """One alarm delivery, whatever sent it. The load-balancer identifiers below are the ones the
+    built-in parsers fill; a provider's own parser puts others in `lb`. Flat and JSON-safe (Redis, rq)."""
+
+    source: str  # the sender's format: cloudwatch | eventbridge | tencent
     state: str  # ALARM | OK | INSUFFICIENT_DATA
     name: str
     dedup_id: str  # SNS MessageId, EventBridge id, Tencent sessionId
@@ -69,67 +79,55 @@ class Alarm:
     lb_id: str | None = None
     vpc_id: str | None = None
     policy: str | None = None
+    # the provider (checks.providers) whose load balancer this is, and its own identifiers
+    provider: str = ""
+    lb: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cloud(self) -> str:
-        return "tencent" if self.source == "tencent" else "aws"
+        return self.provider
+
+    def _provider(self) -> Provider:
+        p = provider(self.provider)
+        if p is None:
+            raise AlarmRejected(f"no provider {self.provider!r} is registered for {self.source} alarms")
+        return p
 
     @property
     def incident_key(self) -> str:
-        """The load balancer's target group (or CLB listener) this alarm is about."""
-        if self.cloud == "aws":
-            if self.target_groups:
-                return "aws:" + ",".join(sorted(self.target_groups))
-            if self.load_balancer_arn:
-                return "aws:" + self.load_balancer_arn
-            return "aws-alarm:" + (self.alarm_arn or self.name)
-        lb = self.lb_id or self.vip or "?"
-        listener = f"{self.port}/{(self.protocol or '').lower()}" if self.port else "*"
-        return f"tencent:{self.region or ''}:{lb}:{listener}"
+        """What the alarm itself names (a target group, a CLB listener, ...), never the Service it maps to."""
+        return self._provider().alarm_key(self.to_dict())
 
     @property
     def subject_kind(self) -> str:
         """What `subject` names, for "ALARM ... on <kind> <subject>"."""
-        if self.cloud == "aws":
-            return "target group" if self.target_groups else "load balancer"
-        return "CLB"
+        return self._provider().alarm_subject(self.to_dict())[0]
 
     @property
     def subject(self) -> str:
         """What the alarm is about, for people: a target group name or a CLB listener."""
-        if self.cloud == "aws":
-            if self.target_groups:
-                return ", ".join(_tg_name(a) for a in self.target_groups)
-            return self.load_balancer or self.name
-        lb = self.lb_id or self.vip or "CLB"
-        return f"{lb} {self.protocol.upper() + ':' if self.protocol else ''}{self.port}" if self.port else lb
+        return self._provider().alarm_subject(self.to_dict())[1]
 
     def lb_options(self) -> dict[str, Any]:
         """What the worker puts into State.options so cloud-side checks run without a Service."""
-        if self.cloud == "aws":
-            out: dict[str, Any] = {"aws_target_groups": list(self.target_groups), "aws_region": self.region}
-            if self.load_balancer_arn:
-                out["aws_load_balancer"] = self.load_balancer_arn
-            return out
-        return {"tencent_lb": {"id": self.lb_id, "vip": self.vip, "port": self.port, "protocol": self.protocol, "region": self.region}}
+        return self._provider().alarm_options(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        # flat fields only (str/int/float/None and lists of str): a shallow copy, not asdict's deep one
-        return {name: (list(v) if isinstance(v, list) else v) for name in _FIELDS for v in (getattr(self, name),)}
+        # flat fields (str/int/float/None, lists of str) and `lb`: a shallow copy, not asdict's deep one
+        return {name: (type(v)(v) if isinstance(v, (list, dict)) else v) for name in _FIELDS for v in (getattr(self, name),)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alarm:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "provider": provider_of(data)})
+
+
+def provider_of(data: dict[str, Any]) -> str:
+    """The provider an alarm's dict names ("" if none): alarms stored before `provider` by their source."""
+    return str(data.get("provider") or SOURCE_PROVIDERS.get(str(data.get("source")), ""))
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def _tg_name(arn: str) -> str:
-    """arn:...:targetgroup/<name>/<hex> -> <name>"""
-    parts = arn.rsplit(":", 1)[-1].split("/")
-    return parts[1] if len(parts) == 3 else arn
 
 
 def _str(value: Any) -> str | None:
@@ -259,6 +257,7 @@ def parse_cloudwatch(message: str | dict[str, Any], *, message_id: str, topic_ar
     lb_arn = f"arn:{_partition(region)}:elasticloadbalancing:{region}:{account}:loadbalancer/{lb_dim}" if lb_dim else None
     return Alarm(
         source="cloudwatch",
+        provider="aws",
         state=_state(data.get("NewStateValue")),
         name=name,
         dedup_id=_delivery_id(message_id, "MessageId"),
@@ -312,6 +311,7 @@ def parse_eventbridge(data: dict[str, Any]) -> Alarm:
         raise AlarmRejected("event has no id")
     return Alarm(
         source="eventbridge",
+        provider="aws",
         state=_state(state.get("value")),
         name=name,
         dedup_id=_delivery_id(event_id, "id"),
@@ -387,6 +387,7 @@ def parse_tencent(data: Any) -> Alarm:
     first = _str(data.get("firstOccurTime"))
     return Alarm(
         source="tencent",
+        provider="tencent",
         state="ALARM" if status == 1 else "OK",
         name=_name(_str(policy.get("policyName")) or _str(policy.get("policyId")) or metric or "Cloud Monitor alarm"),
         dedup_id=_delivery_id(session, "sessionId"),

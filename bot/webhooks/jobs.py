@@ -3,8 +3,8 @@
 A job for an alarm carries, besides the Service the alarm was mapped to, `extra`:
   alarm      the normalised alarm (bot.webhooks.alarms.Alarm.to_dict())
   mapping    how the Service was found, or why not (checks.collect.alarm_map.AlarmMapping.to_dict())
-  options    what the cloud-side checks need without a Service, for State.options:
-             {"aws_target_groups": [arn], "aws_region": ..} or {"tencent_lb": {"id", "vip", "port", ..}}
+  options    what the cloud-side checks need without a Service, for State.options (the alarm's
+             provider's alarm_options, then what the mapping learnt): {"aws_target_groups": [arn], ..}
   unmapped   true when no Service was found: the worker still runs the cloud-side checks
 
 The mapping runs in the incident's follow-up in a worker (bot.incidents.followup: the web tier has no
@@ -22,7 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from bot.queue import DiagnosisJob
-from bot.webhooks.alarms import Alarm
+from bot.webhooks.alarms import Alarm, provider_of
 from checks.collect import alarm_map
 from checks.model import InvalidTarget, Target
 
@@ -97,10 +97,9 @@ def job_options(job: Any) -> dict[str, Any]:
     """What the worker adds to the diagnosis options (State.options) for an alarm job."""
     extra = getattr(job, "extra", None) or {}
     opts = dict(extra.get("options") or {})
-    alarm = extra.get("alarm") or {}
-    opts["cloud"] = "tencent" if alarm.get("source") == "tencent" else "aws"
-    if alarm.get("source") == "tencent" and alarm.get("region"):
-        opts.setdefault("tencent_region", alarm["region"])
+    cloud = provider_of(extra.get("alarm") or {})
+    if cloud:  # else the diagnosis recognises the cloud from what it reads
+        opts["cloud"] = cloud
     if extra.get("unmapped"):
         opts["unmapped_reason"] = (extra.get("mapping") or {}).get("why") or "no Service found for the load balancer"
     return opts
@@ -120,13 +119,8 @@ def prepare_alarm_job(job: Any, cluster: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def map_alarm(alarm: Alarm, *, clusters: list[Any] | None = None, clients: Any = None) -> dict[str, Any]:
-    if alarm.cloud == "aws":
-        res = alarm_map.map_aws(alarm.target_groups, region=alarm.region, load_balancer_arn=alarm.load_balancer_arn,
-                                clusters=clusters, clients=clients)
-    else:
-        res = alarm_map.map_tencent(vip=alarm.vip, port=alarm.port, protocol=alarm.protocol, lb_id=alarm.lb_id,
-                                    region=alarm.region, clusters=clusters, clients=clients)
-    return res.to_dict()
+    """The mapping dict, found by the alarm's provider (checks.collect.alarm_map.map_alarm)."""
+    return alarm_map.map_alarm(alarm.to_dict(), clusters=clusters, clients=clients).to_dict()
 
 
 class Mapper:
@@ -152,24 +146,9 @@ class Mapper:
         """Import the API clients and build those of the configured clusters now, at worker start, so
         the first alarm of an incident does not pay ~1 s of imports before its root message."""
         try:
-            from kubernetes import client as k8s
-            from tencentcloud.clb.v20180317 import clb_client, models  # noqa: F401
-
-            # the kubernetes package imports each API class on first attribute access: do it now
-            for name in ("CoreV1Api", "NetworkingV1Api", "CustomObjectsApi", "V1Service", "V1Ingress"):
-                getattr(k8s, name)
+            alarm_map.warm(self.clients, self.clusters())
         except ImportError as exc:
             log.warning("alarm mapping clients not importable: %s", exc)
-            return
-        for c in self.clusters():
-            if getattr(c, "sources", None):
-                continue
-            try:
-                self.clients.kube(c.context)
-                if c.region and c.cloud in (None, "tencent"):
-                    self.clients.clb(c.region)
-            except Exception as exc:  # no kubeconfig here yet: mapping will say so when it runs
-                log.warning("cluster %s: client not ready for alarm mapping: %s", c.name, exc)
 
     def cached(self, alarm: Alarm) -> dict[str, Any] | None:
         raw = self.redis.get(MAP_CACHE + alarm.incident_key)

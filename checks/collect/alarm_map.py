@@ -1,40 +1,35 @@
-"""From an alarm's load balancer back to the Kubernetes Service(s): the reads mapping needs.
+"""From an alarm's load balancer back to the Kubernetes Service(s): the dispatch to the alarm's
+provider and the reads every provider's mapping shares.
 
-AWS (CloudWatch `TargetGroup` dimension -> target group ARN):
-  1. TargetGroupBindings cluster-wide (elbv2.k8s.aws/v1beta1, one LIST) whose spec.targetGroupARN
-     is the alarm's: the AWS Load Balancer Controller makes one per Service port / Ingress backend;
-  2. else the target group's tags (elbv2 DescribeTags, one call): service.k8s.aws/stack|resource,
-     ingress.k8s.aws/stack|resource (=> the Ingress, read once, => its backend Service), the in-tree
-     kubernetes.io/service-name.
-Tencent (callback VIP / listener port): DescribeLoadBalancers(LoadBalancerIds | LoadBalancerVips),
-  then the Services cluster-wide (one LIST) whose service.kubernetes.io/loadbalance-id annotation,
-  status ingress IP or TKE uuid tag matches (checks.providers.tencent.mapping), narrowed by the listener port;
-  Ingresses on the CLB lead to their backend Services.
+    map_alarm(alarm.to_dict(), clusters=..., clients=...)   # -> AlarmMapping
 
-The pure matching lives in checks/providers/aws/mapping.py and checks/providers/tencent/mapping.py; this module only
-reads. Every failure becomes a sentence in `why` (the diagnosis still runs the cloud-side checks on
-the load balancer and says why no Service was found). Offline clusters (config `sources`: dump
-files) are read from the dumps instead of APIs.
+The alarm names its provider (checks.providers); that provider's `alarm_mapper` module
+(checks/collect/aws_alarm_map.py, tencent_alarm_map.py, a plugin's own) has
+`map_alarm(alarm, clusters=, clients=)` and optionally `warm(clients, cluster)`, and is given the
+configured clusters of its cloud (or of none named). Nothing here names a cloud.
+
+Every failure becomes a sentence in `why` (the diagnosis still runs the cloud-side checks on the load
+balancer and says why no Service was found). Offline clusters (config `sources`: dump files) are read
+from the dumps instead of APIs.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.providers.aws.mapping import TAG_ING_RESOURCE, TAG_ING_STACK, services_for_target_group
-from checks.providers.tencent import mapping as tcmap
-from checks.state import ingress_services, meta
+from checks.providers import provider, providers
+from checks.state import meta
 
 log = logging.getLogger(__name__)
 
 TGB = ("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
-CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
 @dataclass
@@ -144,7 +139,9 @@ def _clb_client(region: str) -> Any:
 # ---- reading Kubernetes objects: live or from dumps --------------------------------------------------
 
 
-class _Kube:
+class Kube:
+    """The Kubernetes objects a mapping lists, from a cluster's API or its dump files."""
+
     def __init__(self, cluster: ClusterRef, clients: Clients, calls: Counter) -> None:
         self.cluster = cluster
         self.clients = clients
@@ -202,6 +199,23 @@ class _Kube:
         return _items(res, "Service")
 
 
+def kubes(clusters: list[ClusterRef], clients: Clients, calls: Counter, reasons: list[str]) -> Iterator[tuple[ClusterRef, Kube]]:
+    """Each cluster to look in, with its reads; one that cannot be opened becomes a reason, not an error."""
+    for cluster in clusters:
+        try:
+            kube = Kube(cluster, clients, calls)
+        except Exception as exc:
+            reasons.append(f"cluster {cluster.name or '(current context)'}: unreadable ({exc})")
+            continue
+        yield cluster, kube
+
+
+def only_cluster(clusters: list[ClusterRef]) -> str | None:
+    """The one named cluster an unmapped alarm can be in (its cloud side is diagnosed from there), or None."""
+    named = [c.name for c in clusters if c.name]
+    return named[0] if len(named) == 1 else None
+
+
 def _items(resp: Any, kind: str) -> list[dict[str, Any]]:
     """Raw JSON LIST (camelCase, as kubectl prints it), each item with its kind."""
     import json
@@ -213,206 +227,11 @@ def _items(resp: Any, kind: str) -> list[dict[str, Any]]:
     return items
 
 
-def _fmt(pairs: Iterable[tuple[str, str]]) -> list[str]:
+def fmt(pairs: Iterable[tuple[str, str]]) -> list[str]:
     return [f"{ns}/{name}" for ns, name in pairs]
 
 
-# ---- AWS -------------------------------------------------------------------------------------------
-
-
-def map_aws(
-    target_groups: list[str],
-    *,
-    region: str | None,
-    load_balancer_arn: str | None = None,
-    clusters: list[ClusterRef] | None = None,
-    clients: Clients | None = None,
-) -> AlarmMapping:
-    clients = clients or Clients()
-    out = AlarmMapping(lb={"aws_target_groups": list(target_groups), "aws_region": region})
-    if load_balancer_arn:
-        out.lb["aws_load_balancer"] = load_balancer_arn
-    if not target_groups:
-        out.why = (f"the alarm names only the load balancer {load_balancer_arn}, not a target group, so it cannot be tied "
-                   "to one Service (alarm on a TargetGroup dimension to get a Service diagnosis)")
-        return out
-    clusters = [c for c in (clusters or [ClusterRef()]) if c.cloud in (None, "aws")] or [ClusterRef()]
-    tags: dict[str, dict[str, str]] | None = None
-    tag_error: str | None = None
-    reasons: list[str] = []
-    for cluster in clusters:
-        try:
-            kube = _Kube(cluster, clients, out.api_calls)
-        except Exception as exc:
-            reasons.append(f"cluster {cluster.name or '(current context)'}: unreadable ({exc})")
-            continue
-        # 1. TargetGroupBindings
-        try:
-            tgbs = kube.target_group_bindings()
-        except Exception as exc:
-            tgbs = []
-            reasons.append(f"cluster {cluster.name or '(current)'}: TargetGroupBindings not readable ({_short(exc)})")
-        for arn in target_groups:
-            found = services_for_target_group(arn, {}, tgbs)
-            if found:
-                binding = next(b for b in tgbs if (b.get("spec") or {}).get("targetGroupARN") == arn)
-                out.services = _fmt(found)
-                out.cluster = cluster.name
-                out.how = f"TargetGroupBinding {meta(binding).get('namespace')}/{meta(binding).get('name')}"
-                return out
-        # 2. tags (read once, whichever cluster we are looking at)
-        if tags is None and tag_error is None:
-            tags, tag_error = _aws_tags(target_groups, region, clients, out.api_calls, kube if cluster.sources else None)
-        if tag_error:
-            continue
-        for arn in target_groups:
-            own = (tags or {}).get(arn) or {}
-            ingresses: list[dict[str, Any]] = []
-            ing_res = own.get(TAG_ING_RESOURCE) or ""
-            if ing_res or own.get(TAG_ING_STACK):
-                ns = ing_res.partition("/")[0] if "/" in ing_res else (own.get(TAG_ING_STACK) or "").partition("/")[0]
-                try:
-                    ingresses = kube.ingresses(ns or None)
-                except Exception as exc:
-                    reasons.append(f"Ingresses in {ns} not readable ({_short(exc)})")
-            found = services_for_target_group(arn, own, (), ingresses)
-            if found:
-                out.services = _fmt(found)
-                out.cluster = cluster.name
-                key = next((k for k in ("service.k8s.aws/stack", "service.k8s.aws/resource", TAG_ING_RESOURCE, "kubernetes.io/service-name") if own.get(k)), "")
-                out.how = f"target group tag {key}={own.get(key)}" + (f", Ingress {ingresses and meta(ingresses[0]).get('name')}" if key == TAG_ING_RESOURCE and ingresses else "")
-                if own.get(CLUSTER_TAG):
-                    out.lb["aws_cluster_tag"] = own[CLUSTER_TAG]
-                return out
-    names = ", ".join(a.rsplit(":", 1)[-1] for a in target_groups)
-    named = [c for c in clusters if c.name]
-    if len(named) == 1:
-        out.cluster = named[0].name  # the one cluster it can be in: diagnose the cloud side from there
-    if tag_error:
-        reasons.insert(0, tag_error)
-    elif tags is not None:
-        reasons.insert(0, f"{names} has no TargetGroupBinding in the cluster and none of the tags service.k8s.aws/stack, "
-                          "service.k8s.aws/resource, ingress.k8s.aws/resource, kubernetes.io/service-name "
-                          "(not created by the AWS Load Balancer Controller or the in-tree controller?)")
-    out.why = "; ".join(reasons) or f"no Service found for {names}"
-    return out
-
-
-def _aws_tags(arns: list[str], region: str | None, clients: Clients, calls: Counter, offline: _Kube | None) -> tuple[dict[str, dict[str, str]] | None, str | None]:
-    if offline is not None:
-        tags = offline.offline_state.aws.tags
-        if any(a in tags for a in arns):
-            return {a: tags.get(a) or {} for a in arns}, None
-        return None, "the dump has no `aws elbv2 describe-tags` output for the target group"
-    if not region:
-        return None, "the alarm does not say its region"
-    try:
-        calls["aws"] += 1
-        resp = clients.elbv2(region).describe_tags(ResourceArns=list(arns)[:20])
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
-        if code in ("TargetGroupNotFound", "LoadBalancerNotFound"):
-            return None, f"target group {arns[0].rsplit(':', 1)[-1]} does not exist (deleted since the alarm was made?)"
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            return None, "elasticloadbalancing:DescribeTags is not allowed for the bot's IAM role"
-        return None, f"DescribeTags failed: {_short(exc)}"
-    tags = {d["ResourceArn"]: {t["Key"]: t.get("Value", "") for t in d.get("Tags") or []} for d in resp.get("TagDescriptions") or []}
-    if not any(a in tags for a in arns):
-        return None, f"target group {arns[0].rsplit(':', 1)[-1]} does not exist (deleted since the alarm was made?)"
-    return tags, None
-
-
-# ---- Tencent ---------------------------------------------------------------------------------------
-
-
-def map_tencent(
-    *,
-    vip: str | None,
-    port: int | None,
-    protocol: str | None = None,
-    lb_id: str | None = None,
-    region: str | None,
-    clusters: list[ClusterRef] | None = None,
-    clients: Clients | None = None,
-) -> AlarmMapping:
-    clients = clients or Clients()
-    out = AlarmMapping(lb={"tencent_lb": {"id": lb_id, "vip": vip, "port": port, "protocol": protocol, "region": region}})
-    clusters = [c for c in (clusters or [ClusterRef()]) if c.cloud in (None, "tencent")] or [ClusterRef()]
-    lb: dict[str, Any] | None = None
-    reasons: list[str] = []
-    for cluster in clusters:
-        try:
-            kube = _Kube(cluster, clients, out.api_calls)
-        except Exception as exc:
-            reasons.append(f"cluster {cluster.name or '(current context)'}: unreadable ({exc})")
-            continue
-        if lb is None:
-            lb, err = _clb(vip, lb_id, region or cluster.region, clients, out.api_calls, kube if cluster.sources else None)
-            if err:
-                reasons.append(err)
-                if not cluster.sources:
-                    break
-                continue
-            out.lb["tencent_lb"]["id"] = lb.get("LoadBalancerId")
-            out.lb["tencent_lb"]["name"] = lb.get("LoadBalancerName")
-        try:
-            services = kube.services()
-        except Exception as exc:
-            reasons.append(f"cluster {cluster.name or '(current)'}: Services not readable ({_short(exc)})")
-            continue
-        found = tcmap.services_for_clb(lb, services, port)
-        if found:
-            svc = next(s for s in services if (meta(s).get("namespace"), meta(s).get("name")) == found[0])
-            out.services, out.cluster = _fmt(found), cluster.name
-            out.how = (tcmap.match_reasons(lb, svc) or ["CLB match"])[0]
-            return out
-        try:
-            all_ings = kube.ingresses(None)  # one LIST; only when no Service matched
-        except Exception:
-            all_ings = []
-        by_name = {(meta(i).get("namespace"), meta(i).get("name")): i for i in all_ings}
-        ings = tcmap.ingresses_for_clb(lb, all_ings)
-        names = [(ns, svc_name) for ns, name in ings for svc_name in sorted(ingress_services(by_name.get((ns, name)) or {}))]
-        if names:
-            out.services, out.cluster = _fmt(names), cluster.name
-            out.how = f"Ingress {ings[0][0]}/{ings[0][1]} on the CLB"
-            return out
-        reasons.append(f"no Service in cluster {cluster.name or '(current)'} has service.kubernetes.io/loadbalance-id="
-                       f"{lb.get('LoadBalancerId')} or the VIP {', '.join(tcmap.lb_vips(lb))} as its ingress IP")
-    named = [c for c in clusters if c.name]
-    if len(named) == 1:
-        out.cluster = named[0].name
-    out.why = "; ".join(reasons) or "no Service found"
-    return out
-
-
-def _clb(vip, lb_id, region, clients: Clients, calls: Counter, offline: _Kube | None) -> tuple[dict[str, Any] | None, str | None]:
-    if offline is not None:
-        lbs = offline.offline_state.tencent.load_balancers
-        for lb in lbs:
-            if (lb_id and lb.get("LoadBalancerId") == lb_id) or (vip and vip in tcmap.lb_vips(lb)):
-                return lb, None
-        return None, f"the dump has no CLB {lb_id or vip}"
-    if not region:
-        return None, "the callback does not say the region of the CLB"
-    import json
-
-    from tencentcloud.clb.v20180317 import models
-
-    req = models.DescribeLoadBalancersRequest()
-    req.from_json_string(json.dumps({"LoadBalancerIds": [lb_id]} if lb_id else {"LoadBalancerVips": [vip]}))
-    try:
-        calls["tencent"] += 1
-        resp = clients.clb(region).DescribeLoadBalancers(req)
-    except Exception as exc:
-        return None, f"DescribeLoadBalancers({lb_id or vip}) failed: {_short(exc)}"
-    lbs = json.loads(resp.to_json_string()).get("LoadBalancerSet") or []
-    if not lbs:
-        return None, f"no CLB with {'id ' + lb_id if lb_id else 'VIP ' + str(vip)} in {region}"
-    return lbs[0], None
-
-
-def _short(exc: Exception) -> str:
+def short(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) < 200 else text[:199] + "…"
 
@@ -423,3 +242,36 @@ def clusters_from_config(cfg: Any) -> list[ClusterRef]:
     for c in getattr(cfg, "clusters", None) or []:
         refs.append(ClusterRef(name=c.name, context=c.context, sources=list(c.sources or []), cloud=c.cloud, region=c.region))
     return refs
+
+
+# ---- dispatch to the alarm's provider -------------------------------------------------------------
+
+
+def map_alarm(alarm: dict[str, Any], *, clusters: list[ClusterRef] | None = None, clients: Clients | None = None) -> AlarmMapping:
+    """The Service(s) behind `alarm` (Alarm.to_dict(): it names its `provider`), found by that provider."""
+    p = provider(alarm.get("provider"))
+    if p is None:
+        return AlarmMapping(why=f"no provider {alarm.get('provider')!r} is registered to find the Service behind this alarm")
+    mine = [c for c in clusters or [] if c.cloud in (None, p.name)] or [ClusterRef()]
+    return importlib.import_module(p.alarm_mapper).map_alarm(alarm, clusters=mine, clients=clients or Clients())
+
+
+def warm(clients: Clients, clusters: list[ClusterRef]) -> None:
+    """Import the API clients and build those of the configured clusters now (a worker's start), so the
+    first alarm of an incident does not pay ~1 s of imports before its root message."""
+    from kubernetes import client as k8s
+
+    # the kubernetes package imports each API class on first attribute access: do it now
+    for name in ("CoreV1Api", "NetworkingV1Api", "CustomObjectsApi", "V1Service", "V1Ingress"):
+        getattr(k8s, name)
+    for c in clusters:
+        if c.sources:
+            continue
+        try:
+            clients.kube(c.context)
+            for p in providers():
+                warm_provider = getattr(importlib.import_module(p.alarm_mapper), "warm", None)
+                if warm_provider is not None and c.cloud in (None, p.name):
+                    warm_provider(clients, c)
+        except Exception as exc:  # no kubeconfig here yet: mapping will say so when it runs
+            log.warning("cluster %s: client not ready for alarm mapping: %s", c.name, exc)

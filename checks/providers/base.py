@@ -88,6 +88,9 @@ class Provider(Protocol):
     lb_words: str  # how its load balancers show themselves, for "no cloud was recognised"
     target_health_command: str  # the one command that shows what the load balancer thinks of its targets
     target_health_read: str  # the read holding what the load balancer thinks of its targets
+    # module whose map_alarm(alarm, clusters=, clients=) finds the Service behind one of its alarms
+    # (and optionally warm(clients, cluster)): imported only when such an alarm is followed up
+    alarm_mapper: str
 
     def state_slice(self, state: State) -> CloudSlice: ...
 
@@ -114,6 +117,21 @@ class Provider(Protocol):
     def settle_s(self, state: State) -> float:
         """Interval x healthy threshold, the longest of the health checks as read (0: not read):
         how long a healthy target takes to count as healthy."""
+        ...
+
+    # An alarm on this cloud, as the webhook parsed it (bot.webhooks.alarms.Alarm.to_dict(): its
+    # load-balancer identifiers, `region`, `account`, `name`, and what the provider's parser put in `lb`).
+
+    def alarm_key(self, alarm: dict[str, Any]) -> str:
+        """The incident key: what the alarm itself names (never the Service it maps to), prefixed with `name`."""
+        ...
+
+    def alarm_subject(self, alarm: dict[str, Any]) -> tuple[str, str]:
+        """(kind, subject) for people: ("target group", "k8s-shop-web"), ("CLB", "lb-1 TCP:80")."""
+        ...
+
+    def alarm_options(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """What the diagnosis puts into State.options so the cloud-side checks run without a Service."""
         ...
 
 

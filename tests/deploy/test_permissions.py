@@ -18,11 +18,12 @@ from moto import mock_aws
 
 from bot.settings import FIX_IDS
 from checks.collect.alarm_map import Clients as MapClients
-from checks.collect.alarm_map import map_aws, map_tencent
 from checks.collect.aws import IAM_READ_ACTIONS
+from checks.collect.aws_alarm_map import map_aws
 from checks.collect.live import Clients, collect
 from checks.collect.node import collect_node_facts
 from checks.collect.tencent import CAM_ACTIONS
+from checks.collect.tencent_alarm_map import map_tencent
 from checks.model import Target
 from checks.registry import default_registry
 from tests import factories as f

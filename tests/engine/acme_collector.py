@@ -45,3 +45,21 @@ def problems(found: Any, doc: dict[str, Any], *, strict: bool = False) -> list[s
     from checks.collect.apishapes import wrong
 
     return [wrong(key, doc[key], "a list", found.command) for key, kind in found.model.items() if not isinstance(doc[key], kind)]
+
+
+def map_alarm(alarm: dict[str, Any], *, clusters: list[Any], clients: Any) -> Any:
+    """The fake provider's alarm mapping: the Services annotated with the alarm's balancer, listed through
+    the reads every provider's mapping shares (checks.collect.alarm_map.Kube)."""
+    from checks.collect.alarm_map import AlarmMapping, Kube, fmt
+    from checks.state import annotations, meta
+
+    balancer = (alarm.get("lb") or {}).get("balancer")
+    out = AlarmMapping(lb={"acme_balancer": balancer})
+    for cluster in clusters:
+        found = [(meta(s).get("namespace"), meta(s).get("name")) for s in Kube(cluster, clients, out.api_calls).services()
+                 if annotations(s).get("acme.example/balancer") == balancer]
+        if found:
+            out.services, out.cluster, out.how = fmt(found), cluster.name, f"annotation acme.example/balancer={balancer}"
+            return out
+    out.why = f"no Service has the annotation acme.example/balancer={balancer}"
+    return out

@@ -1,6 +1,7 @@
 """A third cloud provider plugs in with one registration: lbview, the runner, the report's api_calls,
-the templates and the fix engine (its writer, verification's target health) iterate the registry. The fake provider here lives only in this test; nothing
-outside it names "acme"."""
+the templates, the fix engine (its writer, verification's target health) and the alarm follow-up
+(incident key, Service mapping, diagnosis options) iterate the registry. The fake provider here lives
+only in this test; nothing outside it names "acme"."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Acme:
     lb_words = "Acme"
     target_health_command = "Acme: acmectl balancers health <balancer-id>"
     target_health_read = "acme.balancers"
+    alarm_mapper = "tests.engine.acme_collector"
 
     def command_fields(self, state: State) -> dict[str, str]:
         return {"bal": "b-1"}
@@ -86,6 +88,15 @@ class Acme:
 
     def settle_s(self, state: State) -> float:
         return 7.0 * 2 if self.state_slice(state).balancers else 0.0
+
+    def alarm_key(self, alarm: dict) -> str:
+        return f"acme:{alarm.get('region') or ''}:{alarm['lb']['balancer']}"
+
+    def alarm_subject(self, alarm: dict) -> tuple[str, str]:
+        return "Acme balancer", alarm["lb"]["balancer"]
+
+    def alarm_options(self, alarm: dict) -> dict:
+        return {"acme_balancer": alarm["lb"]["balancer"]}
 
 
 @pytest.fixture
@@ -300,3 +311,41 @@ def test_verification_asks_the_provider_in_front_for_target_health_and_its_timin
     assert verify._health(state, "acme") is None
     assert verify._why_not_read(state, "acme") == "denied: Acme role balancer:Read"
     assert verify._health(state, None) is None and verify._timeout(make_state(service()), "acme") == verify.DEFAULT_TIMEOUT_S
+
+
+def test_an_alarm_on_the_registered_provider_is_keyed_mapped_and_queued_through_it(acme, redis_url):
+    """The webhook parser (per source) says which provider the alarm is on; from there the incident key,
+    the Service mapping (fake Kubernetes API) and the diagnosis options come from that provider, in the
+    workers' follow-up, with real Redis and the real queue."""
+    import redis as redis_lib
+
+    from bot.incidents import Incidents
+    from bot.incidents.followup import FollowUps
+    from bot.queue import DiagnosisJob, enqueue_diagnosis, get_queue
+    from bot.webhooks.alarms import Alarm
+    from bot.webhooks.jobs import Mapper, job_options
+    from checks.collect.alarm_map import Clients
+    from tests.fakes.kube_api import FakeKubeAPI
+
+    alarm = Alarm(source="acme-hook", provider="acme", state="ALARM", name="b-1 unhealthy", dedup_id="d-1", region="eu-1",
+                  lb={"balancer": "b-1"})
+    assert (alarm.incident_key, alarm.subject_kind, alarm.subject) == ("acme:eu-1:b-1", "Acme balancer", "b-1")
+    r = redis_lib.Redis.from_url(redis_url)
+    web = service("web", annotations={"acme.example/balancer": "b-1"})
+    with FakeKubeAPI([service("other", annotations={"acme.example/balancer": "b-2"}), web]) as kube:
+        incidents = Incidents(r)
+        assert incidents.record(alarm).need_enqueue
+        mapper = Mapper(r, clients=Clients(kube=lambda ctx: kube.api_client()))
+        follow = FollowUps(incidents, slack=None, enqueue=enqueue_diagnosis, route=lambda a, m: "C0ACME", mapper=mapper)
+        try:
+            assert follow.drain()
+        finally:
+            follow.stop()
+        assert kube.count(verb="list", resource="services", cluster_wide=True) == 1
+    [job] = [get_queue(r).fetch_job(i) for i in get_queue(r).job_ids]
+    payload = job.args[0]
+    assert (payload["namespace"], payload["service"], payload["incident_key"]) == ("shop", "web", "acme:eu-1:b-1")
+    assert payload["extra"]["mapping"]["how"] == "annotation acme.example/balancer=b-1"
+    options = job_options(DiagnosisJob.model_validate(payload))
+    assert options == {"acme_balancer": "b-1", "cloud": "acme"}
+    r.close()

@@ -8,7 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from checks.collect.alarm_map import Clients, ClusterRef, map_aws, map_tencent
+from checks.collect.alarm_map import Clients, ClusterRef
+from checks.collect.aws_alarm_map import map_aws
+from checks.collect.tencent_alarm_map import map_tencent
 from tests import factories as f
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.fakes.tencent_api import FakeTencentAPI
@@ -111,6 +113,26 @@ def test_offline_cluster_from_dumps(tmp_path):
     m = map_aws([arn], region=REGION, clusters=[ClusterRef(name="support", sources=[str(tmp_path)])],
                 clients=Clients(kube=lambda c: pytest.fail("offline"), elbv2=lambda r: pytest.fail("offline")))
     assert m.services == ["shop/web"] and m.cluster == "support"
+
+
+def test_dispatch_goes_to_the_alarms_provider_with_the_clusters_of_its_cloud(tmp_path):
+    """map_alarm asks the provider the alarm names, with only the clusters of that cloud (or of none named)."""
+    from bot.webhooks.alarms import parse_cloudwatch
+    from checks.collect.alarm_map import map_alarm
+    from tests.webhooks import payloads as p
+
+    alarm = parse_cloudwatch(json.dumps(p.cloudwatch_alb()), message_id="m-dispatch")
+    eks, tke = tmp_path / "eks", tmp_path / "tke"
+    for where, service in ((eks, "web"), (tke, "decoy")):
+        where.mkdir()
+        (where / "tgb.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
+                                                    "items": [tgb("b", "shop", service, alarm.target_groups[0])]}))
+    offline = Clients(kube=lambda c: pytest.fail("offline"), elbv2=lambda r: pytest.fail("offline"))
+    m = map_alarm(alarm.to_dict(), clients=offline, clusters=[ClusterRef(name="tke", cloud="tencent", sources=[str(tke)]),
+                                                              ClusterRef(name="eks", cloud="aws", sources=[str(eks)])])
+    assert (m.services, m.cluster) == (["shop/web"], "eks")
+    unknown = map_alarm({**alarm.to_dict(), "provider": "gce"}, clients=offline)
+    assert unknown.services == [] and unknown.why == "no provider 'gce' is registered to find the Service behind this alarm"
 
 
 # ---- Tencent ------------------------------------------------------------------------------------------

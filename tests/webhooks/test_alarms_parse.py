@@ -119,3 +119,20 @@ def test_tencent_event_alarm_with_vip_in_obj_detail():
     body = p.tencent_clb(dims={"unInstanceId": "lb-test1234", "objDetail": {"vip": "127.0.0.1"}})
     a = parse_tencent(body)
     assert a.lb_id == "lb-test1234" and a.vip == "127.0.0.1" and a.port is None
+
+
+def test_each_parser_names_its_provider_and_alarms_stored_before_the_field_still_find_theirs():
+    from bot.webhooks.alarms import Alarm
+
+    aws = parse_cloudwatch(json.dumps(p.cloudwatch_alb()), message_id="m-p")
+    tencent = parse_tencent(p.tencent_clb())
+    assert (aws.provider, parse_eventbridge(p.eventbridge()).provider, tencent.provider) == ("aws", "aws", "tencent")
+    assert tencent.incident_key == f"tencent:ap-guangzhou:{p.CLB_VIP}:80/tcp"
+    assert tencent.lb_options() == {"tencent_lb": {"id": None, "vip": p.CLB_VIP, "port": 80, "protocol": "tcp",
+                                                   "region": "ap-guangzhou"}, "tencent_region": "ap-guangzhou"}
+    for alarm in (aws, tencent):  # an incident recorded by the previous release: no `provider` in Redis
+        old = {k: v for k, v in alarm.to_dict().items() if k not in ("provider", "lb")}
+        again = Alarm.from_dict(json.loads(json.dumps(old)))
+        assert (again.provider, again.incident_key, again.subject) == (alarm.provider, alarm.incident_key, alarm.subject)
+    with pytest.raises(AlarmRejected, match="no provider 'gce'"):
+        _ = Alarm(source="x", state="ALARM", name="n", dedup_id="d", provider="gce").incident_key

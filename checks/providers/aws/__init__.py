@@ -129,6 +129,7 @@ class Aws:
     lb_words = "AWS"
     target_health_command = "AWS: aws elbv2 describe-target-health --target-group-arn <target-group-arn>"
     target_health_read = "aws.target_health"
+    alarm_mapper = "checks.collect.aws_alarm_map"
     sources = {
         "aws.elbv2": Source(
             "the load balancer and its target groups",
@@ -224,6 +225,31 @@ class Aws:
             for tg in state.aws.target_groups
         ]
         return max(spans, default=0.0)
+
+    # -- CloudWatch alarms (target group or load balancer dimensions) --------------------------------
+    def alarm_key(self, alarm: dict[str, Any]) -> str:
+        if alarm.get("target_groups"):
+            return "aws:" + ",".join(sorted(alarm["target_groups"]))
+        if alarm.get("load_balancer_arn"):
+            return "aws:" + alarm["load_balancer_arn"]
+        return "aws-alarm:" + (alarm.get("alarm_arn") or alarm.get("name") or "")
+
+    def alarm_subject(self, alarm: dict[str, Any]) -> tuple[str, str]:
+        if alarm.get("target_groups"):
+            return "target group", ", ".join(_tg_name(a) for a in alarm["target_groups"])
+        return "load balancer", alarm.get("load_balancer") or alarm.get("name") or ""
+
+    def alarm_options(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"aws_target_groups": list(alarm.get("target_groups") or []), "aws_region": alarm.get("region")}
+        if alarm.get("load_balancer_arn"):
+            out["aws_load_balancer"] = alarm["load_balancer_arn"]
+        return out
+
+
+def _tg_name(arn: str) -> str:
+    """arn:...:targetgroup/<name>/<hex> -> <name>"""
+    parts = arn.rsplit(":", 1)[-1].split("/")
+    return parts[1] if len(parts) == 3 else arn
 
 
 PROVIDER = Aws()

@@ -101,6 +101,7 @@ class Tencent:
     check_package = "checks.tencent"
     reads = TENCENT_READS
     lb_words = "CLB"
+    alarm_mapper = "checks.collect.tencent_alarm_map"
     target_health_command = "Tencent: tccli clb DescribeTargetHealth --LoadBalancerIds '[\"<lb-id>\"]'"
     target_health_read = "tencent.target_health"
     sources = {
@@ -220,6 +221,22 @@ class Tencent:
             for li in lis or []
         ]
         return max(spans, default=0.0)
+
+    # -- Cloud Monitor alarms (a CLB, by id or VIP, and its listener) ---------------------------------
+    def alarm_key(self, alarm: dict[str, Any]) -> str:
+        lb = alarm.get("lb_id") or alarm.get("vip") or "?"
+        port = alarm.get("port")
+        listener = f"{port}/{(alarm.get('protocol') or '').lower()}" if port else "*"
+        return f"tencent:{alarm.get('region') or ''}:{lb}:{listener}"
+
+    def alarm_subject(self, alarm: dict[str, Any]) -> tuple[str, str]:
+        lb = alarm.get("lb_id") or alarm.get("vip") or "CLB"
+        port, protocol = alarm.get("port"), alarm.get("protocol")
+        return "CLB", f"{lb} {protocol.upper() + ':' if protocol else ''}{port}" if port else lb
+
+    def alarm_options(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        lb = {k: alarm.get(f) for k, f in (("id", "lb_id"), ("vip", "vip"), ("port", "port"), ("protocol", "protocol"), ("region", "region"))}
+        return {"tencent_lb": lb, **({"tencent_region": alarm["region"]} if alarm.get("region") else {})}
 
 
 PROVIDER = Tencent()
