@@ -125,8 +125,11 @@ def _resolve_target_health(state: State, pending: list[tuple[Path, dict[str, Any
                 arn = state.aws.target_groups[0].get("TargetGroupArn")
             else:
                 raise DumpError(
-                    f'{path}: describe-target-health output without "TargetGroupArn"; add the ARN you '
-                    'passed to --target-group-arn as a top-level "TargetGroupArn" key'
+                    f'{path}: describe-target-health output without "TargetGroupArn", and the dump has '
+                    f"{len(state.aws.target_groups)} target groups, so it is not known which one it describes; save "
+                    "it again with: aws elbv2 describe-target-health --target-group-arn <arn> --output json "
+                    "--query \"{TargetGroupArn: '<arn>', TargetHealthDescriptions: TargetHealthDescriptions}\" "
+                    '(or add "TargetGroupArn": "<arn>" at its top level)'
                 )
         state.aws.target_health.setdefault(arn, []).extend(doc["TargetHealthDescriptions"])
     if not state.aws.region:

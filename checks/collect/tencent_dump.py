@@ -77,7 +77,10 @@ def _load_tencent(
         sg = doc.get("SecurityGroupId")
         if not sg:
             raise DumpError(
-                f'{path}: DescribeSecurityGroupPolicies output without "SecurityGroupId"; add it at top level'
+                f'{path}: DescribeSecurityGroupPolicies output without "SecurityGroupId", so it is not known which '
+                "security group it describes; save it again with: tccli vpc DescribeSecurityGroupPolicies "
+                "--SecurityGroupId <sg-id> --filter \"{SecurityGroupId: '<sg-id>', SecurityGroupPolicySet: "
+                'SecurityGroupPolicySet}" (or add "SecurityGroupId": "<sg-id>" at its top level)'
             )
         tc.security_group_policies[sg] = doc["SecurityGroupPolicySet"]
         seen.add("tencent.vpc_network")

@@ -14,6 +14,12 @@ from checks.values import as_dict, as_float, as_int, as_list, as_str
 
 SVC_ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 ALB_ANN = "alb.ingress.kubernetes.io/"
+# describe-target-health does not print the group's ARN; --query adds it, so the saved file says
+# which target group it describes (DESIGN.md's dump contract) without editing it by hand.
+TARGET_HEALTH_DUMP = (
+    "aws elbv2 describe-target-health{region} --target-group-arn {tg} --output json"
+    " --query \"{{TargetGroupArn: '{tg}', TargetHealthDescriptions: TargetHealthDescriptions}}\""
+)
 AWS_READS = ("aws.elbv2", "aws.target_health", "aws.ec2_network", "aws.instances", "aws.dhcp")
 
 
@@ -138,7 +144,7 @@ class Aws:
         ),
         "aws.target_health": Source(
             "the target health the load balancer reports",
-            ("aws elbv2 describe-target-health{region} --target-group-arn {tg}  (add \"TargetGroupArn\": \"{tg}\" at the top level of the saved output)",),
+            (TARGET_HEALTH_DUMP,),
             "IAM elasticloadbalancing:DescribeTargetHealth",
         ),
         "aws.ec2_network": Source(

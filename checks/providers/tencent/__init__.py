@@ -13,6 +13,12 @@ from checks.state import State, TencentState, annotations
 from checks.values import as_dict, as_float, as_int, as_list, as_str
 
 TENCENT_PROBE_RANGE = "100.64.0.0/10"
+# DescribeSecurityGroupPolicies does not print the group's ID; --filter (JMESPath) adds it, so the
+# saved file says which group it describes without editing it by hand.
+SG_POLICIES_DUMP = (
+    "tccli vpc DescribeSecurityGroupPolicies{region} --SecurityGroupId <sg-id>"
+    " --filter \"{{SecurityGroupId: '<sg-id>', SecurityGroupPolicySet: SecurityGroupPolicySet}}\""
+)
 TENCENT_READS = ("tencent.clb", "tencent.target_health", "tencent.vpc_network", "tencent.instances")
 
 
@@ -118,7 +124,7 @@ class Tencent:
         "tencent.vpc_network": Source(
             "the backends' security groups, network interfaces and network ACLs",
             (
-                "tccli vpc DescribeSecurityGroupPolicies{region} --SecurityGroupId <sg-id>  (add \"SecurityGroupId\": \"<sg-id>\" at the top level of the saved output)",
+                SG_POLICIES_DUMP,
                 "tccli vpc DescribeNetworkInterfaces{region}",
                 "tccli vpc DescribeNetworkAcls{region}",
             ),
