@@ -30,7 +30,7 @@ from typing import Any
 
 from redis import Redis
 from redis.connection import SSLConnection, parse_url
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from bot.settings import Settings
@@ -91,20 +91,39 @@ def follows_sentinel(redis: Redis) -> bool:
     return isinstance(redis.connection_pool, SentinelConnectionPool)
 
 
-def write_confirmed(redis: Redis, *command: Any, wait_s: float) -> tuple[Any, bool | None]:
+class NotReplicated(RedisError):
+    """The primary took the write, but no replica confirmed it in time: a failover now would lose it."""
+
+
+def write_confirmed(redis: Redis, *command: Any, wait_s: float | None = None) -> tuple[Any, bool | None]:
     """Run one write `command` (its raw reply) and, with Sentinel, confirm it on a replica on the same
-    connection (WAIT counts the writes of its own connection): see `on_a_replica`."""
+    connection (WAIT counts the writes of its own connection): see `on_a_replica`. `wait_s` defaults
+    to half the socket timeout, at most 1 s (a lagging replica is then an answer, not a timeout)."""
     pool = redis.connection_pool
     conn = pool.get_connection()
     try:
         conn.send_command(*command)
         reply = conn.read_response()
-        return reply, on_a_replica(conn, wait_s) if follows_sentinel(redis) else None
+        if not follows_sentinel(redis):
+            return reply, None
+        return reply, on_a_replica(conn, wait_s if wait_s is not None else min(1.0, (conn.socket_timeout or 2.0) / 2))
     except BaseException:
         conn.disconnect()
         raise
     finally:
         pool.release(conn)
+
+
+def script_confirmed(redis: Redis, script: Any, keys: list[Any], args: list[Any], *,
+                     wait_s: float | None = None) -> tuple[Any, bool | None]:
+    """A registered Lua `script` (redis.register_script) run like `write_confirmed`, loaded first
+    where the server lacks it (a new primary after a failover, a restart)."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return write_confirmed(redis, *command, wait_s=wait_s)
+    except NoScriptError:
+        redis.script_load(script.script)
+        return write_confirmed(redis, *command, wait_s=wait_s)
 
 
 def on_a_replica(conn: Any, wait_s: float) -> bool | None:

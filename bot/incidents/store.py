@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.incidents.transitions import CLAIM_ROOT, MARK_QUEUED, RECORD, RELEASE, SET_IF_EXISTS
+from bot.redis_ha import NotReplicated, script_confirmed
 from bot.webhooks.alarms import Alarm
 
 PREFIX = "lbhealth:incident:"
@@ -70,7 +71,8 @@ class Incidents:
         key = alarm.incident_key
         seen = f"{SEEN_PREFIX}{alarm.source}:{alarm.dedup_id}" if alarm.dedup_id else ""
         p = self.policy
-        res = self._record(
+        res, replicated = script_confirmed(
+            self.redis, self._record,
             keys=[seen, incident_hash(key), incident_hash(key) + ":upd", PENDING, WAKE],
             args=[
                 repr(self.clock()), alarm.state, "" if alarm.changed_at is None else repr(alarm.changed_at), SEEN_TTL,
@@ -78,6 +80,8 @@ class Incidents:
                 key, RESOLVED_TTL, max(1, int(p.update_every * 1000)),
             ],
         )
+        if replicated is False:  # the caller answers 5xx: the sender's retry is a duplicate, confirmed then
+            raise NotReplicated("not on a replica yet (the primary has it; a failover now would lose it)")
         out = [x.decode() if isinstance(x, bytes) else x for x in res]
         return Outcome(
             outcome=out[0], incident_id=out[1], count=int(out[2]), job_seq=int(out[3]), need_enqueue=bool(out[4]),
@@ -89,7 +93,10 @@ class Incidents:
         self._mark(keys=[incident_hash(key), PENDING], args=[seq, key])
 
     def claim_root(self, key: str, hold: float = 30.0) -> bool:
-        return bool(self._claim(keys=[incident_hash(key)], args=[repr(self.clock()), hold]))
+        """True if this caller posts the root; with Sentinel the claim is on a replica first where one
+        answers (a claim lost with the primary would let a successor post without searching)."""
+        won, _ = script_confirmed(self.redis, self._claim, keys=[incident_hash(key)], args=[repr(self.clock()), hold])
+        return bool(won)
 
     def set_root(self, key: str, channel: str, ts: str) -> None:
         self.set_fields(key, root_ts=ts, channel=channel, root_posted_at=repr(self.clock()))

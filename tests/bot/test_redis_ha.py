@@ -145,16 +145,19 @@ def test_sentinels_and_the_primary_over_tls_through_a_failover():
         c.stop()
 
 
-def test_a_command_is_acknowledged_only_once_a_replica_has_it():
-    """With Sentinel, a failover promotes the replica: a command only the primary holds would die with
-    it, so the ack says "recorded" only after WAIT saw a replica take it. A replica that does not answer
-    (SIGSTOP) makes it "unconfirmed" (it is on the primary and still runs unless the primary dies);
-    with no replica connected there is nothing a failover could promote, and the ack is plain again."""
+def test_a_command_or_alarm_is_acknowledged_only_once_a_replica_has_it():
+    """With Sentinel, a failover promotes the replica: a command or alarm only the primary holds would
+    die with it, so the ack says "recorded" only after WAIT saw a replica take it. A replica that does
+    not answer (SIGSTOP) makes a command "unconfirmed" (it is on the primary and still runs unless the
+    primary dies) and an alarm a 5xx (NotReplicated: its retry dedups); with no replica connected there
+    is nothing a failover could promote, and the ack is plain again."""
     import os
     import signal
 
-    from bot.redis_ha import write_confirmed
+    from bot.incidents.store import Incidents
+    from bot.redis_ha import NotReplicated, write_confirmed
     from bot.slack import intake
+    from tests.webhooks.test_incidents import alarm
 
     c = SentinelCluster()
     try:
@@ -164,13 +167,21 @@ def test_a_command_is_acknowledged_only_once_a_replica_has_it():
         assert intake.submit(client, body) == intake.RECORDED
         assert write_confirmed(client, "SET", "k", "v", wait_s=0.5) == (b"OK", True)
 
+        incidents = Incidents(client)
+        assert incidents.record(alarm(mid="1")).outcome == "opened"
+
         os.kill(c.replica.proc.pid, signal.SIGSTOP)
         try:
             assert intake.submit(client, body) == intake.UNCONFIRMED
             assert write_confirmed(client, "SET", "k", "w", wait_s=0.2) == (b"OK", False)
+            with pytest.raises(NotReplicated):  # the webhook answers 503: the sender retries
+                incidents.record(alarm(mid="2", changed="2026-11-21T10:01:00.000+0000"))
         finally:
             os.kill(c.replica.proc.pid, signal.SIGCONT)
         assert client.llen(intake.INTAKE) == 2  # the unconfirmed one is on the primary all the same
+        # the retry of the alarm is a duplicate of what the primary took, and now confirmed
+        assert incidents.record(alarm(mid="2", changed="2026-11-21T10:01:00.000+0000")).outcome == "duplicate"
+        assert incidents.get(alarm().incident_key)["count"] == 2
 
         c.replica.kill()
         SentinelCluster._wait(lambda: not client.execute_command("ROLE")[2], "the primary to drop its replica")
