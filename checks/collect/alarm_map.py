@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -61,17 +60,14 @@ class ClusterRef:
 
 
 class Clients:
-    """Lazily built API clients; override any factory. Nothing here is called for offline clusters."""
+    """Lazily built API clients, one per (kind, context or region), shared by every mapping of the
+    process. The Kubernetes client is built here; each provider's mapper builds its own cloud's
+    clients through `cloud(kind, region, build)`, so a new cloud adds nothing here. Tests override
+    any factory by kind: `Clients(kube=..., elbv2=lambda region: ...)`."""
 
-    def __init__(
-        self,
-        kube: Callable[[str | None], Any] | None = None,
-        elbv2: Callable[[str], Any] | None = None,
-        clb: Callable[[str], Any] | None = None,
-    ) -> None:
+    def __init__(self, kube: Callable[[str | None], Any] | None = None, **overrides: Callable[[str], Any]) -> None:
         self._kube = kube
-        self._elbv2 = elbv2
-        self._clb = clb
+        self._overrides = overrides
         self._cache: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -90,15 +86,11 @@ class Clients:
             return self._kube(context)
         return self._cached("kube", context, lambda: _kube_client(context))
 
-    def elbv2(self, region: str) -> Any:
-        if self._elbv2:
-            return self._elbv2(region)
-        return self._cached("elbv2", region, lambda: _elbv2_client(region))
-
-    def clb(self, region: str) -> Any:
-        if self._clb:
-            return self._clb(region)
-        return self._cached("clb", region, lambda: _clb_client(region))
+    def cloud(self, kind: str, region: str, build: Callable[[str], Any]) -> Any:
+        """The `kind` client of `region` ("elbv2", "clb"), made once by `build(region)` unless overridden."""
+        if kind in self._overrides:
+            return self._overrides[kind](region)
+        return self._cached(kind, region, lambda: build(region))
 
 
 def _kube_client(context: str | None) -> Any:
@@ -109,31 +101,6 @@ def _kube_client(context: str | None) -> Any:
     except config.ConfigException:
         config.load_incluster_config()
         return client.ApiClient()
-
-
-def _elbv2_client(region: str) -> Any:
-    """boto3 with standard retries; AWS_ENDPOINT_URL and the other AWS_* variables apply."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("elbv2", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5},
-                                                                   connect_timeout=3, read_timeout=10))
-
-
-def _clb_client(region: str) -> Any:
-    """The Tencent SDK; LBHEALTH_TENCENT_ENDPOINT (http://host:port or host) overrides the endpoint."""
-    from tencentcloud.clb.v20180317 import clb_client
-    from tencentcloud.common import credential
-    from tencentcloud.common.profile.client_profile import ClientProfile
-    from tencentcloud.common.profile.http_profile import HttpProfile
-
-    endpoint = os.environ.get("LBHEALTH_TENCENT_ENDPOINT")
-    http = HttpProfile(reqTimeout=10)
-    if endpoint:
-        scheme, _, host = endpoint.rpartition("://")
-        http = HttpProfile(protocol=scheme or "https", endpoint=host, reqTimeout=10)
-    cred = credential.Credential(os.environ.get("TENCENTCLOUD_SECRET_ID", ""), os.environ.get("TENCENTCLOUD_SECRET_KEY", ""))
-    return clb_client.ClbClient(cred, region, ClientProfile(httpProfile=http))
 
 
 # ---- reading Kubernetes objects: live or from dumps --------------------------------------------------

@@ -111,7 +111,7 @@ def _aws_tags(arns: list[str], region: str | None, clients: Clients, calls: Coun
         return None, "the alarm does not say its region"
     try:
         calls["aws"] += 1
-        resp = clients.elbv2(region).describe_tags(ResourceArns=list(arns)[:20])
+        resp = clients.cloud("elbv2", region, _elbv2_client).describe_tags(ResourceArns=list(arns)[:20])
     except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
         if code in ("TargetGroupNotFound", "LoadBalancerNotFound"):
@@ -123,3 +123,12 @@ def _aws_tags(arns: list[str], region: str | None, clients: Clients, calls: Coun
     if not any(a in tags for a in arns):
         return None, f"target group {arns[0].rsplit(':', 1)[-1]} does not exist (deleted since the alarm was made?)"
     return tags, None
+
+
+def _elbv2_client(region: str) -> Any:
+    """boto3 with standard retries; AWS_ENDPOINT_URL and the other AWS_* variables apply."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("elbv2", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5},
+                                                                   connect_timeout=3, read_timeout=10))

@@ -9,6 +9,7 @@ backend Services. The shared reads are checks.collect.alarm_map.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -28,7 +29,7 @@ def warm(clients: Clients, cluster: ClusterRef) -> None:
     from tencentcloud.clb.v20180317 import clb_client, models  # noqa: F401
 
     if cluster.region:
-        clients.clb(cluster.region)
+        clients.cloud("clb", cluster.region, _clb_client)
 
 
 
@@ -104,10 +105,26 @@ def _clb(vip, lb_id, region, clients: Clients, calls: Counter, offline: Kube | N
     req.from_json_string(json.dumps({"LoadBalancerIds": [lb_id]} if lb_id else {"LoadBalancerVips": [vip]}))
     try:
         calls["tencent"] += 1
-        resp = clients.clb(region).DescribeLoadBalancers(req)
+        resp = clients.cloud("clb", region, _clb_client).DescribeLoadBalancers(req)
     except Exception as exc:
         return None, f"DescribeLoadBalancers({lb_id or vip}) failed: {short(exc)}"
     lbs = json.loads(resp.to_json_string()).get("LoadBalancerSet") or []
     if not lbs:
         return None, f"no CLB with {'id ' + lb_id if lb_id else 'VIP ' + str(vip)} in {region}"
     return lbs[0], None
+
+
+def _clb_client(region: str) -> Any:
+    """The Tencent SDK; LBHEALTH_TENCENT_ENDPOINT (http://host:port or host) overrides the endpoint."""
+    from tencentcloud.clb.v20180317 import clb_client
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+
+    endpoint = os.environ.get("LBHEALTH_TENCENT_ENDPOINT")
+    http = HttpProfile(reqTimeout=10)
+    if endpoint:
+        scheme, _, host = endpoint.rpartition("://")
+        http = HttpProfile(protocol=scheme or "https", endpoint=host, reqTimeout=10)
+    cred = credential.Credential(os.environ.get("TENCENTCLOUD_SECRET_ID", ""), os.environ.get("TENCENTCLOUD_SECRET_KEY", ""))
+    return clb_client.ClbClient(cred, region, ClientProfile(httpProfile=http))

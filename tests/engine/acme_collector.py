@@ -54,6 +54,7 @@ def map_alarm(alarm: dict[str, Any], *, clusters: list[Any], clients: Any) -> An
     from checks.state import annotations, meta
 
     balancer = (alarm.get("lb") or {}).get("balancer")
+    clients.cloud("acme", alarm.get("region"), AcmeClient).describe_balancer(balancer)
     out = AlarmMapping(lb={"acme_balancer": balancer})
     for cluster in clusters:
         found = [(meta(s).get("namespace"), meta(s).get("name")) for s in Kube(cluster, clients, out.api_calls).services()
@@ -63,3 +64,19 @@ def map_alarm(alarm: dict[str, Any], *, clusters: list[Any], clients: Any) -> An
             return out
     out.why = f"no Service has the annotation acme.example/balancer={balancer}"
     return out
+
+
+class AcmeClient:
+    """The fake cloud's API client, built by the shared mapping Clients through `cloud()` as a real
+    provider's SDK client is; `made` and `calls` let a test see it built once and used."""
+
+    made: list[str] = []
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.calls: list[str] = []
+        AcmeClient.made.append(region)
+
+    def describe_balancer(self, balancer: str) -> dict[str, str]:
+        self.calls.append(balancer)
+        return {"balancer": balancer, "region": self.region}

@@ -24,6 +24,7 @@ from checks.providers.base import HealthCheck, ProbeSource, Source
 from checks.registry import READS, Registry, check, default_registry
 from checks.runner import build_report
 from checks.state import State
+from tests.engine.acme_collector import AcmeClient
 from tests.factories import make_state, node, service
 
 
@@ -335,13 +336,16 @@ def test_an_alarm_on_the_registered_provider_is_keyed_mapped_and_queued_through_
     with FakeKubeAPI([service("other", annotations={"acme.example/balancer": "b-2"}), web]) as kube:
         incidents = Incidents(r)
         assert incidents.record(alarm).need_enqueue
-        mapper = Mapper(r, clients=Clients(kube=lambda ctx: kube.api_client()))
+        clients = Clients(kube=lambda ctx: kube.api_client())
+        mapper = Mapper(r, clients=clients)
         follow = FollowUps(incidents, slack=None, enqueue=enqueue_diagnosis, route=lambda a, m: "C0ACME", mapper=mapper)
         try:
             assert follow.drain()
         finally:
             follow.stop()
         assert kube.count(verb="list", resource="services", cluster_wide=True) == 1
+    # its own API client came through the shared Clients, which name no cloud
+    assert AcmeClient.made == ["eu-1"] and clients.cloud("acme", "eu-1", AcmeClient).calls == ["b-1"]
     [job] = [get_queue(r).fetch_job(i) for i in get_queue(r).job_ids]
     payload = job.args[0]
     assert (payload["namespace"], payload["service"], payload["incident_key"]) == ("shop", "web", "acme:eu-1:b-1")
