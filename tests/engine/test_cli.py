@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -136,6 +137,28 @@ def test_snapshot_of_a_live_cluster_replays_offline_to_the_same_verdict(tmp_path
     assert code == 1
     assert replay["verdict"] == live["verdict"]
     assert replay["api_calls"] == {"k8s": 0, "aws": 0, "tencent": 0}
+
+
+def test_a_terminal_run_without_a_config_does_not_load_the_settings():
+    """No LBHEALTH_CONFIG and no --cluster: nothing to read, so pydantic-settings is not imported (a
+    fresh process, as an engineer runs it; part of the cold-start bar, bench/cold_start.py)."""
+    code = (
+        "import sys; from bot.cli import main; "
+        "rc = main(['diagnose', 'shop/web', '--from', 'examples/targetport-mismatch', '--format', 'json']); "
+        "print(rc, 'bot.settings' in sys.modules, 'pydantic_settings' in sys.modules, file=sys.stderr)"
+    )
+    env = {k: v for k, v in os.environ.items() if k.upper() != "LBHEALTH_CONFIG"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stderr.split()[-3:] == ["1", "False", "False"]
+
+
+def test_the_config_variable_is_read_in_any_case_as_the_settings_read_it(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "lbhealth.yaml"
+    config.write_text("clusters:\n  - {name: demo, default: true, sources: [examples/selector-mismatch]}\n")
+    monkeypatch.delenv("LBHEALTH_CONFIG", raising=False)
+    monkeypatch.setenv("lbhealth_config", str(config))
+    code, out, _ = run(capsys, "diagnose", "default/alb-instance", "--format", "json")
+    assert code == 1 and json.loads(out)["findings"][0]["check_id"] == "K8S-SELECTOR"
 
 
 def test_config_cluster_and_severity_overrides(tmp_path, monkeypatch, capsys):
