@@ -80,6 +80,20 @@ def as_str(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) and value else default
 
 
+def kind_of(value: Any, mapping: str = "an object") -> str:
+    """How a person reads a value's type in a message ("the number 8080", "null"); `mapping` is what
+    the format calls a dict: "an object" in JSON API output, "a map" in a Kubernetes object."""
+    if isinstance(value, dict):
+        return mapping
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return f"the string {value!r}" if isinstance(value, str) else "null" if value is None else type(value).__name__
+
+
 def name_of(obj: dict[str, Any] | None) -> str:
     return str(meta(obj or {}).get("name") or "?")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.providers import providers
+from checks.values import kind_of
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,9 @@ def first_item(doc: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {}
 
 
-def _kind_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    return f"the string {value!r}" if isinstance(value, str) else "null" if value is None else type(value).__name__
-
-
 def at(path: str, key: str | int) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
 
 
 def wrong(path: str, value: Any, expected: str, source: str) -> str:
-    return f"{path or 'the document'} is {_kind_of(value)}; {source} prints {expected} there"
+    return f"{path or 'the document'} is {kind_of(value)}; {source} prints {expected} there"

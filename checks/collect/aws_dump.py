@@ -68,44 +68,37 @@ OP_READS: dict[str, tuple[str, str]] = {
 }
 
 
+# A top-level list of the AWS CLI's output -> State.aws attribute, the read it fills, and the key its
+# items must carry (None: any items).
+_LISTS: dict[str, tuple[str, str, str | None]] = {
+    "LoadBalancers": ("load_balancers", "aws.elbv2", "LoadBalancerArn"),
+    "TargetGroups": ("target_groups", "aws.elbv2", None),
+    "Listeners": ("listeners", "aws.elbv2", "ListenerArn"),
+    "SecurityGroups": ("security_groups", "aws.ec2_network", None),
+    "NetworkAcls": ("network_acls", "aws.ec2_network", None),
+    "RouteTables": ("route_tables", "aws.ec2_network", None),
+    "Subnets": ("subnets", "aws.ec2_network", None),
+    "DhcpOptions": ("dhcp_options", "aws.dhcp", None),
+    "Vpcs": ("vpcs", "aws.dhcp", None),
+}
+
+
 def _load_aws(state: State, path: Path, doc: dict[str, Any], seen: set[str], pending_health) -> bool:
     aws = state.aws
     if "TargetHealthDescriptions" in doc:
         pending_health.append((path, doc))
         seen.add("aws.target_health")
         return True
-    if isinstance(doc.get("LoadBalancers"), list) and (
-        not doc["LoadBalancers"] or "LoadBalancerArn" in as_dict(next(iter(doc["LoadBalancers"]), None))
-    ):
-        aws.load_balancers.extend(doc["LoadBalancers"])
-        seen.add("aws.elbv2")
-        return True
-    if isinstance(doc.get("TargetGroups"), list):
-        aws.target_groups.extend(doc["TargetGroups"])
-        seen.add("aws.elbv2")
-        return True
     if isinstance(doc.get("TagDescriptions"), list):
         for td in doc["TagDescriptions"]:
             aws.tags[td.get("ResourceArn", "")] = {t.get("Key"): t.get("Value") for t in td.get("Tags") or []}
         seen.add("aws.elbv2")
         return True
-    if isinstance(doc.get("Listeners"), list) and (
-        not doc["Listeners"] or "ListenerArn" in as_dict(next(iter(doc["Listeners"]), None))
-    ):
-        aws.listeners.extend(doc["Listeners"])
-        seen.add("aws.elbv2")
-        return True
-    ec2 = {
-        "SecurityGroups": ("security_groups", "aws.ec2_network"),
-        "NetworkAcls": ("network_acls", "aws.ec2_network"),
-        "RouteTables": ("route_tables", "aws.ec2_network"),
-        "Subnets": ("subnets", "aws.ec2_network"),
-        "DhcpOptions": ("dhcp_options", "aws.dhcp"),
-        "Vpcs": ("vpcs", "aws.dhcp"),
-    }
-    for key, (attr, read) in ec2.items():
-        if isinstance(doc.get(key), list):
-            getattr(aws, attr).extend(doc[key])
+    for key, (attr, read, id_key) in _LISTS.items():
+        items = doc.get(key)
+        # LoadBalancers and Listeners are Tencent output keys too: an AWS item carries its ARN
+        if isinstance(items, list) and (not id_key or not items or id_key in as_dict(items[0])):
+            getattr(aws, attr).extend(items)
             seen.add(read)
             return True
     if isinstance(doc.get("Reservations"), list):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.values import kind_of
+
 MAP = "a map"  # of string keys
 LIST = "a list"
 STR = "a string"
@@ -86,18 +88,6 @@ FIELDS: dict[str, dict[str, str]] = {
     "Deployment": {**_META, "spec.replicas": INT, "status.readyReplicas": INT, "status.replicas": INT},
 }
 
-def _kind_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a map"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    return f"the string {value!r}" if isinstance(value, str) else type(value).__name__
-
-
 # FIELDS as a tree of steps ("ports[]": every item of ports), so that each object is walked once:
 # walking every path from the root built a path string per step and cost ~0.6 s for a 10,000-pod
 # dump (bench/dump_size.py); the text of a path is only built for a wrong field now.
@@ -161,7 +151,7 @@ class _Walk:
         if expected == STR_MAP and isinstance(value, dict):
             self.string_values(value)
         elif test is not None and not test(value):
-            self.problems.append(f"{self.label}: {_where(self.trail)} is {_kind_of(value)}; kubectl prints {expected} there")
+            self.problems.append(f"{self.label}: {_where(self.trail)} is {kind_of(value, 'a map')}; kubectl prints {expected} there")
         if children and isinstance(value, dict):
             self.visit(value, children)
 
@@ -169,7 +159,7 @@ class _Walk:
         for k, v in value.items():
             if not isinstance(v, str):
                 self.problems.append(
-                    f"{self.label}: {_where(self.trail)}[{k!r}] is {_kind_of(v)}; kubectl prints a string there (quote it in YAML)"
+                    f"{self.label}: {_where(self.trail)}[{k!r}] is {kind_of(v, 'a map')}; kubectl prints a string there (quote it in YAML)"
                 )
 
 
