@@ -134,6 +134,14 @@ def roots_for(slack: FakeSlackAPI, j: int) -> list[dict]:
     return [m for m in slack.roots() if f"clb{j:03d}" in json.dumps(m)]
 
 
+def send_acknowledged(url: str, slack: FakeSlackAPI, commands: list[int], alarms: list[int]) -> None:
+    """Commands and alarms sent while a primary exists: each is acknowledged (200, empty ack)."""
+    for j in commands:
+        assert command(url, slack, j) == (200, b"")
+    for j in alarms:
+        assert tencent_alarm(url, j) == 200
+
+
 def run_failover(world, *, settle: bool, wait_s: float) -> None:
     """Commands and alarms before, during and after the failover; `settle`: the commands sent before
     the kill have their root message posted (their job queued) before the primary dies."""
@@ -142,10 +150,7 @@ def run_failover(world, *, settle: bool, wait_s: float) -> None:
 
     # before: two commands and two alarms, acknowledged and replicated
     before_commands, before_alarms = [0, 1], [2, 3]
-    for j in before_commands:
-        assert command(url, slack, j) == (200, b"")
-    for j in before_alarms:
-        assert tencent_alarm(url, j) == 200
+    send_acknowledged(url, slack, before_commands, before_alarms)
     if settle:
         wait_until(lambda: all(roots_for(slack, j) for j in before_commands), timeout=30)
         time.sleep(0.5)
@@ -166,10 +171,7 @@ def run_failover(world, *, settle: bool, wait_s: float) -> None:
     cluster.kill_primary_and_wait_for_failover()
     wait_until(lambda: ready(url), timeout=30)
     after_commands, after_alarms = [8, 9], [10, 11]
-    for j in after_commands:
-        assert command(url, slack, j) == (200, b"")
-    for j in after_alarms:
-        assert tencent_alarm(url, j) == 200
+    send_acknowledged(url, slack, after_commands, after_alarms)
 
     acknowledged = before_commands + before_alarms + after_commands + after_alarms
     try:

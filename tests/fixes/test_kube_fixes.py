@@ -172,6 +172,16 @@ def test_a_tampered_record_is_refused(case, ctx_for):
     assert _writes(api) == [] and api.count(verb="patch") == 1  # the preview's dry run only
 
 
+def _restart_kube_proxy_then_verify(api, ctx_for, clock):
+    """Apply the kube-proxy restart (the last case), then verify it on `clock` (no cloud to ask)."""
+    ctx = ctx_for(api)
+    ctx.clock, ctx.sleep = clock.clock, clock.sleep
+    case = CASES[-1]
+    p = engine.preview(_plan(case, ctx), Target.parse(case.target), ctx, check_id=case.check_id)
+    assert engine.apply(p, "U1", "j1", ctx).status == "applied"
+    return engine.verify(p, ctx)
+
+
 def test_without_cloud_credentials_verification_polls_the_originating_check(no_cloud, ctx_for):
     """kube-proxy restarts node by node: the re-diagnosis is repeated until its check passes, or the time is up."""
     from tests.fixes.test_sg_rule_tencent import FakeClock
@@ -181,13 +191,7 @@ def test_without_cloud_credentials_verification_polls_the_originating_check(no_c
             if n == 3:  # the DaemonSet controller replaced the crashing pod with a ready one
                 api.add(f.pod("kube-proxy-node-2", "kube-system", labels={"k8s-app": "kube-proxy"}, node="node-2"))
 
-        clock = FakeClock(pod_restarted)
-        ctx = ctx_for(api)
-        ctx.clock, ctx.sleep = clock.clock, clock.sleep
-        case = CASES[-1]
-        p = engine.preview(_plan(case, ctx), Target.parse(case.target), ctx, check_id=case.check_id)
-        assert engine.apply(p, "U1", "j1", ctx).status == "applied"
-        v = engine.verify(p, ctx)
+        v = _restart_kube_proxy_then_verify(api, ctx_for, FakeClock(pod_restarted))
     assert v.status == "rediagnosed" and v.elapsed_s == 15
     assert "K8S-KUBE-PROXY passes on a fresh diagnosis" in v.message and "re-diagnosis alone" in v.message
 
@@ -196,13 +200,7 @@ def test_without_cloud_credentials_a_check_that_keeps_failing_is_reported_at_the
     from tests.fixes.test_sg_rule_tencent import FakeClock
 
     with FakeKubeAPI(kube_proxy_down()) as api:
-        clock = FakeClock()
-        ctx = ctx_for(api)
-        ctx.clock, ctx.sleep = clock.clock, clock.sleep
-        case = CASES[-1]
-        p = engine.preview(_plan(case, ctx), Target.parse(case.target), ctx, check_id=case.check_id)
-        assert engine.apply(p, "U1", "j1", ctx).status == "applied"
-        v = engine.verify(p, ctx)
+        v = _restart_kube_proxy_then_verify(api, ctx_for, FakeClock())
     assert v.status == "still-failing"
     assert v.message.startswith("applied, still failing after 120 s: K8S-KUBE-PROXY: kube-proxy is down or not ready on 1 of 2")
     assert "target health not read: no AWS credentials" in v.message

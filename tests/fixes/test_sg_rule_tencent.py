@@ -173,14 +173,19 @@ def test_verify_polls_target_health_until_healthy(world, make_ctx):
 
 def test_verify_gives_up_after_interval_x_threshold_plus_margin(world, make_ctx):
     _, _, _, clients = world
+    v = _apply_then_verify_on_a_fake_clock(clients, make_ctx)
+    assert v.status == "still-failing"
+    # IntervalTime 5 x HealthNum 3 + 30 s margin
+    assert v.message == "applied, still failing: 0/2 targets healthy after 45 s"
+
+
+def _apply_then_verify_on_a_fake_clock(clients, make_ctx):
+    """Apply the TC-SG fix, then verify it with time that passes only when verify sleeps."""
     clock = FakeClock()
     ctx = make_ctx(clients, cloud_writes=True, clock=clock.clock, sleep=clock.sleep)
     p = _preview(clients, ctx)
     assert engine.apply(p, "U1", "j1", ctx).status == "applied"
-    v = engine.verify(p, ctx)
-    assert v.status == "still-failing"
-    # IntervalTime 5 x HealthNum 3 + 30 s margin
-    assert v.message == "applied, still failing: 0/2 targets healthy after 45 s"
+    return engine.verify(p, ctx)
 
 
 def _preview_plan(clients):
@@ -215,11 +220,7 @@ def test_verify_stops_at_the_cap_and_says_how_long_the_lb_needs(no_cloud, make_c
     with FakeTencentAPI() as tc, FakeKubeAPI(sc.objects) as kube:
         sc.load_into(tc.cloud)
         clients = Clients(k8s=kube.api_client(), cloud={"tencent": {"credential": credential.Credential("AKIDtest", "secret"), "region": "ap-guangzhou", "endpoint": tc.url}})
-        clock = FakeClock()
-        ctx = make_ctx(clients, cloud_writes=True, clock=clock.clock, sleep=clock.sleep)
-        p = _preview(clients, ctx)
-        assert engine.apply(p, "U1", "j1", ctx).status == "applied"
-        v = engine.verify(p, ctx)
+        v = _apply_then_verify_on_a_fake_clock(clients, make_ctx)
     assert v.status == "still-failing"
     assert v.message == ("applied, still failing: 0/2 targets healthy after 240 s; "
                          "the load balancer needs up to 3030 s (interval x healthy threshold): diagnose again later")
